@@ -1,0 +1,15 @@
+#pragma once
+#include <charconv>
+#include <string>
+
+namespace metagmm {
+
+// The shortest text that reads back as exactly `value` (settings stored in files must
+// reproduce the run bit for bit, and should still read 0.2 rather than 0.20000000000000001).
+inline std::string shortest_text(double value) {
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
+}
+
+}  // namespace metagmm

@@ -1,0 +1,15 @@
+#pragma once
+// The loss L(theta; X) = -(1/|X|) sum_x log sum_k pi_k N(x | mu_k, Sigma_k) and its exact
+// gradient with respect to the flat parameter vector (layout in params.hpp).
+#include "metagmm/gmm/stats.hpp"
+
+namespace metagmm::gmm {
+
+// Gradient of the mean negative log-likelihood from the statistics taken at `gmm`.
+Vector loss_gradient(const Gmm& gmm, const Statistics& stats);
+
+// Returns L(theta; X) and writes its gradient into `gradient`.
+double loss_and_gradient(const Gmm& gmm, RowMatrixRef points, Evaluator& evaluator,
+                         Vector& gradient);
+
+}  // namespace metagmm::gmm

@@ -1,0 +1,34 @@
+#pragma once
+// A fitted mixture in HDF5 ("metagmm.gmm", version 1), self-describing for h5py users:
+//   /parameters           float64 [P]  the flat vector (layout in gmm/params.hpp)
+//   /weights              float64 [K]
+//   /means                float64 [K, d]
+//   /covariances          float64 scikit-learn's covariances_ shape for the type
+//   /precisions_cholesky  float64 scikit-learn's precisions_cholesky_ shape for the type
+//   /assignments          int32   [N]  most responsible component per point (fits only)
+//   root attributes: format, version, covariance_type, components, dim, and for fits
+//   mean_log_likelihood, iterations, converged, data, settings.
+#include <string>
+
+#include "metagmm/gmm/params.hpp"
+
+namespace metagmm::task {
+
+inline constexpr const char* kGmmFormat = "metagmm.gmm";
+inline constexpr std::int64_t kGmmVersion = 1;
+
+struct FitRecord {
+  IntVector assignments;
+  double mean_log_likelihood = 0.0;
+  int iterations = 0;
+  bool converged = false;
+  std::string data;      // what was fitted
+  std::string settings;  // how, one "key = value" per line
+};
+
+// Writes atomically: the final path appears only complete.
+void write_gmm_file(const std::string& path, const gmm::Gmm& model, const FitRecord* record);
+// Throws InputError if the file is not a readable metagmm.gmm file.
+gmm::Gmm read_gmm_file(const std::string& path);
+
+}  // namespace metagmm::task

@@ -1,0 +1,3 @@
+#include "metagmm/cli/commands.hpp"
+
+int main(int argc, char** argv) { return metagmm::cli::run(argc, argv); }

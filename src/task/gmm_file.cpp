@@ -1,0 +1,80 @@
+#include "metagmm/task/gmm_file.hpp"
+
+#include "metagmm/core/atomic_file.hpp"
+#include "metagmm/core/error.hpp"
+#include "metagmm/h5/file.hpp"
+
+namespace metagmm::task {
+
+void write_gmm_file(const std::string& path, const gmm::Gmm& model, const FitRecord* record) {
+  AtomicFile output(path);
+  {
+    h5::File file = h5::File::create(output.temp_path());
+    const gmm::GmmShape& s = model.shape;
+    const auto K = static_cast<std::uint64_t>(s.components), d = static_cast<std::uint64_t>(s.dim);
+    file.set_attribute("/", "format", std::string(kGmmFormat));
+    file.set_attribute("/", "version", kGmmVersion);
+    file.set_attribute("/", "covariance_type", gmm::to_string(s.covariance));
+    file.set_attribute("/", "components", static_cast<std::int64_t>(s.components));
+    file.set_attribute("/", "dim", static_cast<std::int64_t>(s.dim));
+    const h5::DatasetOptions plain{.compress = false};
+    const Vector flat = model.pack();
+    file.write<double>("/parameters", {flat.size() + 0ULL}, flat.data(), plain);
+    const gmm::GmmMoments m = gmm::to_moments(model);
+    file.write<double>("/weights", {K}, m.weights.data(), plain);
+    file.write<double>("/means", {K, d}, m.means.data(), plain);
+    if (s.covariance == gmm::CovarianceType::full) {
+      RowMatrix covariances(K * d, d), precisions(K * d, d);
+      for (Index k = 0; k < s.components; ++k) {
+        covariances.middleRows(k * s.dim, s.dim) = m.covariances[k];
+        precisions.middleRows(k * s.dim, s.dim) = model.prec_chol[k];
+      }
+      file.write<double>("/covariances", {K, d, d}, covariances.data(), plain);
+      file.write<double>("/precisions_cholesky", {K, d, d}, precisions.data(), plain);
+    } else {
+      const h5::Dims dims = s.covariance == gmm::CovarianceType::diag ? h5::Dims{K, d} : h5::Dims{K};
+      const RowMatrix precisions = (-model.log_sd.array()).exp().matrix();
+      file.write<double>("/covariances", dims, m.variances.data(), plain);
+      file.write<double>("/precisions_cholesky", dims, precisions.data(), plain);
+    }
+    if (record) {
+      file.write<std::int32_t>("/assignments", {static_cast<std::uint64_t>(record->assignments.size())},
+                               record->assignments.data());
+      file.set_attribute("/", "mean_log_likelihood", record->mean_log_likelihood);
+      file.set_attribute("/", "iterations", static_cast<std::int64_t>(record->iterations));
+      file.set_attribute("/", "converged", static_cast<std::int64_t>(record->converged));
+      file.set_attribute("/", "data", record->data);
+      file.set_attribute("/", "settings", record->settings);
+    }
+    file.close();
+  }
+  output.commit();
+}
+
+gmm::Gmm read_gmm_file(const std::string& path) {
+  const h5::File file = h5::File::open(path);
+  const auto format = file.string_attribute("/", "format");
+  if (format != std::string(kGmmFormat)) {
+    throw InputError(path + ": format is '" + format.value_or("(missing)") + "', expected '" + kGmmFormat +
+                     "' (a model written by metagmm fit)");
+  }
+  const auto version = file.require_int_attribute("/", "version");
+  if (version != kGmmVersion) throw InputError(path + ": model version " + std::to_string(version) + " is not supported");
+  gmm::GmmShape shape;
+  shape.covariance = gmm::parse_covariance_type(file.require_string_attribute("/", "covariance_type"),
+                                                path + ": attribute covariance_type");
+  shape.components = file.require_int_attribute("/", "components");
+  shape.dim = file.require_int_attribute("/", "dim");
+  if (shape.components < 1 || shape.dim < 1) throw InputError(path + ": components and dim must be >= 1");
+  const std::vector<double> flat = file.dataset("/parameters", h5::Dtype::float64, 1).read_all<double>();
+  if (static_cast<Index>(flat.size()) != shape.parameter_count()) {
+    throw InputError(path + ": dataset /parameters has " + std::to_string(flat.size()) + " values, expected " +
+                     std::to_string(shape.parameter_count()) + " for " + std::to_string(shape.components) + " " +
+                     gmm::to_string(shape.covariance) + " components in " + std::to_string(shape.dim) + " dimensions");
+  }
+  const Vector parameters = Eigen::Map<const Vector>(flat.data(), static_cast<Index>(flat.size()));
+  if (!parameters.allFinite()) throw InputError(path + ": dataset /parameters holds NaN or Inf");
+  return gmm::Gmm::unpack(shape, parameters);
+}
+
+}  // namespace metagmm::task
