@@ -241,6 +241,7 @@ namespace {
 
 struct FitData {
   RowMatrix points;
+  std::optional<gmm::Gmm> truth;  // the task's true parameters, where stored in data space
   std::string description;
   Index stream = 0;  // names the initialisation's random stream: the task index
 };
@@ -263,6 +264,7 @@ FitData load_fit_data(const std::string& spec, const task::CsvOptions& csv) {
     const Index t = task.value_or(0);
     data.points = reader.points(t);
     data.stream = t;
+    if (reader.info().truth && reader.info().truth_space == "data") data.truth = reader.truth(t);
     data.description = path + ":" + std::to_string(t) + " (task " + std::to_string(t) + " of " +
                        std::to_string(reader.task_count()) + (task ? "" : "; choose one with FILE:TASK") + ")";
   } else {
@@ -398,7 +400,12 @@ int fit_command(const std::vector<std::string>& args) {
             << init << "\n"
             << "em          " << result.iterations << " iterations, " << (result.converged ? "converged" : "not converged")
             << " (tol " << em.tolerance << "), " << std::fixed << std::setprecision(3) << seconds_since(began) * 1e3 << " ms\n"
-            << "loglik      " << std::setprecision(6) << result.mean_log_likelihood << " per point\n"
+            << "loglik      " << std::setprecision(6) << result.mean_log_likelihood << " per point\n";
+  if (data.truth) {
+    std::cout << "truth       " << evaluator.mean_log_likelihood(*data.truth, data.points)
+              << " per point (the task's true parameters)\n";
+  }
+  std::cout
             << "wrote       " << out << ", " << assignments_path << "\n";
   return kExitOk;
 }

@@ -34,7 +34,9 @@ void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points) {
     grow(projected_, kBlockRows, d);
     grow(weighted_, kBlockRows, d);
   } else {
-    origin_ = points.row(0);
+    // Centring on the mixture's mean keeps the expanded quadratic form's cancellation at
+    // eps * (spread of the components / sigma)^2, whatever the data's offset or order.
+    origin_ = log_weights.array().exp().matrix().transpose() * gmm.means;
     coefficients_.resize(K, 2 * d);
     for (Index k = 0; k < K; ++k) {
       const auto log_sd = s.covariance == CovarianceType::diag

@@ -16,8 +16,8 @@
 namespace metagmm::gmm {
 
 // Responsibility-weighted moments, taken about per-component reference points `centers`
-// (diag/spherical: the first point of the set, to keep the sums well conditioned; full: the
-// component means). r_nk is the responsibility of component k for point n.
+// (diag/spherical: the mixture's mean sum_k pi_k mu_k, to keep the sums well conditioned;
+// full: the component means). r_nk is the responsibility of component k for point n.
 struct Statistics {
   Index points = 0;
   double log_likelihood_sum = 0.0;   // sum_n log p(x_n)

@@ -1,0 +1,119 @@
+#include <gtest/gtest.h>
+
+#include <Eigen/Cholesky>
+#include <cmath>
+#include <numbers>
+
+#include "metagmm/core/error.hpp"
+#include "metagmm/gmm/sample.hpp"
+#include "metagmm/gmm/stats.hpp"
+#include "support.hpp"
+
+namespace metagmm::gmm {
+namespace {
+
+using metagmm::testing::random_gmm;
+using metagmm::testing::relative_difference;
+
+const CovarianceType kTypes[] = {CovarianceType::diag, CovarianceType::spherical, CovarianceType::full};
+
+// The textbook density, one point and one component at a time, summed in long double:
+// an implementation independent of the blocked matrix-product path under test.
+long double reference_log_likelihood(const Gmm& g, const Eigen::RowVectorXd& x) {
+  const Index K = g.shape.components, d = g.shape.dim;
+  std::vector<long double> terms(K);
+  const Vector w = g.weights();
+  for (Index k = 0; k < K; ++k) {
+    const Matrix cov = covariance_matrix(g, k);
+    Eigen::LLT<Matrix> chol(cov);
+    const Vector diff = (x - g.means.row(k)).transpose();
+    const Vector solved = chol.matrixL().solve(diff);
+    const long double log_det = 2.0L * chol.matrixL().toDenseMatrix().diagonal().array().log().sum();
+    terms[k] = std::log(static_cast<long double>(w[k])) - 0.5L * (d * std::log(2.0L * std::numbers::pi_v<long double>) + log_det +
+                                                                   static_cast<long double>(solved.squaredNorm()));
+  }
+  const long double top = *std::max_element(terms.begin(), terms.end());
+  long double sum = 0;
+  for (auto t : terms) sum += std::exp(t - top);
+  return top + std::log(sum);
+}
+
+TEST(Params, PackUnpackRoundTrip) {
+  for (auto type : kTypes) {
+    const Gmm g = random_gmm({3, 4, type}, 1);
+    const Vector flat = g.pack();
+    ASSERT_EQ(flat.size(), g.shape.parameter_count());
+    const Gmm back = Gmm::unpack(g.shape, flat);
+    EXPECT_EQ(back.pack(), flat) << to_string(type);
+  }
+  EXPECT_EQ((GmmShape{2, 3, CovarianceType::full}.parameter_count()), 2 * (1 + 3 + 6));
+  EXPECT_EQ((GmmShape{2, 3, CovarianceType::spherical}.parameter_count()), 2 * (1 + 3 + 1));
+}
+
+TEST(Params, MomentsRoundTripAndPrecisionFactorInvertsCovariance) {
+  for (auto type : kTypes) {
+    const Gmm g = random_gmm({3, 4, type}, 2);
+    const Gmm back = from_moments(to_moments(g));
+    // Rebuilding from moments goes through a Cholesky factorisation and an inverse.
+    EXPECT_LT(relative_difference(back.pack(), metagmm::testing::canonical_parameters(g)), 1e-12) << to_string(type);
+    for (Index k = 0; k < 3; ++k) {
+      // Expand the type's precision factor (1 x d, 1 x 1 or d x d) to a d x d matrix.
+      Matrix u = precision_cholesky(g, k);
+      if (type == CovarianceType::diag) u = Matrix(u.row(0).asDiagonal());
+      if (type == CovarianceType::spherical) u = Matrix::Identity(4, 4) * u(0, 0);
+      const Matrix product = covariance_matrix(g, k) * u * u.transpose();
+      EXPECT_LT((product - Matrix::Identity(4, 4)).cwiseAbs().maxCoeff(), 1e-12);
+    }
+  }
+  GmmMoments bad = to_moments(random_gmm({2, 2, CovarianceType::diag}, 3));
+  bad.variances(1, 0) = 0.0;
+  EXPECT_THROW(from_moments(bad), InputError);
+}
+
+TEST(Params, LogLikelihoodMatchesTextbookFormulaInEveryDimension) {
+  for (auto type : kTypes) {
+    for (Index d : {1, 2, 16, 64, 256}) {
+      if (type == CovarianceType::full && d > 64) continue;  // the reference's d^3 per point
+      const Gmm g = random_gmm({3, d, type}, 4 + d);
+      RandomStream random(9, StreamPurpose::test, d);
+      RowMatrix X = sample(g, 40, random);
+      // Points far from every component: log-densities of -1e5 and below must not underflow.
+      X.row(0).setConstant(300.0);
+      X.row(1).setConstant(-1000.0);
+      Evaluator evaluator;
+      const Vector per_point = evaluator.point_log_likelihoods(g, X);
+      const RowMatrix resp = evaluator.responsibilities(g, X);
+      for (Index n = 0; n < X.rows(); ++n) {
+        const long double expected = reference_log_likelihood(g, X.row(n));
+        ASSERT_TRUE(std::isfinite(per_point[n])) << to_string(type) << " d=" << d << " point " << n;
+        // Relative 1e-11: the quadratic form is expanded into products of sizes up to
+        // |x|^2/sigma^2 ~ 1e8 here, which costs ~1e-16 * 1e8 relative to the result's 1e5..1e8.
+        EXPECT_NEAR(per_point[n], static_cast<double>(expected), 1e-11 * std::max(1.0L, std::fabs(expected)))
+            << to_string(type) << " d=" << d << " point " << n;
+        EXPECT_NEAR(resp.row(n).sum(), 1.0, 1e-12);
+        EXPECT_TRUE(resp.row(n).allFinite());
+      }
+      EXPECT_NEAR(evaluator.mean_log_likelihood(g, X), per_point.mean(), 1e-12 * std::abs(per_point.mean()));
+    }
+  }
+}
+
+TEST(Params, SamplesHaveTheModelsMoments) {
+  for (auto type : kTypes) {
+    GmmShape shape{1, 3, type};
+    const Gmm g = random_gmm(shape, 12);
+    RandomStream random(13, StreamPurpose::test);
+    const Index n = 100000;
+    const RowMatrix X = sample(g, n, random);
+    const Eigen::RowVectorXd mean = X.colwise().mean();
+    const RowMatrix centered = X.rowwise() - mean;
+    const Matrix cov = centered.transpose() * centered / static_cast<double>(n - 1);
+    const Matrix truth = covariance_matrix(g, 0);
+    // Sampling error of a mean or covariance entry is about sigma^2 / sqrt(n) ~ 0.3%; allow 2%.
+    EXPECT_LT((mean - g.means.row(0)).cwiseAbs().maxCoeff(), 0.02 * std::sqrt(truth.diagonal().maxCoeff()));
+    EXPECT_LT((cov - truth).cwiseAbs().maxCoeff(), 0.02 * truth.diagonal().maxCoeff()) << to_string(type);
+  }
+}
+
+}  // namespace
+}  // namespace metagmm::gmm

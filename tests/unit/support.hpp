@@ -1,0 +1,58 @@
+#pragma once
+// Helpers shared by the unit tests.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "metagmm/core/random.hpp"
+#include "metagmm/gmm/params.hpp"
+
+namespace metagmm::testing {
+
+// A mixture with well-spread means, varied covariances and unequal weights.
+inline gmm::Gmm random_gmm(gmm::GmmShape shape, std::uint64_t seed, double spread = 4.0) {
+  RandomStream random(seed, StreamPurpose::test, 1);
+  gmm::Gmm g(shape);
+  for (Index k = 0; k < shape.components; ++k) {
+    g.logits[k] = 0.5 * random.normal();
+    for (Index j = 0; j < shape.dim; ++j) g.means(k, j) = spread * random.normal();
+    if (shape.covariance == gmm::CovarianceType::full) {
+      for (Index i = 0; i < shape.dim; ++i) {
+        g.prec_chol[k](i, i) = std::exp(0.3 * random.normal());
+        for (Index j = i + 1; j < shape.dim; ++j) g.prec_chol[k](i, j) = 0.3 * random.normal();
+      }
+    } else {
+      for (Index j = 0; j < g.log_sd.cols(); ++j) g.log_sd(k, j) = 0.3 * random.normal();
+    }
+  }
+  return g;
+}
+
+// max_i |a_i - b_i| / max_i |b_i|: the error of `a` relative to the size of `b`.
+template <typename A, typename B>
+double relative_difference(const A& a, const B& b) {
+  const double scale = std::max(b.cwiseAbs().maxCoeff(), 1e-300);
+  return (a - b).cwiseAbs().maxCoeff() / scale;
+}
+
+// The flat vector with the logits made log-weights: logits are defined up to a constant, and
+// anything rebuilt from weights (moments, files of weights) uses this representative.
+inline Vector canonical_parameters(const gmm::Gmm& g) {
+  gmm::Gmm copy = g;
+  copy.logits = g.log_weights();
+  return copy.pack();
+}
+
+inline std::string temp_file(const std::string& name) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const auto dir = std::filesystem::path(::testing::TempDir()) / ("metagmm_" + std::string(info->test_suite_name()) + "_" + info->name());
+  std::filesystem::create_directories(dir);
+  std::filesystem::remove(dir / name);  // left by an earlier run
+  return (dir / name).string();
+}
+
+inline std::string fixture(const std::string& name) { return std::string(METAGMM_FIXTURE_DIR) + "/" + name; }
+
+}  // namespace metagmm::testing

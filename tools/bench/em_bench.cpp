@@ -1,0 +1,105 @@
+// One EM iteration and one loss + gradient evaluation on the cases of BENCHMARKS.md, one thread.
+// With METAGMM_BENCH_DATA=DIR it runs on the case files that tools/bench_em.py wrote there
+// (the same data and starts scikit-learn and VLFeat get); without, on built-in cases of the
+// same shapes, so `metagmm_bench` also runs on its own.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "bench_data.hpp"
+#include "metagmm/core/random.hpp"
+#include "metagmm/gmm/em.hpp"
+#include "metagmm/gmm/gradient.hpp"
+#include "metagmm/gmm/sample.hpp"
+
+namespace metagmm::bench {
+namespace {
+
+BenchCase built_in_case(const std::string& name, Index tasks, Index N, Index d, Index K, int iterations,
+                        gmm::CovarianceType type) {
+  BenchCase c{name, tasks, N, K, d, iterations, type, RowMatrix(tasks * N, d), {}};
+  for (Index t = 0; t < tasks; ++t) {
+    RandomStream random(1, StreamPurpose::test, static_cast<std::uint64_t>(t));
+    gmm::Gmm truth(gmm::GmmShape{K, d, type});
+    for (Index k = 0; k < K; ++k)
+      for (Index j = 0; j < d; ++j) truth.means(k, j) = 4.0 * random.normal();
+    c.X.middleRows(t * N, N) = gmm::sample(truth, N, random);
+    gmm::GmmMoments start = gmm::to_moments(truth);
+    for (Index k = 0; k < K; ++k) start.means.row(k) = c.X.row(t * N + static_cast<Index>(random.below(N)));
+    c.starts.push_back(start);
+  }
+  return c;
+}
+
+std::vector<BenchCase> load_cases() {
+  std::vector<BenchCase> cases;
+  if (const char* dir = std::getenv("METAGMM_BENCH_DATA")) {
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(dir))
+      if (entry.path().extension() == ".h5") files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) cases.push_back(read_case(file.string()));
+    return cases;
+  }
+  using gmm::CovarianceType;
+  cases.push_back(built_in_case("W1_diag_N100000_d16_K16", 1, 100000, 16, 16, 1, CovarianceType::diag));
+  cases.push_back(built_in_case("W2_diag_N200000_d64_K32", 1, 200000, 64, 32, 1, CovarianceType::diag));
+  cases.push_back(built_in_case("F_full_N20000_d16_K8", 1, 20000, 16, 8, 1, CovarianceType::full));
+  cases.push_back(built_in_case("W3_diag_1000tasks_N200_d2_K4", 1000, 200, 2, 4, 10, CovarianceType::diag));
+  return cases;
+}
+
+// Work per EM iteration in floating-point operations, as BENCHMARKS.md counts it: the two
+// products of the E-step and the two of the M-step (diag: 8NKd), plus 8NK for the
+// log-sum-exp and normalisation; full: projection and scatter, ~3NKd^2.
+double em_flops(const BenchCase& c) {
+  const double N = static_cast<double>(c.points), K = static_cast<double>(c.components), d = static_cast<double>(c.dim);
+  const double per_task = c.covariance == gmm::CovarianceType::full ? 3 * N * K * d * d + 8 * N * K : 8 * N * K * d + 8 * N * K;
+  return per_task * static_cast<double>(c.tasks) * c.iterations;
+}
+
+void em_iterations(benchmark::State& state, const BenchCase* c) {
+  std::vector<gmm::Gmm> starts;
+  for (const auto& m : c->starts) starts.push_back(gmm::from_moments(m));
+  std::vector<RowMatrix> points;
+  for (Index t = 0; t < c->tasks; ++t) points.push_back(c->task_points(t));
+  gmm::Evaluator evaluator;
+  for (auto _ : state) {
+    for (Index t = 0; t < c->tasks; ++t) {
+      gmm::Gmm g = starts[t];
+      for (int i = 0; i < c->iterations; ++i) benchmark::DoNotOptimize(gmm::em_step(g, points[t], 1e-6, evaluator));
+    }
+  }
+  state.counters["em_iterations"] = static_cast<double>(c->tasks * c->iterations);
+  state.counters["GFLOPS"] = benchmark::Counter(em_flops(*c) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void loss_and_gradient(benchmark::State& state, const BenchCase* c) {
+  std::vector<gmm::Gmm> starts;
+  for (const auto& m : c->starts) starts.push_back(gmm::from_moments(m));
+  std::vector<RowMatrix> points;
+  for (Index t = 0; t < c->tasks; ++t) points.push_back(c->task_points(t));
+  gmm::Evaluator evaluator;
+  Vector gradient;
+  for (auto _ : state) {
+    for (Index t = 0; t < c->tasks; ++t) benchmark::DoNotOptimize(gmm::loss_and_gradient(starts[t], points[t], evaluator, gradient));
+  }
+  state.counters["evaluations"] = static_cast<double>(c->tasks);
+}
+
+}  // namespace
+}  // namespace metagmm::bench
+
+int main(int argc, char** argv) {
+  static const std::vector<metagmm::bench::BenchCase> cases = metagmm::bench::load_cases();
+  for (const auto& c : cases) {
+    benchmark::RegisterBenchmark(("em/" + c.name).c_str(), metagmm::bench::em_iterations, &c)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(("loss_gradient/" + c.name).c_str(), metagmm::bench::loss_and_gradient, &c)->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

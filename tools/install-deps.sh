@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages metagmm needs, only those missing (runs as root; uses sudo
+# otherwise). Usage: tools/install-deps.sh [build|test|bench]
+#   build: compiler, CMake and the libraries (Eigen, HDF5, OpenMPI, Boost, GoogleTest, Benchmark)
+#   test:  build + Python with h5py and scikit-learn (independent references in the tests)
+#   bench: test + VLFeat (a peer in the EM benchmark)
+set -euo pipefail
+profile=${1:-test}
+packages=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
+          libboost-program-options-dev libgtest-dev libbenchmark-dev)
+case "$profile" in
+  build) ;;
+  test) packages+=(python3 python3-numpy python3-h5py python3-sklearn) ;;
+  bench) packages+=(python3 python3-numpy python3-h5py python3-sklearn libvlfeat-dev) ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds, and runs every test twice: an optimised
+# build, and a build under AddressSanitizer + UndefinedBehaviorSanitizer. Warnings are errors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh test
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Sanitizer reports must fail the run; HDF5 keeps some library-lifetime allocations.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+echo "== release build"
+bash tools/build.sh build/release
+(cd build/release && ctest --output-on-failure -j "$(nproc)")
+
+echo "== sanitizer build (ASan + UBSan)"
+bash tools/build.sh build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMETAGMM_SANITIZE=ON -DMETAGMM_BENCHMARKS=OFF
+(cd build/asan && ctest --output-on-failure -j "$(nproc)")
