@@ -21,7 +21,7 @@ import time
 import h5py
 import numpy as np
 
-PEAK_GFLOPS = 108.0  # one core, double precision (shared/BENCHMARKS.md)
+NOMINAL_PEAK_GFLOPS = 108.0  # one AVX-512 core (shared/BENCHMARKS.md); measured again below
 
 # name, tasks, points per task, dim, components, covariance, EM iterations timed per task
 CASES = [
@@ -109,14 +109,21 @@ def main():
     with tempfile.TemporaryDirectory(prefix="metagmm_bench_") as directory:
         write_cases(directory)
         ours_json = subprocess.run(
-            [bench, "--benchmark_filter=^em/", "--benchmark_format=json", f"--benchmark_repetitions={args.repeats}",
+            [bench, "--benchmark_filter=^(em|loss_gradient|peak)/", "--benchmark_format=json",
+             f"--benchmark_repetitions={args.repeats}",
              "--benchmark_report_aggregates_only=true"],
             env={**os.environ, "METAGMM_BENCH_DATA": directory}, check=True, capture_output=True, text=True).stdout
-        ours = {}
+        ours, gradient, peak = {}, {}, None
         for row in json.loads(ours_json)["benchmarks"]:
-            if row.get("aggregate_name") == "median":
-                name = row["run_name"].split("/", 1)[1]
+            if row.get("aggregate_name") != "median":
+                continue
+            kind, name = row["run_name"].split("/")[:2]  # "em/NAME/real_time"
+            if kind == "em":
                 ours[name] = row["real_time"] * 1e-3 / row["em_iterations"]  # ms -> s, per EM iteration
+            elif kind == "loss_gradient":
+                gradient[name] = row["real_time"] * 1e-3 / row["evaluations"]
+            else:
+                peak = (row["GFLOPS"], int(row["vector_doubles"]))  # the counter is already in GFLOP/s
         env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         worker = subprocess.run([sys.executable, __file__, "--sklearn-worker", directory, "--repeats", str(args.repeats)],
@@ -131,8 +138,11 @@ def main():
                                      check=True, capture_output=True, text=True).stdout.split()
                 vl[name] = float(out[1])
 
+    peak_gflops, width = peak
     print(f"EM iteration, one thread; median of {args.repeats} (ours), best of {args.repeats} (peers); "
           f"scikit-learn BLAS: {sk['blas']}")
+    print(f"core peak measured in this run: {peak_gflops:.1f} GFLOP/s (FMA loop, {width} doubles per vector; "
+          f"the {NOMINAL_PEAK_GFLOPS:.0f} GFLOP/s of BENCHMARKS.md needs AVX-512)")
     header = f"{'case':32} {'metagmm':>11} {'sklearn':>11} {'ratio':>7} {'VLFeat':>11} {'ratio':>7} {'GFLOP/s':>8} {'of peak':>8}"
     print(header)
     print("-" * len(header))
@@ -141,9 +151,14 @@ def main():
         gflops = flops(1, n, d, k, covariance, 1) / t_ours * 1e-9
         t_vl = vl.get(name)
         vl_text = f"{t_vl * 1e3:9.3f}ms {t_vl / t_ours:6.1f}x" if t_vl else f"{'-':>11} {'-':>7}"
-        print(f"{name:32} {t_ours * 1e3:9.3f}ms {t_sk * 1e3:9.3f}ms {t_sk / t_ours:6.1f}x {vl_text} {gflops:8.1f} {gflops / PEAK_GFLOPS:7.0%}")
+        print(f"{name:32} {t_ours * 1e3:9.3f}ms {t_sk * 1e3:9.3f}ms {t_sk / t_ours:6.1f}x {vl_text} {gflops:8.1f} {gflops / peak_gflops:7.0%}")
     print("times are per EM iteration (W3: per task and iteration; x1000x10 for the whole case);"
           " ratio = peer time / metagmm time")
+    print()
+    print("loss + exact gradient (one statistics pass, no M-step):")
+    for name, tasks, n, d, k, covariance, iterations in CASES:
+        print(f"  {name:32} {gradient[name] * 1e3:9.3f}ms per evaluation"
+              f"{' (per task)' if tasks > 1 else ''}")
 
 
 if __name__ == "__main__":

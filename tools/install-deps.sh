@@ -3,7 +3,8 @@
 # otherwise). Usage: tools/install-deps.sh [build|test|bench]
 #   build: compiler, CMake and the libraries (Eigen, HDF5, OpenMPI, Boost, GoogleTest, Benchmark)
 #   test:  build + Python with h5py and scikit-learn (independent references in the tests)
-#   bench: test + VLFeat (a peer in the EM benchmark)
+#   bench: test + VLFeat (a peer in the EM benchmark) + OpenBLAS (so numpy and scikit-learn,
+#          the other peer, use an optimised BLAS rather than the reference one)
 set -euo pipefail
 profile=${1:-test}
 packages=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
@@ -11,7 +12,7 @@ packages=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev hdf5-tools libopen
 case "$profile" in
   build) ;;
   test) packages+=(python3 python3-numpy python3-h5py python3-sklearn) ;;
-  bench) packages+=(python3 python3-numpy python3-h5py python3-sklearn libvlfeat-dev) ;;
+  bench) packages+=(python3 python3-numpy python3-h5py python3-sklearn libvlfeat-dev libopenblas0-pthread) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 missing=()

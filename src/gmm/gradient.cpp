@@ -15,27 +15,29 @@ Vector loss_gradient(const Gmm& gmm, const Statistics& stats) {
   gradient.segment(at, K) = gmm.weights() - scale * n_k;
   at += K;
 
+  // Moments about the means from moments about the centres c (o = mu - c):
+  //   m1 = sum r (x - mu) = first - n o,
+  //   m2 = sum r (x - mu)^2 = second - 2 o first + n o^2                  (diag/spherical),
+  //   C = sum r (x - mu)(x - mu)^T = scatter - first o^T - o first^T + n o o^T  (full).
+  const RowMatrix offset = gmm.means - stats.centers;
+  const RowMatrix m1 = stats.first - (offset.array().colwise() * n_k.array()).matrix();
   if (gmm.shape.covariance == CovarianceType::full) {
-    // Statistics are taken about the means: first = sum r (x - mu), scatter = C_k.
     // log N = -|U^T (x - mu)|^2 / 2 + sum_j log U_jj + const, so
     //   d/dmu = U U^T (x - mu),  d/dU_ij = -(C U)_ij (i < j),  d/dlog U_jj = -(C U)_jj U_jj + 1.
     for (Index k = 0; k < K; ++k, at += d) {
       const Matrix& u = gmm.prec_chol[k];
-      gradient.segment(at, d) = -scale * (u * (u.transpose() * stats.first.row(k).transpose()));
+      gradient.segment(at, d) = -scale * (u * (u.transpose() * m1.row(k).transpose()));
     }
     for (Index k = 0; k < K; ++k) {
       const Matrix& u = gmm.prec_chol[k];
-      const Matrix cu = stats.scatter[k] * u.triangularView<Eigen::Upper>();
+      const Vector o = offset.row(k).transpose(), first = stats.first.row(k).transpose();
+      const Matrix c = stats.scatter[k] - first * o.transpose() - o * first.transpose() + n_k[k] * o * o.transpose();
+      const Matrix cu = c * u.triangularView<Eigen::Upper>();
       for (Index i = 0; i < d; ++i)
         for (Index j = i; j < d; ++j)
           gradient[at++] = i == j ? scale * (cu(i, i) * u(i, i) - n_k[k]) : scale * cu(i, j);
     }
   } else {
-    // Moments about the means from moments about the centres c:
-    //   sum r (x - mu) = first - n (mu - c),
-    //   sum r (x - mu)^2 = second - 2 (mu - c) first + n (mu - c)^2.
-    const RowMatrix offset = gmm.means - stats.centers;
-    const RowMatrix m1 = stats.first - (offset.array().colwise() * n_k.array()).matrix();
     const RowMatrix m2 = (stats.second.array() - 2.0 * offset.array() * stats.first.array() +
                           offset.array().square().colwise() * n_k.array()).matrix();
     const bool diag = gmm.shape.covariance == CovarianceType::diag;

@@ -4,17 +4,27 @@
 #include <numbers>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/gmm/fast_exp.hpp"
 
 namespace metagmm::gmm {
 namespace {
 
-// Rows per block: the block's features, log-densities and (full) projections stay in L2.
-constexpr Index kBlockRows = 256;
+// About 256 KiB of features per block: the block's features and log-densities stay in L2.
+constexpr Index kBlockDoubles = 1 << 15;
+constexpr Index kMaxBlockRows = 256;
+constexpr Index kMinBlockRows = 16;
 const double kLogTwoPi = std::log(2.0 * std::numbers::pi);
 
 template <typename M>
 void grow(M& buffer, Index rows, Index cols) {
   if (buffer.rows() < rows || buffer.cols() != cols) buffer.resize(std::max(rows, buffer.rows()), cols);
+}
+
+Index pair_count(Index d) { return d * (d + 1) / 2; }
+
+// Columns of phi: quadratic terms, then d linear terms, then the constant 1.
+Index feature_count(const GmmShape& s) {
+  return (s.covariance == CovarianceType::full ? pair_count(s.dim) : s.dim) + s.dim + 1;
 }
 
 }  // namespace
@@ -23,126 +33,138 @@ void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points) {
   const GmmShape& s = gmm.shape;
   METAGMM_CHECK(points.cols() == s.dim, "points and mixture disagree on the dimension");
   METAGMM_CHECK(points.rows() > 0, "an empty point set has no likelihood");
-  const Index K = s.components, d = s.dim;
+  const Index K = s.components, d = s.dim, F = feature_count(s), linear = F - d - 1;
   const Vector log_weights = gmm.log_weights();
-  constants_.resize(K);
-  if (s.covariance == CovarianceType::full) {
-    for (Index k = 0; k < K; ++k) {
-      constants_[k] = log_weights[k] + gmm.prec_chol[k].diagonal().array().log().sum() - 0.5 * d * kLogTwoPi;
-    }
-    grow(centered_, kBlockRows * K, d);
-    grow(projected_, kBlockRows, d);
-    grow(weighted_, kBlockRows, d);
-  } else {
-    // Centring on the mixture's mean keeps the expanded quadratic form's cancellation at
-    // eps * (spread of the components / sigma)^2, whatever the data's offset or order.
-    origin_ = log_weights.array().exp().matrix().transpose() * gmm.means;
-    coefficients_.resize(K, 2 * d);
-    for (Index k = 0; k < K; ++k) {
-      const auto log_sd = s.covariance == CovarianceType::diag
-                              ? Eigen::ArrayXd(gmm.log_sd.row(k).transpose().array())
-                              : Eigen::ArrayXd::Constant(d, gmm.log_sd(k, 0));
+  // Centring on the mixture's mean keeps the expanded quadratic forms' cancellation at
+  // eps * (spread of the components / sigma)^2, whatever the data's offset or order.
+  origin_ = log_weights.array().exp().matrix().transpose() * gmm.means;
+  coefficients_.resize(K, F);
+  for (Index k = 0; k < K; ++k) {
+    const Vector offset = (gmm.means.row(k) - origin_).transpose();
+    Vector precision_offset(d);  // Lambda (mu - c)
+    double log_det_root;         // log |Lambda|^(1/2)
+    if (s.covariance == CovarianceType::full) {
+      const Matrix& u = gmm.prec_chol[k];
+      const Matrix precision = u * u.transpose();  // U is stored with zeros below the diagonal
+      for (Index i = 0, p = 0; i < d; ++i)
+        for (Index j = i; j < d; ++j) coefficients_(k, p++) = (i == j ? -0.5 : -1.0) * precision(i, j);
+      precision_offset = precision * offset;
+      log_det_root = u.diagonal().array().log().sum();
+    } else {
+      const Eigen::ArrayXd log_sd = s.covariance == CovarianceType::diag
+                                        ? Eigen::ArrayXd(gmm.log_sd.row(k).transpose().array())
+                                        : Eigen::ArrayXd::Constant(d, gmm.log_sd(k, 0));
       const Eigen::ArrayXd precision = (-2.0 * log_sd).exp();
-      const Eigen::ArrayXd offset = (gmm.means.row(k) - origin_).transpose().array();
       coefficients_.row(k).head(d) = (-0.5 * precision).transpose();
-      coefficients_.row(k).tail(d) = (precision * offset).transpose();
-      constants_[k] = log_weights[k] - log_sd.sum() - 0.5 * d * kLogTwoPi -
-                      0.5 * (precision * offset.square()).sum();
+      precision_offset = (precision * offset.array()).matrix();
+      log_det_root = -log_sd.sum();
     }
-    grow(features_, kBlockRows, 2 * d);
+    coefficients_.row(k).segment(linear, d) = precision_offset.transpose();
+    coefficients_(k, F - 1) = log_weights[k] + log_det_root - 0.5 * static_cast<double>(d) * kLogTwoPi -
+                              0.5 * offset.dot(precision_offset);
   }
-  grow(log_density_, kBlockRows, K);
+  block_rows_ = std::clamp(kBlockDoubles / F, kMinBlockRows, kMaxBlockRows);
+  grow(features_, block_rows_, F);
+  features_.col(F - 1).setOnes();  // blocks overwrite only the other columns
+  grow(log_density_, block_rows_, K);
+  grow(row_max_, block_rows_, 1);
+  grow(row_total_, block_rows_, 1);
+  grow(row_log_likelihood_, block_rows_, 1);
 }
 
 void Evaluator::block_log_densities(const Gmm& gmm, RowMatrixRef block) {
-  const Index rows = block.rows(), K = gmm.shape.components, d = gmm.shape.dim;
-  auto log_density = log_density_.topRows(rows);
-  if (gmm.shape.covariance == CovarianceType::full) {
-    for (Index k = 0; k < K; ++k) {
-      auto centered = centered_.middleRows(k * kBlockRows, rows);
-      auto projected = projected_.topRows(rows);
-      centered = block.rowwise() - gmm.means.row(k);
-      projected.noalias() = centered * gmm.prec_chol[k].triangularView<Eigen::Upper>();
-      log_density.col(k) = (-0.5 * projected.rowwise().squaredNorm()).array() + constants_[k];
+  const Index rows = block.rows(), d = gmm.shape.dim, F = features_.cols(), linear = F - d - 1;
+  const bool full = gmm.shape.covariance == CovarianceType::full;
+  // Plain loops over each row: with few dimensions, per-row expression set-up would cost more
+  // than the arithmetic.
+  for (Index r = 0; r < rows; ++r) {
+    double* phi = features_.row(r).data();
+    double* centered = phi + linear;
+    const double* x = block.row(r).data();
+    for (Index j = 0; j < d; ++j) centered[j] = x[j] - origin_[j];
+    if (full) {
+      for (Index i = 0, p = 0; i < d; ++i)
+        for (Index j = i; j < d; ++j) phi[p++] = centered[i] * centered[j];
+    } else {
+      for (Index j = 0; j < d; ++j) phi[j] = centered[j] * centered[j];
     }
-  } else {
-    auto features = features_.topRows(rows);
-    features.rightCols(d) = block.rowwise() - origin_;
-    features.leftCols(d) = features.rightCols(d).array().square();
-    log_density.noalias() = features * coefficients_.transpose();
-    log_density.rowwise() += constants_.transpose();
   }
+  log_density_.topRows(rows).noalias() = features_.topRows(rows) * coefficients_.transpose();
+}
+
+void Evaluator::finish_block(Index start, Index rows, Output output) {
+  // Log-sum-exp over components: subtracting each row's maximum keeps exp() in range for
+  // points far from every component, in any dimension.
+  const Index K = log_density_.cols();
+  double* density = log_density_.data();  // the block's rows are contiguous
+  for (Index r = 0; r < rows; ++r) {
+    double* row = density + r * K;
+    double top = row[0];
+    for (Index k = 1; k < K; ++k) top = std::max(top, row[k]);
+    for (Index k = 0; k < K; ++k) row[k] -= top;
+    row_max_[r] = top;
+  }
+  exp_non_positive(density, rows * K);
+  for (Index r = 0; r < rows; ++r) {
+    const double* row = density + r * K;
+    double total = 0.0;
+    for (Index k = 0; k < K; ++k) total += row[k];
+    row_total_[r] = total;
+  }
+  auto log_likelihood = row_log_likelihood_.head(rows);
+  log_likelihood = row_max_.head(rows).array() + row_total_.head(rows).array().log();  // vectorised log
+  const double sum = log_likelihood.sum();
+  if (output == Output::per_point) per_point_.segment(start, rows) = log_likelihood;
+  if (output == Output::responsibilities || output == Output::statistics) {
+    for (Index r = 0; r < rows; ++r) {
+      double* row = density + r * K;
+      const double inverse = 1.0 / row_total_[r];
+      for (Index k = 0; k < K; ++k) row[k] *= inverse;
+    }
+  }
+  block_log_likelihood_ += sum;
+  if (output == Output::responsibilities) resp_.middleRows(start, rows) = log_density_.topRows(rows);
 }
 
 void Evaluator::reset_statistics(const Gmm& gmm, RowMatrixRef points) {
-  const Index K = gmm.shape.components, d = gmm.shape.dim;
   stats_.points = points.rows();
-  stats_.log_likelihood_sum = 0.0;
-  stats_.weight_sum = Vector::Zero(K);
-  stats_.first = RowMatrix::Zero(K, d);
-  if (gmm.shape.covariance == CovarianceType::full) {
-    stats_.centers = gmm.means;
-    stats_.second.resize(0, 0);
-    stats_.scatter.assign(K, Matrix::Zero(d, d));
-  } else {
-    stats_.centers = origin_.replicate(K, 1);
-    stats_.scatter.clear();
-    moment_sums_ = RowMatrix::Zero(K, 2 * d);
-  }
+  moment_sums_ = RowMatrix::Zero(gmm.shape.components, features_.cols());
 }
 
 void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output) {
   prepare(gmm, points);
   const Index N = points.rows(), K = gmm.shape.components, d = gmm.shape.dim;
-  const bool full = gmm.shape.covariance == CovarianceType::full;
   if (output == Output::statistics) reset_statistics(gmm, points);
   if (output == Output::per_point) per_point_.resize(N);
   if (output == Output::responsibilities) resp_.resize(N, K);
-  grow(row_max_, kBlockRows, 1);
-  grow(row_sum_, kBlockRows, 1);
-
-  double log_likelihood_sum = 0.0;
-  for (Index start = 0; start < N; start += kBlockRows) {
-    const Index rows = std::min(kBlockRows, N - start);
+  block_log_likelihood_ = 0.0;
+  for (Index start = 0; start < N; start += block_rows_) {
+    const Index rows = std::min(block_rows_, N - start);
     block_log_densities(gmm, points.middleRows(start, rows));
-    auto density = log_density_.topRows(rows);
-    auto row_max = row_max_.head(rows);
-    auto row_sum = row_sum_.head(rows);
-    // log-sum-exp over components: subtracting each row's maximum keeps exp() in range for
-    // points far from every component, in any dimension.
-    row_max = density.rowwise().maxCoeff();
-    density.colwise() -= row_max;
-    density = density.array().exp();
-    row_sum = density.rowwise().sum();
-    if (output == Output::per_point) {
-      per_point_.segment(start, rows) = row_max.array() + row_sum.array().log();
-      continue;
-    }
-    log_likelihood_sum += (row_max.array() + row_sum.array().log()).sum();
-    if (output == Output::likelihood) continue;
-    density.array().colwise() /= row_sum.array();  // now responsibilities
-    if (output == Output::responsibilities) {
-      resp_.middleRows(start, rows) = density;
-      continue;
-    }
-    stats_.weight_sum.noalias() += density.colwise().sum().transpose();
-    if (full) {
-      for (Index k = 0; k < K; ++k) {
-        auto centered = centered_.middleRows(k * kBlockRows, rows);
-        auto weighted = weighted_.topRows(rows);
-        weighted = centered.array().colwise() * density.col(k).array();
-        stats_.first.row(k).noalias() += weighted.colwise().sum();
-        stats_.scatter[k].noalias() += weighted.transpose() * centered;
-      }
-    } else {
-      moment_sums_.noalias() += density.transpose() * features_.topRows(rows);
+    finish_block(start, rows, output);
+    if (output == Output::statistics) {
+      moment_sums_.noalias() += log_density_.topRows(rows).transpose() * features_.topRows(rows);
     }
   }
-  if (output == Output::statistics && !full) {
+  stats_.log_likelihood_sum = block_log_likelihood_;
+  if (output != Output::statistics) return;
+  const Index F = features_.cols(), linear = F - d - 1;
+  stats_.centers = origin_.replicate(K, 1);
+  stats_.first = moment_sums_.middleCols(linear, d);
+  stats_.weight_sum = moment_sums_.col(F - 1);
+  if (gmm.shape.covariance == CovarianceType::full) {
+    stats_.second.resize(0, 0);
+    stats_.scatter.resize(K);
+    for (Index k = 0; k < K; ++k) {
+      Matrix& scatter = stats_.scatter[k];
+      scatter.resize(d, d);
+      for (Index i = 0, p = 0; i < d; ++i)
+        for (Index j = i; j < d; ++j, ++p) scatter(i, j) = scatter(j, i) = moment_sums_(k, p);
+    }
+  } else {
     stats_.second = moment_sums_.leftCols(d);
-    stats_.first = moment_sums_.rightCols(d);
+    stats_.scatter.clear();
   }
-  stats_.log_likelihood_sum = log_likelihood_sum;
 }
 
 double Evaluator::mean_log_likelihood(const Gmm& gmm, RowMatrixRef points) {
@@ -176,8 +198,8 @@ const Statistics& Evaluator::statistics(const Gmm& gmm, RowMatrixRef points) {
   return stats_;
 }
 
-Statistics Evaluator::statistics_of(RowMatrixRef points, RowMatrixRef resp,
-                                    const RowMatrix& centers, CovarianceType covariance) {
+Statistics Evaluator::statistics_of(RowMatrixRef points, RowMatrixRef resp, const RowMatrix& centers,
+                                    CovarianceType covariance) {
   const Index K = resp.cols(), d = points.cols();
   METAGMM_CHECK(resp.rows() == points.rows() && centers.rows() == K && centers.cols() == d,
                 "statistics_of: shapes disagree");

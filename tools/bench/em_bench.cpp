@@ -88,11 +88,41 @@ void loss_and_gradient(benchmark::State& state, const BenchCase* c) {
   state.counters["evaluations"] = static_cast<double>(c->tasks);
 }
 
+// The core's peak: independent fused multiply-add chains at the widest vector width this build
+// uses (AVX-512 where the compiler targets it, else AVX2), enough chains to cover the FMA
+// latency on two pipes. GFLOP/s of the other benchmarks are quoted against this, measured in
+// the same run on the same core.
+void peak_fma(benchmark::State& state) {
+#if defined(__AVX512F__)
+  constexpr int kWidth = 8;
+#else
+  constexpr int kWidth = 4;
+#endif
+  typedef double Packet __attribute__((vector_size(kWidth * sizeof(double))));
+  constexpr int kChains = 12;
+  constexpr long kSteps = 1 << 20;
+  Packet acc[kChains], a, b;
+  for (int i = 0; i < kWidth; ++i) {
+    a[i] = 0.999999;
+    b[i] = 1e-7;
+  }
+  for (int c = 0; c < kChains; ++c) acc[c] = a * static_cast<double>(c);
+  for (auto _ : state) {
+    for (long step = 0; step < kSteps; ++step) {
+      for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * a + b;
+    }
+    benchmark::DoNotOptimize(acc);
+  }
+  state.counters["GFLOPS"] = benchmark::Counter(2.0 * kWidth * kChains * kSteps * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["vector_doubles"] = kWidth;
+}
+
 }  // namespace
 }  // namespace metagmm::bench
 
 int main(int argc, char** argv) {
   static const std::vector<metagmm::bench::BenchCase> cases = metagmm::bench::load_cases();
+  benchmark::RegisterBenchmark("peak/fma", metagmm::bench::peak_fma)->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const auto& c : cases) {
     benchmark::RegisterBenchmark(("em/" + c.name).c_str(), metagmm::bench::em_iterations, &c)->Unit(benchmark::kMillisecond)->UseRealTime();
     benchmark::RegisterBenchmark(("loss_gradient/" + c.name).c_str(), metagmm::bench::loss_and_gradient, &c)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -3,11 +3,16 @@
 // log-likelihood by log-sum-exp, responsibilities, and the responsibility-weighted
 // sufficient statistics that both the EM M-step and the exact gradient are made of.
 //
-// Points are processed in blocks of rows small enough to stay in cache; for diag and
-// spherical covariances the log-densities and the statistics of a block are two matrix
-// products each. All buffers live in an Evaluator that is reused across calls, so a hot loop
-// over many tasks allocates nothing once the buffers have grown (first-touch memory is
-// expensive here: shared/BENCHMARKS.md).
+// A Gaussian mixture is an exponential family in the features
+//   diag/spherical: phi(x) = [(x-c)^2 | x-c | 1]
+//   full:           phi(x) = [(x_i-c_i)(x_j-c_j) for i <= j | x-c | 1]
+// (c the mixture's mean): every component's log-density is phi(x) . C_k with coefficients C_k
+// built from its parameters, and every sufficient statistic is sum_n r_nk phi(x_n). So one pass
+// is two matrix products per block of points, whatever the covariance type: Phi C^T for the
+// log-densities and R^T Phi for the statistics. Blocks are small enough to stay in cache, and
+// all buffers live in an Evaluator that is reused across calls, so a hot loop over many tasks
+// allocates nothing once the buffers have grown (first-touch memory is expensive here:
+// shared/BENCHMARKS.md).
 #include <vector>
 
 #include "metagmm/core/types.hpp"
@@ -16,8 +21,8 @@
 namespace metagmm::gmm {
 
 // Responsibility-weighted moments, taken about per-component reference points `centers`
-// (diag/spherical: the mixture's mean sum_k pi_k mu_k, to keep the sums well conditioned;
-// full: the component means). r_nk is the responsibility of component k for point n.
+// (the Evaluator uses the mixture's mean sum_k pi_k mu_k for every component, which keeps the
+// expanded sums well conditioned). r_nk is the responsibility of component k for point n.
 struct Statistics {
   Index points = 0;
   double log_likelihood_sum = 0.0;   // sum_n log p(x_n)
@@ -52,18 +57,20 @@ class Evaluator {
   void block_log_densities(const Gmm& gmm, RowMatrixRef block);
   void reset_statistics(const Gmm& gmm, RowMatrixRef points);
 
+  void finish_block(Index start, Index rows, Output output);
+
   // Derived from the parameters once per call.
-  RowMatrix coefficients_;   // diag/spherical: K x 2d, [-precision/2 | precision * (mu - c)]
-  Vector constants_;         // K: log pi_k + log det^(1/2) - d/2 log 2 pi (- quadratic in mu)
   Eigen::RowVectorXd origin_;  // c, the point the features are centred on
+  RowMatrix coefficients_;     // K x F: row k holds C_k
+  Index block_rows_ = 0;
   // Per-block buffers, grown on demand and reused.
-  RowMatrix features_;       // B x 2d: [(x - c)^2 | x - c]
-  RowMatrix log_density_;    // B x K; becomes responsibilities in place
-  RowMatrix centered_;       // full, B x d per component: x - mu_k
-  RowMatrix projected_;      // full, B x d: (x - mu_k) U_k
-  RowMatrix weighted_;       // full, B x d: r_k (x - mu_k)
-  Vector row_max_, row_sum_;
-  RowMatrix moment_sums_;    // K x 2d: [sum r (x-c)^2 | sum r (x-c)]
+  RowMatrix features_;         // B x F: phi of the block's points
+  RowMatrix log_density_;      // B x K; becomes responsibilities in place
+  Vector row_max_;             // B: each row's largest log-density
+  Vector row_total_;           // B: sum_k exp(log-density - max)
+  Vector row_log_likelihood_;  // B: log p(x) of each row
+  RowMatrix moment_sums_;      // K x F: R^T Phi summed over blocks
+  double block_log_likelihood_ = 0.0;
   // Outputs.
   Statistics stats_;
   Vector per_point_;
