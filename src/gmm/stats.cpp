@@ -136,11 +136,16 @@ void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output) {
   const Index N = points.rows(), K = gmm.shape.components, d = gmm.shape.dim;
   if (output == Output::statistics) reset_statistics(gmm, points);
   if (output == Output::per_point) per_point_.resize(N);
-  if (output == Output::responsibilities) resp_.resize(N, K);
+  if (output == Output::responsibilities || output == Output::component_densities) resp_.resize(N, K);
   block_log_likelihood_ = 0.0;
   for (Index start = 0; start < N; start += block_rows_) {
     const Index rows = std::min(block_rows_, N - start);
     block_log_densities(gmm, points.middleRows(start, rows));
+    if (output == Output::component_densities) {
+      // The coefficients' constants include log pi_k; take it out again.
+      resp_.middleRows(start, rows) = log_density_.topRows(rows).rowwise() - gmm.log_weights().transpose();
+      continue;
+    }
     finish_block(start, rows, output);
     if (output == Output::statistics) {
       moment_sums_.noalias() += log_density_.topRows(rows).transpose() * features_.topRows(rows);
@@ -175,6 +180,11 @@ double Evaluator::mean_log_likelihood(const Gmm& gmm, RowMatrixRef points) {
 Vector Evaluator::point_log_likelihoods(const Gmm& gmm, RowMatrixRef points) {
   run(gmm, points, Output::per_point);
   return per_point_;
+}
+
+RowMatrix Evaluator::component_log_densities(const Gmm& gmm, RowMatrixRef points) {
+  run(gmm, points, Output::component_densities);
+  return resp_;
 }
 
 RowMatrix Evaluator::responsibilities(const Gmm& gmm, RowMatrixRef points) {

@@ -17,21 +17,21 @@ using metagmm::testing::relative_difference;
 
 const CovarianceType kTypes[] = {CovarianceType::diag, CovarianceType::spherical, CovarianceType::full};
 
-// The textbook density, one point and one component at a time, summed in long double:
-// an implementation independent of the blocked matrix-product path under test.
+// The textbook density of one point under one component, through the covariance's Cholesky
+// factor in long double: an implementation independent of the feature-map path under test.
+long double reference_log_density(const Gmm& g, Index k, const Eigen::RowVectorXd& x) {
+  const Index d = g.shape.dim;
+  Eigen::LLT<Matrix> chol(covariance_matrix(g, k));
+  const Vector solved = chol.matrixL().solve(Vector((x - g.means.row(k)).transpose()));
+  const long double log_det = 2.0L * chol.matrixL().toDenseMatrix().diagonal().array().log().sum();
+  return -0.5L * (d * std::log(2.0L * std::numbers::pi_v<long double>) + log_det + static_cast<long double>(solved.squaredNorm()));
+}
+
 long double reference_log_likelihood(const Gmm& g, const Eigen::RowVectorXd& x) {
-  const Index K = g.shape.components, d = g.shape.dim;
+  const Index K = g.shape.components;
   std::vector<long double> terms(K);
   const Vector w = g.weights();
-  for (Index k = 0; k < K; ++k) {
-    const Matrix cov = covariance_matrix(g, k);
-    Eigen::LLT<Matrix> chol(cov);
-    const Vector diff = (x - g.means.row(k)).transpose();
-    const Vector solved = chol.matrixL().solve(diff);
-    const long double log_det = 2.0L * chol.matrixL().toDenseMatrix().diagonal().array().log().sum();
-    terms[k] = std::log(static_cast<long double>(w[k])) - 0.5L * (d * std::log(2.0L * std::numbers::pi_v<long double>) + log_det +
-                                                                   static_cast<long double>(solved.squaredNorm()));
-  }
+  for (Index k = 0; k < K; ++k) terms[k] = std::log(static_cast<long double>(w[k])) + reference_log_density(g, k, x);
   const long double top = *std::max_element(terms.begin(), terms.end());
   long double sum = 0;
   for (auto t : terms) sum += std::exp(t - top);
@@ -83,7 +83,13 @@ TEST(Params, LogLikelihoodMatchesTextbookFormulaInEveryDimension) {
       Evaluator evaluator;
       const Vector per_point = evaluator.point_log_likelihoods(g, X);
       const RowMatrix resp = evaluator.responsibilities(g, X);
+      const RowMatrix densities = evaluator.component_log_densities(g, X);
       for (Index n = 0; n < X.rows(); ++n) {
+        for (Index k = 0; k < g.shape.components; ++k) {
+          const long double expected = reference_log_density(g, k, X.row(n));
+          EXPECT_NEAR(densities(n, k), static_cast<double>(expected), 1e-11 * std::max(1.0L, std::fabs(expected)))
+              << to_string(type) << " d=" << d << " point " << n << " component " << k;
+        }
         const long double expected = reference_log_likelihood(g, X.row(n));
         ASSERT_TRUE(std::isfinite(per_point[n])) << to_string(type) << " d=" << d << " point " << n;
         // Relative 1e-11: the quadratic form is expanded into products of sizes up to

@@ -59,11 +59,19 @@ double em_flops(const BenchCase& c) {
   return per_task * static_cast<double>(c.tasks) * c.iterations;
 }
 
-void em_iterations(benchmark::State& state, const BenchCase* c) {
+// Each task's start as parameters and its points as their own matrix, made before timing.
+struct PreparedCase {
   std::vector<gmm::Gmm> starts;
-  for (const auto& m : c->starts) starts.push_back(gmm::from_moments(m));
   std::vector<RowMatrix> points;
-  for (Index t = 0; t < c->tasks; ++t) points.push_back(c->task_points(t));
+  explicit PreparedCase(const BenchCase& c) {
+    for (const auto& m : c.starts) starts.push_back(gmm::from_moments(m));
+    for (Index t = 0; t < c.tasks; ++t) points.push_back(c.task_points(t));
+  }
+};
+
+void em_iterations(benchmark::State& state, const BenchCase* c) {
+  const PreparedCase prepared(*c);
+  const auto& [starts, points] = prepared;
   gmm::Evaluator evaluator;
   for (auto _ : state) {
     for (Index t = 0; t < c->tasks; ++t) {
@@ -76,10 +84,8 @@ void em_iterations(benchmark::State& state, const BenchCase* c) {
 }
 
 void loss_and_gradient(benchmark::State& state, const BenchCase* c) {
-  std::vector<gmm::Gmm> starts;
-  for (const auto& m : c->starts) starts.push_back(gmm::from_moments(m));
-  std::vector<RowMatrix> points;
-  for (Index t = 0; t < c->tasks; ++t) points.push_back(c->task_points(t));
+  const PreparedCase prepared(*c);
+  const auto& [starts, points] = prepared;
   gmm::Evaluator evaluator;
   Vector gradient;
   for (auto _ : state) {

@@ -39,6 +39,8 @@ class Evaluator {
   double mean_log_likelihood(const Gmm& gmm, RowMatrixRef points);
   // Log-likelihood of each point (N).
   Vector point_log_likelihoods(const Gmm& gmm, RowMatrixRef points);
+  // log N(x_n | mu_k, Sigma_k) of every point under every component (N x K), without weights.
+  RowMatrix component_log_densities(const Gmm& gmm, RowMatrixRef points);
   // Responsibilities r_nk (N x K), each row summing to 1.
   RowMatrix responsibilities(const Gmm& gmm, RowMatrixRef points);
   // Most responsible component of each point.
@@ -51,7 +53,7 @@ class Evaluator {
                                   const RowMatrix& centers, CovarianceType covariance);
 
  private:
-  enum class Output { likelihood, per_point, responsibilities, statistics };
+  enum class Output { component_densities, likelihood, per_point, responsibilities, statistics };
   void run(const Gmm& gmm, RowMatrixRef points, Output output);
   void prepare(const Gmm& gmm, RowMatrixRef points);
   void block_log_densities(const Gmm& gmm, RowMatrixRef block);
