@@ -161,10 +161,18 @@ void Dataset::append_rows(std::uint64_t count, const T* data) {
   dims_[0] = grown[0];
 }
 
+template <typename T>
+void Dataset::write_all(const T* data) {
+  if (H5Dwrite(handle_.get(), native_type(dtype_of<T>()), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+    throw InputError(where() + ": write failed (disk full?)");
+  }
+}
+
 #define METAGMM_H5_INSTANTIATE(T)                                                       \
   template void Dataset::read_rows<T>(std::uint64_t, std::uint64_t, T*) const;          \
   template std::vector<T> Dataset::read_all<T>() const;                                 \
   template void Dataset::append_rows<T>(std::uint64_t, const T*);                       \
+  template void Dataset::write_all<T>(const T*);                                        \
   template Dataset File::create_dataset<T>(const std::string&, const Dims&, const DatasetOptions&); \
   template void File::write<T>(const std::string&, const Dims&, const T*, const DatasetOptions&);
 
@@ -253,11 +261,7 @@ void File::write(const std::string& name, const Dims& dims, const T* data, const
   Dataset created = create_dataset<T>(name, dims, options);
   std::uint64_t total = 1;
   for (auto extent : dims) total *= extent;
-  if (total == 0) return;
-  Handle dataset(H5Dopen2(handle_.get(), name.c_str(), H5P_DEFAULT));
-  if (H5Dwrite(dataset.get(), native_type(dtype_of<T>()), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-    throw InputError(path_ + ": cannot write dataset " + name + " (disk full?)");
-  }
+  if (total > 0) created.write_all<T>(data);
 }
 
 METAGMM_H5_INSTANTIATE(double)

@@ -36,6 +36,8 @@ class Dataset {
   template <typename T> std::vector<T> read_all() const;
   // Extends the leading dimension (the dataset must be extendible) and writes the rows.
   template <typename T> void append_rows(std::uint64_t count, const T* data);
+  // Writes the whole dataset, C order.
+  template <typename T> void write_all(const T* data);
 
  private:
   std::string where() const;
