@@ -9,8 +9,9 @@
 namespace metagmm::gmm {
 namespace {
 
-// About 256 KiB of features per block: the block's features and log-densities stay in L2.
-constexpr Index kBlockDoubles = 1 << 15;
+// About 128 KiB of features per block: with the log-densities (and for full covariances the
+// projections) they stay in L2.
+constexpr Index kBlockDoubles = 1 << 14;
 constexpr Index kMaxBlockRows = 256;
 constexpr Index kMinBlockRows = 16;
 const double kLogTwoPi = std::log(2.0 * std::numbers::pi);
@@ -29,39 +30,53 @@ Index feature_count(const GmmShape& s) {
 
 }  // namespace
 
+void Evaluator::prepare_diagonal(const Gmm& gmm, const Vector& log_weights) {
+  const Index K = gmm.shape.components, d = gmm.shape.dim, F = 2 * d + 1;
+  coefficients_.resize(K, F);
+  for (Index k = 0; k < K; ++k) {
+    const Eigen::ArrayXd log_sd = gmm.shape.covariance == CovarianceType::diag
+                                      ? Eigen::ArrayXd(gmm.log_sd.row(k).transpose().array())
+                                      : Eigen::ArrayXd::Constant(d, gmm.log_sd(k, 0));
+    const Eigen::ArrayXd precision = (-2.0 * log_sd).exp();
+    const Eigen::ArrayXd offset = (gmm.means.row(k) - origin_).transpose().array();
+    // -(x - mu)^2 P / 2 = -(x - c)^2 P / 2 + (x - c) P (mu - c) - (mu - c)^2 P / 2
+    coefficients_.row(k).head(d) = (-0.5 * precision).transpose();
+    coefficients_.row(k).segment(d, d) = (precision * offset).transpose();
+    coefficients_(k, F - 1) = log_weights[k] - log_sd.sum() - 0.5 * static_cast<double>(d) * kLogTwoPi -
+                              0.5 * (precision * offset.square()).sum();
+  }
+}
+
+void Evaluator::prepare_full(const Gmm& gmm, const Vector& log_weights) {
+  // Log-densities come from the projection U^T (x - mu) = [x - c | 1] [U ; -(mu - c)^T U], a
+  // sum of squares: expanding the quadratic form through Lambda = U U^T instead would cancel
+  // terms as large as |x - c|^2 |Lambda|, which loses digits when Lambda is badly conditioned
+  // (tested in d = 256). The pair features serve only the statistics.
+  const Index K = gmm.shape.components, d = gmm.shape.dim;
+  projection_.resize(d + 1, K * d);
+  projection_constants_.resize(K);
+  for (Index k = 0; k < K; ++k) {
+    const Matrix& u = gmm.prec_chol[k];  // stored with zeros below the diagonal
+    projection_.block(0, k * d, d, d) = u;
+    projection_.block(d, k * d, 1, d) = -(gmm.means.row(k) - origin_) * u;
+    projection_constants_[k] = log_weights[k] + u.diagonal().array().log().sum() - 0.5 * static_cast<double>(d) * kLogTwoPi;
+  }
+  grow(projected_, kMaxBlockRows, K * d);
+}
+
 void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points) {
   const GmmShape& s = gmm.shape;
   METAGMM_CHECK(points.cols() == s.dim, "points and mixture disagree on the dimension");
   METAGMM_CHECK(points.rows() > 0, "an empty point set has no likelihood");
-  const Index K = s.components, d = s.dim, F = feature_count(s), linear = F - d - 1;
+  const Index K = s.components, F = feature_count(s);
   const Vector log_weights = gmm.log_weights();
-  // Centring on the mixture's mean keeps the expanded quadratic forms' cancellation at
+  // Centring on the mixture's mean keeps the expanded sums' cancellation at
   // eps * (spread of the components / sigma)^2, whatever the data's offset or order.
   origin_ = log_weights.array().exp().matrix().transpose() * gmm.means;
-  coefficients_.resize(K, F);
-  for (Index k = 0; k < K; ++k) {
-    const Vector offset = (gmm.means.row(k) - origin_).transpose();
-    Vector precision_offset(d);  // Lambda (mu - c)
-    double log_det_root;         // log |Lambda|^(1/2)
-    if (s.covariance == CovarianceType::full) {
-      const Matrix& u = gmm.prec_chol[k];
-      const Matrix precision = u * u.transpose();  // U is stored with zeros below the diagonal
-      for (Index i = 0, p = 0; i < d; ++i)
-        for (Index j = i; j < d; ++j) coefficients_(k, p++) = (i == j ? -0.5 : -1.0) * precision(i, j);
-      precision_offset = precision * offset;
-      log_det_root = u.diagonal().array().log().sum();
-    } else {
-      const Eigen::ArrayXd log_sd = s.covariance == CovarianceType::diag
-                                        ? Eigen::ArrayXd(gmm.log_sd.row(k).transpose().array())
-                                        : Eigen::ArrayXd::Constant(d, gmm.log_sd(k, 0));
-      const Eigen::ArrayXd precision = (-2.0 * log_sd).exp();
-      coefficients_.row(k).head(d) = (-0.5 * precision).transpose();
-      precision_offset = (precision * offset.array()).matrix();
-      log_det_root = -log_sd.sum();
-    }
-    coefficients_.row(k).segment(linear, d) = precision_offset.transpose();
-    coefficients_(k, F - 1) = log_weights[k] + log_det_root - 0.5 * static_cast<double>(d) * kLogTwoPi -
-                              0.5 * offset.dot(precision_offset);
+  if (s.covariance == CovarianceType::full) {
+    prepare_full(gmm, log_weights);
+  } else {
+    prepare_diagonal(gmm, log_weights);
   }
   block_rows_ = std::clamp(kBlockDoubles / F, kMinBlockRows, kMaxBlockRows);
   grow(features_, block_rows_, F);
@@ -72,9 +87,10 @@ void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points) {
   grow(row_log_likelihood_, block_rows_, 1);
 }
 
-void Evaluator::block_log_densities(const Gmm& gmm, RowMatrixRef block) {
+void Evaluator::block_log_densities(const Gmm& gmm, RowMatrixRef block, bool with_statistics) {
   const Index rows = block.rows(), d = gmm.shape.dim, F = features_.cols(), linear = F - d - 1;
   const bool full = gmm.shape.covariance == CovarianceType::full;
+  const bool pairs = full && with_statistics;  // full needs x x^T features only for statistics
   // Plain loops over each row: with few dimensions, per-row expression set-up would cost more
   // than the arithmetic.
   for (Index r = 0; r < rows; ++r) {
@@ -82,14 +98,24 @@ void Evaluator::block_log_densities(const Gmm& gmm, RowMatrixRef block) {
     double* centered = phi + linear;
     const double* x = block.row(r).data();
     for (Index j = 0; j < d; ++j) centered[j] = x[j] - origin_[j];
-    if (full) {
+    if (pairs) {
       for (Index i = 0, p = 0; i < d; ++i)
         for (Index j = i; j < d; ++j) phi[p++] = centered[i] * centered[j];
-    } else {
+    } else if (!full) {
       for (Index j = 0; j < d; ++j) phi[j] = centered[j] * centered[j];
     }
   }
-  log_density_.topRows(rows).noalias() = features_.topRows(rows) * coefficients_.transpose();
+  if (full) {
+    const Index K = gmm.shape.components;
+    auto projected = projected_.topRows(rows);
+    projected.noalias() = features_.topRows(rows).rightCols(d + 1) * projection_;  // every U_k^T (x - mu_k)
+    for (Index r = 0; r < rows; ++r) {
+      const auto y = projected.row(r);
+      for (Index k = 0; k < K; ++k) log_density_(r, k) = projection_constants_[k] - 0.5 * y.segment(k * d, d).squaredNorm();
+    }
+  } else {
+    log_density_.topRows(rows).noalias() = features_.topRows(rows) * coefficients_.transpose();
+  }
 }
 
 void Evaluator::finish_block(Index start, Index rows, Output output) {
@@ -140,7 +166,7 @@ void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output) {
   block_log_likelihood_ = 0.0;
   for (Index start = 0; start < N; start += block_rows_) {
     const Index rows = std::min(block_rows_, N - start);
-    block_log_densities(gmm, points.middleRows(start, rows));
+    block_log_densities(gmm, points.middleRows(start, rows), output == Output::statistics);
     if (output == Output::component_densities) {
       // The coefficients' constants include log pi_k; take it out again.
       resp_.middleRows(start, rows) = log_density_.topRows(rows).rowwise() - gmm.log_weights().transpose();

@@ -69,7 +69,7 @@ INSTANTIATE_TEST_SUITE_P(AllCovarianceTypes, GradientTest,
 
 TEST(Gradient, FiniteForPointsFarFromEveryComponentInHighDimension) {
   for (auto type : {CovarianceType::diag, CovarianceType::spherical, CovarianceType::full}) {
-    const Index d = type == CovarianceType::full ? 64 : 256;
+    const Index d = 256;
     const Gmm g = random_gmm({4, d, type}, 7);
     RowMatrix X = RowMatrix::Constant(5, d, 500.0);
     X.row(1).setConstant(-800.0);

@@ -9,7 +9,9 @@
 // (c the mixture's mean): every component's log-density is phi(x) . C_k with coefficients C_k
 // built from its parameters, and every sufficient statistic is sum_n r_nk phi(x_n). So one pass
 // is two matrix products per block of points, whatever the covariance type: Phi C^T for the
-// log-densities and R^T Phi for the statistics. Blocks are small enough to stay in cache, and
+// log-densities and R^T Phi for the statistics. (For full covariances the log-densities come
+// instead from one product that projects every point with every U_k, a sum of squares that
+// stays accurate when the precision is badly conditioned.) Blocks stay in cache, and
 // all buffers live in an Evaluator that is reused across calls, so a hot loop over many tasks
 // allocates nothing once the buffers have grown (first-touch memory is expensive here:
 // shared/BENCHMARKS.md).
@@ -56,14 +58,19 @@ class Evaluator {
   enum class Output { component_densities, likelihood, per_point, responsibilities, statistics };
   void run(const Gmm& gmm, RowMatrixRef points, Output output);
   void prepare(const Gmm& gmm, RowMatrixRef points);
-  void block_log_densities(const Gmm& gmm, RowMatrixRef block);
+  void prepare_diagonal(const Gmm& gmm, const Vector& log_weights);
+  void prepare_full(const Gmm& gmm, const Vector& log_weights);
+  void block_log_densities(const Gmm& gmm, RowMatrixRef block, bool with_statistics);
   void reset_statistics(const Gmm& gmm, RowMatrixRef points);
 
   void finish_block(Index start, Index rows, Output output);
 
   // Derived from the parameters once per call.
   Eigen::RowVectorXd origin_;  // c, the point the features are centred on
-  RowMatrix coefficients_;     // K x F: row k holds C_k
+  RowMatrix coefficients_;     // K x F: row k holds C_k (diag, spherical)
+  RowMatrix projection_;       // full, (d+1) x Kd: [U_1 .. U_K ; -(mu_k - c)^T U_k]
+  Vector projection_constants_;  // full, K: log pi_k + sum_j log U_jj - d/2 log 2 pi
+  RowMatrix projected_;        // full, B x Kd: U_k^T (x - mu_k) for every k
   Index block_rows_ = 0;
   // Per-block buffers, grown on demand and reused.
   RowMatrix features_;         // B x F: phi of the block's points
