@@ -4,6 +4,8 @@
 #include <numbers>
 
 #include "metagmm/core/error.hpp"
+#include <cstring>
+
 #include "metagmm/gmm/fast_exp.hpp"
 
 namespace metagmm::gmm {
@@ -52,16 +54,18 @@ void Evaluator::prepare_full(const Gmm& gmm, const Vector& log_weights) {
   // sum of squares: expanding the quadratic form through Lambda = U U^T instead would cancel
   // terms as large as |x - c|^2 |Lambda|, which loses digits when Lambda is badly conditioned
   // (tested in d = 256). The pair features serve only the statistics.
-  const Index K = gmm.shape.components, d = gmm.shape.dim;
-  projection_.resize(d + 1, K * d);
+  const Index K = gmm.shape.components, d = gmm.shape.dim, pairs = pair_count(d);
+  // Per component: U's upper triangle column by column (column j holds U_0j .. U_jj), then
+  // the offsets U^T (mu - c), so that U^T (x - mu) = U^T (x - c) - U^T (mu - c).
+  projection_.resize(K, pairs + d);
   projection_constants_.resize(K);
   for (Index k = 0; k < K; ++k) {
-    const Matrix& u = gmm.prec_chol[k];  // stored with zeros below the diagonal
-    projection_.block(0, k * d, d, d) = u;
-    projection_.block(d, k * d, 1, d) = -(gmm.means.row(k) - origin_) * u;
+    const Matrix& u = gmm.prec_chol[k];
+    for (Index j = 0, p = 0; j < d; ++j)
+      for (Index i = 0; i <= j; ++i) projection_(k, p++) = u(i, j);
+    projection_.row(k).tail(d) = (gmm.means.row(k) - origin_) * u.triangularView<Eigen::Upper>();
     projection_constants_[k] = log_weights[k] + u.diagonal().array().log().sum() - 0.5 * static_cast<double>(d) * kLogTwoPi;
   }
-  grow(projected_, kMaxBlockRows, K * d);
 }
 
 void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points) {
@@ -106,15 +110,50 @@ void Evaluator::block_log_densities(const Gmm& gmm, RowMatrixRef block, bool wit
     }
   }
   if (full) {
-    const Index K = gmm.shape.components;
-    auto projected = projected_.topRows(rows);
-    projected.noalias() = features_.topRows(rows).rightCols(d + 1) * projection_;  // every U_k^T (x - mu_k)
-    for (Index r = 0; r < rows; ++r) {
-      const auto y = projected.row(r);
-      for (Index k = 0; k < K; ++k) log_density_(r, k) = projection_constants_[k] - 0.5 * y.segment(k * d, d).squaredNorm();
-    }
+    full_log_densities(gmm, rows);
   } else {
     log_density_.topRows(rows).noalias() = features_.topRows(rows) * coefficients_.transpose();
+  }
+}
+
+void Evaluator::full_log_densities(const Gmm& gmm, Index rows) {
+  // |U_k^T (x - mu_k)|^2 for every point and component, vectorised across points: each lane of
+  // a Packet is one point, and the loops walk U_k's upper triangle, so every multiply-add is
+  // useful work (a dense matrix product would also multiply U's zero triangle) and the sum of
+  // squares never leaves the registers. Four packets go together: four independent chains of
+  // additions hide their latency, and each coefficient of U is loaded once for all four.
+  constexpr Index W = kPacketWidth, kChains = 4, kSpan = W * kChains;
+  const Index K = gmm.shape.components, d = gmm.shape.dim, pairs = pair_count(d);
+  const Index spans = (rows + kSpan - 1) / kSpan, stride = spans * kSpan;
+  // The block's centred points, transposed: row i holds coordinate i of every point, so
+  // consecutive points' coordinates load as one Packet. Padding columns stay zero.
+  grow(transposed_, d, stride);
+  const Index linear = features_.cols() - d - 1;
+  transposed_.leftCols(stride).setZero();
+  transposed_.leftCols(rows) = features_.topRows(rows).middleCols(linear, d).transpose();
+  for (Index span = 0; span < spans; ++span) {
+    const Index first = span * kSpan;
+    for (Index k = 0; k < K; ++k) {
+      const double* upper = projection_.row(k).data();
+      const double* offsets = upper + pairs;
+      Packet squares[kChains] = {};
+      for (Index j = 0, p = 0; j < d; ++j) {
+        Packet y[kChains];
+        for (Index c = 0; c < kChains; ++c) y[c] = Packet{} - offsets[j];
+        for (Index i = 0; i <= j; ++i, ++p) {
+          const double* x = &transposed_(i, first);
+          for (Index c = 0; c < kChains; ++c) {
+            Packet xc;
+            std::memcpy(&xc, x + c * W, sizeof xc);
+            y[c] += upper[p] * xc;
+          }
+        }
+        for (Index c = 0; c < kChains; ++c) squares[c] += y[c] * y[c];
+      }
+      for (Index c = 0; c < kChains; ++c)
+        for (Index lane = 0; lane < W && first + c * W + lane < rows; ++lane)
+          log_density_(first + c * W + lane, k) = projection_constants_[k] - 0.5 * squares[c][lane];
+    }
   }
 }
 

@@ -17,14 +17,19 @@
 
 namespace metagmm::gmm {
 
+// A register of doubles at the widest width the build targets (AVX-512 or AVX2), as a GCC
+// vector type: arithmetic on it compiles to one vector instruction.
+#if defined(__AVX512F__)
+inline constexpr int kPacketWidth = 8;
+#else
+inline constexpr int kPacketWidth = 4;
+#endif
+typedef double Packet __attribute__((vector_size(kPacketWidth * sizeof(double))));
+
 namespace detail {
 
-#if defined(__AVX512F__)
-inline constexpr int kExpWidth = 8;
-#else
-inline constexpr int kExpWidth = 4;
-#endif
-typedef double ExpPacket __attribute__((vector_size(kExpWidth * sizeof(double))));
+inline constexpr int kExpWidth = kPacketWidth;
+using ExpPacket = Packet;
 typedef std::uint64_t ExpBits __attribute__((vector_size(kExpWidth * sizeof(double))));
 
 inline ExpPacket exp_packet(ExpPacket x) {

@@ -10,8 +10,8 @@
 // built from its parameters, and every sufficient statistic is sum_n r_nk phi(x_n). So one pass
 // is two matrix products per block of points, whatever the covariance type: Phi C^T for the
 // log-densities and R^T Phi for the statistics. (For full covariances the log-densities come
-// instead from one product that projects every point with every U_k, a sum of squares that
-// stays accurate when the precision is badly conditioned.) Blocks stay in cache, and
+// instead from |U_k^T (x - mu_k)|^2, a sum of squares that stays accurate when the precision is
+// badly conditioned, by a kernel vectorised across points.) Blocks stay in cache, and
 // all buffers live in an Evaluator that is reused across calls, so a hot loop over many tasks
 // allocates nothing once the buffers have grown (first-touch memory is expensive here:
 // shared/BENCHMARKS.md).
@@ -63,14 +63,15 @@ class Evaluator {
   void block_log_densities(const Gmm& gmm, RowMatrixRef block, bool with_statistics);
   void reset_statistics(const Gmm& gmm, RowMatrixRef points);
 
+  void full_log_densities(const Gmm& gmm, Index rows);
   void finish_block(Index start, Index rows, Output output);
 
   // Derived from the parameters once per call.
   Eigen::RowVectorXd origin_;  // c, the point the features are centred on
   RowMatrix coefficients_;     // K x F: row k holds C_k (diag, spherical)
-  RowMatrix projection_;       // full, (d+1) x Kd: [U_1 .. U_K ; -(mu_k - c)^T U_k]
+  RowMatrix projection_;       // full, K x (d(d+1)/2 + d): U_k's upper triangle by columns, U_k^T (mu_k - c)
   Vector projection_constants_;  // full, K: log pi_k + sum_j log U_jj - d/2 log 2 pi
-  RowMatrix projected_;        // full, B x Kd: U_k^T (x - mu_k) for every k
+  RowMatrix transposed_;       // full, d x B: the block's centred points, one coordinate per row
   Index block_rows_ = 0;
   // Per-block buffers, grown on demand and reused.
   RowMatrix features_;         // B x F: phi of the block's points
