@@ -1,11 +1,10 @@
 #include "metagmm/gmm/stats.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <numbers>
 
 #include "metagmm/core/error.hpp"
-#include <cstring>
-
 #include "metagmm/gmm/fast_exp.hpp"
 
 namespace metagmm::gmm {
@@ -50,10 +49,10 @@ void Evaluator::prepare_diagonal(const Gmm& gmm, const Vector& log_weights) {
 }
 
 void Evaluator::prepare_full(const Gmm& gmm, const Vector& log_weights) {
-  // Log-densities come from the projection U^T (x - mu) = [x - c | 1] [U ; -(mu - c)^T U], a
-  // sum of squares: expanding the quadratic form through Lambda = U U^T instead would cancel
-  // terms as large as |x - c|^2 |Lambda|, which loses digits when Lambda is badly conditioned
-  // (tested in d = 256). The pair features serve only the statistics.
+  // Log-densities come from |U^T (x - mu)|^2 (full_log_densities), a sum of squares:
+  // expanding the quadratic form through Lambda = U U^T instead would cancel terms as large as
+  // |x - c|^2 |Lambda|, which loses digits when Lambda is badly conditioned (tested in
+  // d = 256). The pair features serve only the statistics.
   const Index K = gmm.shape.components, d = gmm.shape.dim, pairs = pair_count(d);
   // Per component: U's upper triangle column by column (column j holds U_0j .. U_jj), then
   // the offsets U^T (mu - c), so that U^T (x - mu) = U^T (x - c) - U^T (mu - c).
@@ -129,8 +128,8 @@ void Evaluator::full_log_densities(const Gmm& gmm, Index rows) {
   // consecutive points' coordinates load as one Packet. Padding columns stay zero.
   grow(transposed_, d, stride);
   const Index linear = features_.cols() - d - 1;
-  transposed_.leftCols(stride).setZero();
   transposed_.leftCols(rows) = features_.topRows(rows).middleCols(linear, d).transpose();
+  transposed_.middleCols(rows, stride - rows).setZero();
   for (Index span = 0; span < spans; ++span) {
     const Index first = span * kSpan;
     for (Index k = 0; k < K; ++k) {
@@ -203,12 +202,14 @@ void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output) {
   if (output == Output::per_point) per_point_.resize(N);
   if (output == Output::responsibilities || output == Output::component_densities) resp_.resize(N, K);
   block_log_likelihood_ = 0.0;
+  // The coefficients' constants include log pi_k; component densities take it out again.
+  const Eigen::RowVectorXd log_weights =
+      output == Output::component_densities ? Eigen::RowVectorXd(gmm.log_weights().transpose()) : Eigen::RowVectorXd();
   for (Index start = 0; start < N; start += block_rows_) {
     const Index rows = std::min(block_rows_, N - start);
     block_log_densities(gmm, points.middleRows(start, rows), output == Output::statistics);
     if (output == Output::component_densities) {
-      // The coefficients' constants include log pi_k; take it out again.
-      resp_.middleRows(start, rows) = log_density_.topRows(rows).rowwise() - gmm.log_weights().transpose();
+      resp_.middleRows(start, rows) = log_density_.topRows(rows).rowwise() - log_weights;
       continue;
     }
     finish_block(start, rows, output);

@@ -31,7 +31,7 @@ TEST(Init, KMeansPlusPlusFindsEverySeparatedCluster) {
   }
 }
 
-TEST(Init, RandomPointsAreDistinctDataPoints) {
+TEST(Init, SeedsAreDataPointsAndRandomStartsDependOnlyOnTheSeed) {
   IntVector labels;
   const RowMatrix X = separated_clusters(labels);
   RandomStream random(3, StreamPurpose::init);
@@ -41,9 +41,16 @@ TEST(Init, RandomPointsAreDistinctDataPoints) {
     for (Index n = 0; n < X.rows() && !found; ++n) found = X.row(n) == seeds.row(k);
     EXPECT_TRUE(found);
   }
-  RandomStream r2(4, StreamPurpose::init);
-  const Gmm g = initialize(X, {4, 2, CovarianceType::diag}, InitMethod::random_points, 1e-6, r2);
+  auto random_start = [&](std::uint64_t seed) {
+    RandomStream r(seed, StreamPurpose::init);
+    return initialize(X, {4, 2, CovarianceType::diag}, InitMethod::random_points, 1e-6, r);
+  };
+  const Gmm g = random_start(4);
   EXPECT_TRUE(g.pack().allFinite());
+  // Each chosen point is nearest to itself, so every component starts with points of its own.
+  EXPECT_TRUE((g.weights().array() > 1e-3).all());
+  EXPECT_EQ(g.pack(), random_start(4).pack());
+  EXPECT_NE(g.pack(), random_start(5).pack());
 }
 
 TEST(Init, IsDeterministicForASeed) {

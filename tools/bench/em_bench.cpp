@@ -10,6 +10,7 @@
 #include "bench_data.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/gmm/em.hpp"
+#include "metagmm/gmm/fast_exp.hpp"
 #include "metagmm/gmm/gradient.hpp"
 #include "metagmm/gmm/sample.hpp"
 
@@ -99,12 +100,8 @@ void loss_and_gradient(benchmark::State& state, const BenchCase* c) {
 // latency on two pipes. GFLOP/s of the other benchmarks are quoted against this, measured in
 // the same run on the same core.
 void peak_fma(benchmark::State& state) {
-#if defined(__AVX512F__)
-  constexpr int kWidth = 8;
-#else
-  constexpr int kWidth = 4;
-#endif
-  typedef double Packet __attribute__((vector_size(kWidth * sizeof(double))));
+  using gmm::Packet;
+  constexpr int kWidth = gmm::kPacketWidth;
   constexpr int kChains = 12;
   constexpr long kSteps = 1 << 20;
   Packet acc[kChains], a, b;

@@ -28,11 +28,9 @@ typedef double Packet __attribute__((vector_size(kPacketWidth * sizeof(double)))
 
 namespace detail {
 
-inline constexpr int kExpWidth = kPacketWidth;
-using ExpPacket = Packet;
-typedef std::uint64_t ExpBits __attribute__((vector_size(kExpWidth * sizeof(double))));
+typedef std::uint64_t PacketBits __attribute__((vector_size(kPacketWidth * sizeof(double))));
 
-inline ExpPacket exp_packet(ExpPacket x) {
+inline Packet exp_packet(Packet x) {
   constexpr double kLog2e = 1.4426950408889634;
   // ln 2 split as fdlibm does: the high part has 32 trailing zero bits, so k * kLn2High is
   // exact for |k| < 2^20 and x - k ln 2 loses nothing, with or without fused multiply-adds.
@@ -40,11 +38,11 @@ inline ExpPacket exp_packet(ExpPacket x) {
   constexpr double kLn2Low = 1.90821492927058770002e-10;
   constexpr double kRound = 6755399441055744.0;       // 1.5 * 2^52: adding it rounds to an integer
   constexpr double kLowest = -708.0;
-  x = x < kLowest ? ExpPacket{} + kLowest : x;
-  const ExpPacket shifted = x * kLog2e + kRound;
-  const ExpPacket k = shifted - kRound;
-  const ExpPacket r = (x - k * kLn2High) - k * kLn2Low;
-  ExpPacket p = ExpPacket{} + 1.0 / 479001600.0;
+  x = x < kLowest ? Packet{} + kLowest : x;
+  const Packet shifted = x * kLog2e + kRound;
+  const Packet k = shifted - kRound;
+  const Packet r = (x - k * kLn2High) - k * kLn2Low;
+  Packet p = Packet{} + 1.0 / 479001600.0;
   p = p * r + 1.0 / 39916800.0;
   p = p * r + 1.0 / 3628800.0;
   p = p * r + 1.0 / 362880.0;
@@ -60,24 +58,23 @@ inline ExpPacket exp_packet(ExpPacket x) {
   // `shifted` lies in [2^52, 2^53), so its mantissa is 2^51 + k: its low 12 bits are k modulo
   // 4096. Adding the exponent bias and shifting them into the exponent field gives 2^k
   // (k + 1023 is in [1, 1023] here, so the sign bit stays clear).
-  const ExpBits scale_bits = (std::bit_cast<ExpBits>(shifted) + 1023) << 52;
-  return p * std::bit_cast<ExpPacket>(scale_bits);
+  const PacketBits scale_bits = (std::bit_cast<PacketBits>(shifted) + 1023) << 52;
+  return p * std::bit_cast<Packet>(scale_bits);
 }
 
 }  // namespace detail
 
 inline void exp_non_positive(double* values, Index count) {
-  using detail::ExpPacket;
-  constexpr Index width = detail::kExpWidth;
+  constexpr Index width = kPacketWidth;
   Index i = 0;
   for (; i + width <= count; i += width) {
-    ExpPacket x;
+    Packet x;
     std::memcpy(&x, values + i, sizeof x);
     x = detail::exp_packet(x);
     std::memcpy(values + i, &x, sizeof x);
   }
   if (i < count) {
-    ExpPacket x{};
+    Packet x{};
     std::memcpy(&x, values + i, sizeof(double) * static_cast<size_t>(count - i));
     x = detail::exp_packet(x);
     std::memcpy(values + i, &x, sizeof(double) * static_cast<size_t>(count - i));

@@ -71,9 +71,9 @@ class Evaluator {
   RowMatrix coefficients_;     // K x F: row k holds C_k (diag, spherical)
   RowMatrix projection_;       // full, K x (d(d+1)/2 + d): U_k's upper triangle by columns, U_k^T (mu_k - c)
   Vector projection_constants_;  // full, K: log pi_k + sum_j log U_jj - d/2 log 2 pi
-  RowMatrix transposed_;       // full, d x B: the block's centred points, one coordinate per row
   Index block_rows_ = 0;
   // Per-block buffers, grown on demand and reused.
+  RowMatrix transposed_;       // full, d x B: the block's centred points, one coordinate per row
   RowMatrix features_;         // B x F: phi of the block's points
   RowMatrix log_density_;      // B x K; becomes responsibilities in place
   Vector row_max_;             // B: each row's largest log-density
