@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "common.hpp"
 #include "metagmm/cli/options.hpp"
 #include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
@@ -29,22 +30,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// "MIN:MAX" (or a single N meaning N:N).
-std::pair<Index, Index> parse_range(const std::string& text, const std::string& option) {
-  const auto colon = text.find(':');
-  try {
-    size_t used = 0;
-    const std::string low = text.substr(0, colon), high = colon == std::string::npos ? low : text.substr(colon + 1);
-    const Index min = std::stoll(low, &used);
-    if (used != low.size()) throw std::invalid_argument(text);
-    const Index max = std::stoll(high, &used);
-    if (used != high.size()) throw std::invalid_argument(text);
-    return {min, max};
-  } catch (const std::exception&) {
-    throw InputError(option + ": expected MIN:MAX (integers), got '" + text + "'");
-  }
-}
-
 void add_csv_options(po::options_description& options) {
   options.add_options()
       ("label-column", po::value<std::string>()->default_value(""), "CSV column with integer labels (-1 unknown): header name or 0-based index")
@@ -62,12 +47,6 @@ task::CsvOptions csv_options(const po::variables_map& v) {
   return o;
 }
 
-std::uint64_t seed_option(const po::variables_map& v) {
-  const auto seed = v["seed"].as<long long>();
-  if (seed < 0) throw InputError("--seed: expected an integer >= 0");
-  return static_cast<std::uint64_t>(seed);
-}
-
 }  // namespace
 
 // ---- generate ----------------------------------------------------------------------------
@@ -77,47 +56,13 @@ int generate_command(const std::vector<std::string>& args) {
                          "Writes a synthetic task set (HDF5) with labels, true parameters under /truth and a\n"
                          "train/validation/test split. Deterministic for a seed: task t depends only on the seed,\n"
                          "the family options and t."};
-  const task::GeneratorOptions d;
   po::options_description options("Options");
-  options.add_options()
-      ("family", po::value<std::string>()->default_value("anchored"),
-       "uniform: means uniform in a box, one shared isotropic scale; anchored: tasks jitter, permute and drop a "
-       "fixed set of family anchors; warped: anchored pushed through a smooth invertible map")
-      ("out", po::value<std::string>()->value_name("FILE"), "output task set (required)")
-      ("dim", po::value<Index>()->default_value(d.dim), "dimension d of the points")
-      ("components", po::value<Index>()->default_value(d.components), "components K of the family (tasks may drop some)")
-      ("tasks", po::value<Index>()->default_value(d.tasks), "number of tasks")
-      ("points", po::value<std::string>()->default_value("50:200"), "points per task, MIN:MAX, uniform")
-      ("seed", po::value<long long>()->default_value(0), "random seed")
-      ("truth-covariance", po::value<std::string>()->default_value("diag"),
-       "covariance type of the true components: diag, spherical or full (uniform: always isotropic)")
-      ("box", po::value<double>()->default_value(d.box), "means (anchors) uniform in [-box, box]^d")
-      ("scale", po::value<double>()->default_value(d.scale), "typical component standard deviation")
-      ("jitter", po::value<double>()->default_value(d.jitter), "anchored/warped: task mean offset from its anchor, in units of --scale")
-      ("drop", po::value<double>()->default_value(d.drop), "anchored/warped: probability a component is absent from a task")
-      ("concentration", po::value<double>()->default_value(d.concentration), "Dirichlet concentration of each task's weights")
-      ("warp", po::value<double>()->default_value(d.warp), "warped: strength of the deformation, in [0, 1)")
-      ("split", po::value<std::string>()->default_value(d.split.to_string()), "task fractions TRAIN:VALIDATION:TEST");
+  options.add_options()("out", po::value<std::string>()->value_name("FILE"), "output task set (required)");
+  add_generator_options(options, "");
   po::variables_map v;
   if (!parse_options(spec, options, args, v)) return kExitOk;
-
-  task::GeneratorOptions o;
-  o.family = task::parse_family(v["family"].as<std::string>(), "--family");
   const auto out = required<std::string>(v, "out");
-  o.dim = v["dim"].as<Index>();
-  o.components = v["components"].as<Index>();
-  o.tasks = v["tasks"].as<Index>();
-  std::tie(o.points_min, o.points_max) = parse_range(v["points"].as<std::string>(), "--points");
-  o.seed = seed_option(v);
-  o.truth_covariance = gmm::parse_covariance_type(v["truth-covariance"].as<std::string>(), "--truth-covariance");
-  o.box = v["box"].as<double>();
-  o.scale = v["scale"].as<double>();
-  o.jitter = v["jitter"].as<double>();
-  o.drop = v["drop"].as<double>();
-  o.concentration = v["concentration"].as<double>();
-  o.warp = v["warp"].as<double>();
-  o.split = task::SplitFractions::parse(v["split"].as<std::string>(), "--split");
-  o.validate();
+  const task::GeneratorOptions o = generator_options(v, "");
 
   const auto start = Clock::now();
   task::generate_task_set(o, out, [&](Index done) {
@@ -419,8 +364,10 @@ int run(int argc, char** argv) {
       "  generate   write a synthetic task set (uniform, anchored or warped family)\n"
       "  import     convert a CSV table of points into a task set\n"
       "  inspect    show what a task set or model file holds\n"
-      "  fit        fit a Gaussian mixture to one dataset by EM\n\n"
-      "exit status: 0 done, 2 bad input or options, 1 anything else\n";
+      "  fit        fit a Gaussian mixture to one dataset by EM\n"
+      "  train      meta-learn a mixture across tasks (Reptile), under mpirun or alone\n\n"
+      "exit status: 0 done, 2 bad input or options, 3 stopped by a signal after a checkpoint,\n"
+      "             1 anything else\n";
   if (argc < 2) {
     std::cerr << overview;
     return kExitBadInput;
@@ -436,6 +383,7 @@ int run(int argc, char** argv) {
     if (command == "import") return import_command(args);
     if (command == "inspect") return inspect_command(args);
     if (command == "fit") return fit_command(args);
+    if (command == "train") return train_command(args);
     std::cerr << "metagmm: unknown command '" << command << "'\n" << overview;
     return kExitBadInput;
   } catch (const InputError& error) {

@@ -1,10 +1,14 @@
 #include "metagmm/cli/options.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/core/text.hpp"
+#include "metagmm/core/types.hpp"
 
 namespace metagmm::cli {
 
@@ -15,7 +19,8 @@ bool given(const po::variables_map& values, const std::string& name) {
 }
 
 bool parse_options(const CommandSpec& spec, po::options_description& options, const std::vector<std::string>& args,
-                   po::variables_map& values, const po::positional_options_description* positional) {
+                   po::variables_map& values, const po::positional_options_description* positional,
+                   bool print_help) {
   po::options_description general("General options");
   general.add_options()
       ("help,h", "show this help and exit")
@@ -29,7 +34,8 @@ bool parse_options(const CommandSpec& spec, po::options_description& options, co
     if (positional) parser.positional(*positional);
     po::store(parser.run(), values);
     if (values.count("help")) {
-      std::cout << "usage: metagmm " << spec.usage << "\n\n" << spec.description << "\n\n" << all << std::flush;
+      if (print_help)
+        std::cout << "usage: metagmm " << spec.usage << "\n\n" << spec.description << "\n\n" << all << std::flush;
       return false;
     }
     if (values.count("config")) {
@@ -48,6 +54,55 @@ bool parse_options(const CommandSpec& spec, po::options_description& options, co
     throw InputError(error.what());
   }
   return true;
+}
+
+void store_config_text(const std::string& text, const std::string& source, const po::options_description& options,
+                       po::variables_map& values) {
+  std::istringstream stream(text);
+  try {
+    po::store(po::parse_config_file(stream, options), values);
+    po::notify(values);
+  } catch (const po::error& error) {
+    throw InputError(source + ": " + error.what());
+  }
+}
+
+namespace {
+
+std::string value_text(const po::variable_value& value) {
+  const auto& any = value.value();
+  if (const auto* v = boost::any_cast<std::string>(&any)) return *v;
+  if (const auto* v = boost::any_cast<double>(&any)) return shortest_text(*v);
+  if (const auto* v = boost::any_cast<long long>(&any)) return std::to_string(*v);
+  if (const auto* v = boost::any_cast<long>(&any)) return std::to_string(*v);
+  if (const auto* v = boost::any_cast<int>(&any)) return std::to_string(*v);
+  if (const auto* v = boost::any_cast<char>(&any)) return std::string(1, *v);
+  METAGMM_CHECK(false, "option of a type resolved_config does not know");
+  return {};
+}
+
+}  // namespace
+
+std::string resolved_config(const po::options_description& options, const po::variables_map& values,
+                            const std::vector<std::string>& excluded) {
+  std::string text;
+  for (const auto& option : options.options()) {
+    const std::string& name = option->long_name();
+    if (!values.count(name) || std::find(excluded.begin(), excluded.end(), name) != excluded.end()) continue;
+    text += name + " = " + value_text(values[name]) + "\n";
+  }
+  return text;
+}
+
+std::map<std::string, std::string> parse_config_lines(const std::string& text) {
+  std::map<std::string, std::string> entries;
+  std::istringstream stream(text);
+  std::string line;
+  while (std::getline(stream, line)) {
+    const auto equals = line.find(" = ");
+    if (equals != std::string::npos) entries[line.substr(0, equals)] = line.substr(equals + 3);
+  }
+  return entries;
 }
 
 }  // namespace metagmm::cli

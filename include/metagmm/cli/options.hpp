@@ -3,6 +3,7 @@
 // from `--config FILE` (INI syntax, same names); the command line wins over the file, the
 // file over the defaults.
 #include <boost/program_options.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,10 @@ struct CommandSpec {
 };
 
 // Parses `args` against `options` (plus --help and --config). Returns false when --help was
-// asked for and printed. Throws InputError for unknown options, bad values or a bad config.
+// asked for (and printed, if `print_help`). Throws InputError for unknown options, bad values or a bad config.
 bool parse_options(const CommandSpec& spec, po::options_description& options, const std::vector<std::string>& args,
-                   po::variables_map& values, const po::positional_options_description* positional = nullptr);
+                   po::variables_map& values, const po::positional_options_description* positional = nullptr,
+                   bool print_help = true);
 
 [[noreturn]] void throw_missing(const std::string& name);
 
@@ -29,6 +31,19 @@ T required(const po::variables_map& values, const std::string& name) {
   if (!values.count(name)) throw_missing(name);
   return values[name].as<T>();
 }
+
+// Adds the options of `text` (INI syntax) to `values` with the lowest priority: only options
+// still at their defaults take them. `source` names the text in errors.
+void store_config_text(const std::string& text, const std::string& source, const po::options_description& options,
+                       po::variables_map& values);
+
+// Every option of `options` that has a value, as "name = value" lines in the order of the
+// description (doubles in their shortest exact form), except those named in `excluded`.
+std::string resolved_config(const po::options_description& options, const po::variables_map& values,
+                            const std::vector<std::string>& excluded);
+
+// "name = value" lines as a map.
+std::map<std::string, std::string> parse_config_lines(const std::string& text);
 
 // True if the user gave the option (on the command line or in the config file).
 bool given(const po::variables_map& values, const std::string& name);

@@ -22,6 +22,9 @@ enum class StreamPurpose : std::uint64_t {
   generate_task = 2, // one generated task
   split = 3,         // train/validation/test assignment
   init = 4,          // k-means++ / random initialisation
+  episode = 5,       // task j of meta-step t and its support/query split (a = t, b = j)
+  validation = 6,    // the fixed support/query split of validation task v (a = v)
+  meta_init = 7,     // the meta-parameters' starting point
 };
 
 class RandomStream {

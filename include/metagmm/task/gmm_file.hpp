@@ -11,6 +11,7 @@
 #include <string>
 
 #include "metagmm/gmm/params.hpp"
+#include "metagmm/h5/file.hpp"
 
 namespace metagmm::task {
 
@@ -26,6 +27,12 @@ struct FitRecord {
   std::string settings;  // how, one "key = value" per line
 };
 
+// The model's attributes (covariance_type, components, dim) and datasets (parameters,
+// weights, means, covariances, precisions_cholesky) inside `group` ("/" or a group name,
+// created if missing), as above. Checkpoints use the same layout under /model.
+void write_model(h5::File& file, const std::string& group, const gmm::Gmm& model);
+// Throws InputError naming the file and group if anything is missing or inconsistent.
+gmm::Gmm read_model(const h5::File& file, const std::string& group);
 // Writes atomically: the final path appears only complete.
 void write_gmm_file(const std::string& path, const gmm::Gmm& model, const FitRecord* record);
 // Throws InputError if the file is not a readable metagmm.gmm file.

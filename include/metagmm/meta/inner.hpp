@@ -1,0 +1,42 @@
+#pragma once
+// Inner adaptation of one task (DESIGN.md section 2): m steps from the meta-parameters on
+// the task's support set, by gradient descent (plain or Adam) or by EM.
+#include <string>
+#include <string_view>
+
+#include "metagmm/gmm/params.hpp"
+#include "metagmm/gmm/stats.hpp"
+#include "metagmm/meta/optimizer.hpp"
+
+namespace metagmm::meta {
+
+enum class InnerMethod { sgd, adam, em };
+std::string to_string(InnerMethod method);
+InnerMethod parse_inner_method(std::string_view text, std::string_view what);
+
+struct InnerOptions {
+  InnerMethod method = InnerMethod::sgd;  // --inner
+  int steps = 5;                          // --inner-steps: m
+  double learning_rate = 0.1;             // --inner-lr: alpha (sgd, adam)
+  double reg_covar = 1e-6;                // --reg-covar: variance floor of EM steps
+  void validate() const;
+};
+
+class InnerLoop {
+ public:
+  InnerLoop(const gmm::GmmShape& shape, const InnerOptions& options);
+  // theta <- the result of m adaptation steps on `support`.
+  void adapt(Vector& theta, RowMatrixRef support);
+  // Mean log-likelihood per point of `points` under the flat parameters `theta`.
+  double mean_log_likelihood(const Vector& theta, RowMatrixRef points);
+  const gmm::GmmShape& shape() const { return shape_; }
+
+ private:
+  gmm::GmmShape shape_;
+  InnerOptions options_;
+  gmm::Evaluator evaluator_;
+  Optimizer adam_;
+  Vector gradient_;
+};
+
+}  // namespace metagmm::meta

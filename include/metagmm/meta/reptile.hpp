@@ -1,0 +1,34 @@
+#pragma once
+// Reptile (Nichol et al. 2018) for Gaussian mixtures, DESIGN.md section 2: each task adapts
+// theta by the inner loop to theta_i; the pseudo-gradient g = theta - sum_i w_i theta_i (uniform
+// w_i = 1/B, or w_i proportional to |theta_i - theta|^2) goes to the outer optimiser, so plain
+// SGD with learning rate eps is theta <- theta + eps * sum_i w_i (theta_i - theta): a step towards
+// the adapted parameters.
+#include "metagmm/meta/algorithm.hpp"
+#include "metagmm/meta/inner.hpp"
+
+namespace metagmm::meta {
+
+enum class ReptileWeighting { uniform, distance };
+std::string to_string(ReptileWeighting weighting);
+ReptileWeighting parse_reptile_weighting(std::string_view text, std::string_view what);
+
+class Reptile final : public Algorithm {
+ public:
+  Reptile(const gmm::GmmShape& shape, const InnerOptions& inner, ReptileWeighting weighting);
+  std::string name() const override { return "reptile"; }
+  // [theta_i - theta (P values) | query loss after adaptation]
+  Index contribution_size() const override { return parameters_ + 1; }
+  void contribute(const Vector& theta, const task::Episode& episode, std::span<double> out) override;
+  double combine(const Vector& theta, std::span<const double> contributions, Index tasks,
+                 Vector& meta_gradient) override;
+  double adapted_log_likelihood(const Vector& theta, const task::Episode& episode) override;
+
+ private:
+  Index parameters_;
+  InnerLoop inner_;
+  ReptileWeighting weighting_;
+  Vector adapted_;
+};
+
+}  // namespace metagmm::meta

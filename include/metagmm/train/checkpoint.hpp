@@ -1,0 +1,76 @@
+#pragma once
+// Checkpoints (DESIGN.md section 3), format "metagmm.checkpoint" version 1, one HDF5 file per
+// save, readable by any HDF5 tool:
+//   /model/...              the meta-parameters: flat vector and named views (layout of
+//                           task/gmm_file.hpp: parameters, weights, means, covariances, ...)
+//   /optimizer/first        float64 [P] Adam's first moments   (absent for SGD)
+//   /optimizer/second       float64 [P] Adam's second moments  (absent for SGD)
+//   /metrics/step           int64   [n] one entry per meta-step taken so far
+//   /metrics/loss           float64 [n] mean query negative log-likelihood after adaptation
+//   /metrics/validation     float64 [n] validation log-likelihood (NaN where not measured)
+//   /metrics/elapsed        float64 [n] seconds of training when the step ended
+//   root attributes: format, version, algorithm, step (meta-steps taken), seed,
+//                    optimizer ("sgd"/"adam"), optimizer_steps, config (the resolved
+//                    configuration, "key = value" lines), created_by, checksum.
+// The random streams need nothing more than the seed and the step: every draw is a pure
+// function of (seed, step, task) (task/sampler.hpp).
+// The checksum is a CRC-32 (zlib) over every value above, in a fixed order; a reader
+// recomputes it, so a truncated or bit-flipped file is reported, never silently used.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "metagmm/gmm/params.hpp"
+#include "metagmm/meta/optimizer.hpp"
+
+namespace metagmm::train {
+
+inline constexpr const char* kCheckpointFormat = "metagmm.checkpoint";
+inline constexpr std::int64_t kCheckpointVersion = 1;
+
+struct MetricsHistory {
+  std::vector<std::int64_t> step;
+  std::vector<double> loss, validation, elapsed;
+  void append(std::int64_t step, double loss, double validation, double elapsed);
+  std::size_t size() const { return step.size(); }
+  void truncate(std::size_t entries);
+  bool operator==(const MetricsHistory&) const = default;
+};
+
+struct Checkpoint {
+  std::string algorithm;
+  std::int64_t step = 0;  // meta-steps taken
+  std::uint64_t seed = 0;
+  gmm::GmmShape shape;
+  Vector theta;           // flat meta-parameters
+  std::string optimizer;  // "sgd" or "adam"
+  meta::OptimizerState optimizer_state;
+  std::string config;     // resolved configuration
+  MetricsHistory metrics;
+};
+
+// CRC-32 of the checkpoint's content (everything but the file layout).
+std::uint32_t checksum(const Checkpoint& checkpoint);
+
+// Writes atomically: a temporary file beside `path`, flushed to disk, then renamed over it.
+void write_checkpoint(const std::filesystem::path& path, const Checkpoint& checkpoint);
+// Throws InputError (naming the file) if it is unreadable, of another format or version, or
+// fails its checksum.
+Checkpoint read_checkpoint(const std::filesystem::path& path);
+
+// "checkpoint-000000001000.h5" for step 1000.
+std::string checkpoint_file_name(std::int64_t step);
+// The run directory's checkpoints, newest (highest step) first.
+std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir);
+// The newest checkpoint that reads back whole; each one skipped is passed to `skipped` with
+// the reason.
+std::optional<std::filesystem::path> newest_valid_checkpoint(
+    const std::filesystem::path& run_dir,
+    const std::function<void(const std::filesystem::path&, const std::string&)>& skipped);
+// Removes all but the newest `keep` checkpoints.
+void prune_checkpoints(const std::filesystem::path& run_dir, int keep);
+
+}  // namespace metagmm::train

@@ -1,0 +1,78 @@
+#pragma once
+// The meta-training loop (DESIGN.md section 5, after Caffe's flat solver loop). Each meta-step:
+// every rank adapts to its share of the meta-batch's tasks, writing each task's contribution
+// into that task's slot of one flat buffer; one sum-reduction combines the slots, the stop
+// request (a signal on any rank) and rank 0's time-based save request; then every rank runs
+// the same outer update on the same numbers. Each slot has exactly one rank writing to it and
+// all others hold -0.0, the exact additive identity, so the reduced buffer, and everything
+// computed from it, is bit-identical for any number of ranks.
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+
+#include "metagmm/comm/communicator.hpp"
+#include "metagmm/meta/algorithm.hpp"
+#include "metagmm/meta/optimizer.hpp"
+#include "metagmm/task/sampler.hpp"
+#include "metagmm/train/checkpoint.hpp"
+
+namespace metagmm::train {
+
+struct TrainOptions {
+  std::string algorithm;             // --algo (for checkpoints)
+  std::int64_t steps = 1000;         // --steps: meta-steps in total (a resumed run continues to it)
+  Index meta_batch = 10;             // --meta-batch: tasks per meta-step
+  std::uint64_t seed = 0;            // --seed
+  meta::OptimizerOptions outer;      // --outer, --outer-lr, ...
+  std::int64_t validate_every = 100; // --validate-every: steps between validations (0: never)
+  Index validation_tasks = 64;       // --validation-tasks: the first N validation tasks (0: all)
+  std::int64_t checkpoint_every = 1000;  // --checkpoint-every: steps between checkpoints (0: none)
+  double checkpoint_seconds = 600;   // --checkpoint-seconds: also save when this long since the last
+  int keep = 3;                      // --keep: checkpoints kept
+  double progress_seconds = 10;      // --progress-seconds: progress interval when not a terminal
+  std::filesystem::path run_dir;     // --run-dir: checkpoints and metrics.jsonl
+  std::string config;                // the resolved configuration, stored in checkpoints
+  void validate() const;             // InputError naming the option
+};
+
+// Which of a meta-batch's tasks this rank adapts: [begin, end), contiguous, sizes differing by
+// at most one.
+std::pair<Index, Index> share_of(Index tasks, int rank, int ranks);
+
+// The meta-parameters' starting point: k-means++ and one M-step on the pooled points of a few
+// random training tasks (a small "pooled model"), a pure function of the seed.
+Vector initial_meta_parameters(task::TaskSource& source, const gmm::GmmShape& shape, std::uint64_t seed);
+
+enum class TrainOutcome { finished, stopped };
+struct TrainResult {
+  TrainOutcome outcome = TrainOutcome::finished;
+  std::int64_t step = 0;
+  std::filesystem::path checkpoint;  // the last one written (empty if none)
+  Vector theta;
+};
+
+class Trainer {
+ public:
+  Trainer(const TrainOptions& options, const gmm::GmmShape& shape, task::Sampler& sampler,
+          meta::Algorithm& algorithm, comm::Communicator& comm, std::ostream& log, bool terminal);
+  // From `initial` (a fresh run), or from `resume` when not null.
+  TrainResult run(const Vector& initial, const Checkpoint* resume);
+
+ private:
+  double validate(const Vector& theta);
+  void save(std::int64_t step, const Vector& theta, const meta::Optimizer& outer, const MetricsHistory& metrics,
+            TrainResult& result);
+
+  TrainOptions options_;
+  gmm::GmmShape shape_;
+  task::Sampler& sampler_;
+  meta::Algorithm& algorithm_;
+  comm::Communicator& comm_;
+  std::ostream& log_;
+  bool terminal_;
+  task::Episode episode_;
+  std::vector<double> buffer_;
+};
+
+}  // namespace metagmm::train

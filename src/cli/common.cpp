@@ -1,0 +1,77 @@
+#include "common.hpp"
+
+#include "metagmm/core/error.hpp"
+
+namespace metagmm::cli {
+
+// "MIN:MAX" (or a single N meaning N:N).
+std::pair<Index, Index> parse_range(const std::string& text, const std::string& option) {
+  const auto colon = text.find(':');
+  try {
+    size_t used = 0;
+    const std::string low = text.substr(0, colon), high = colon == std::string::npos ? low : text.substr(colon + 1);
+    const Index min = std::stoll(low, &used);
+    if (used != low.size()) throw std::invalid_argument(text);
+    const Index max = std::stoll(high, &used);
+    if (used != high.size()) throw std::invalid_argument(text);
+    return {min, max};
+  } catch (const std::exception&) {
+    throw InputError(option + ": expected MIN:MAX (integers), got '" + text + "'");
+  }
+}
+
+std::uint64_t seed_option(const po::variables_map& v) {
+  const auto seed = v["seed"].as<long long>();
+  if (seed < 0) throw InputError("--seed: expected an integer >= 0");
+  return static_cast<std::uint64_t>(seed);
+}
+
+// The synthetic family's options, named with `prefix` ("" for generate, "gen-" for train).
+void add_generator_options(po::options_description& options, const std::string& prefix) {
+  const task::GeneratorOptions d;
+  auto name = [&](const char* option) { return (prefix + option); };
+  options.add_options()
+      (name("family").c_str(), po::value<std::string>()->default_value("anchored"),
+       "uniform: means uniform in a box, one shared isotropic scale; anchored: tasks jitter, permute and drop a "
+       "fixed set of family anchors; warped: anchored pushed through a smooth invertible map")
+      (name("dim").c_str(), po::value<Index>()->default_value(d.dim), "dimension d of the points")
+      (name("components").c_str(), po::value<Index>()->default_value(d.components), "components K of the family (tasks may drop some)")
+      (name("tasks").c_str(), po::value<Index>()->default_value(d.tasks), "number of tasks")
+      (name("points").c_str(), po::value<std::string>()->default_value("50:200"), "points per task, MIN:MAX, uniform")
+      (name("seed").c_str(), po::value<long long>()->default_value(0), "random seed of the family and its tasks")
+      (name("truth-covariance").c_str(), po::value<std::string>()->default_value("diag"),
+       "covariance type of the true components: diag, spherical or full (uniform: always isotropic)")
+      (name("box").c_str(), po::value<double>()->default_value(d.box), "means (anchors) uniform in [-box, box]^d")
+      (name("scale").c_str(), po::value<double>()->default_value(d.scale), "typical component standard deviation")
+      (name("jitter").c_str(), po::value<double>()->default_value(d.jitter), "anchored/warped: task mean offset from its anchor, in units of scale")
+      (name("drop").c_str(), po::value<double>()->default_value(d.drop), "anchored/warped: probability a component is absent from a task")
+      (name("concentration").c_str(), po::value<double>()->default_value(d.concentration), "Dirichlet concentration of each task's weights")
+      (name("warp").c_str(), po::value<double>()->default_value(d.warp), "warped: strength of the deformation, in [0, 1)")
+      (name("split").c_str(), po::value<std::string>()->default_value(d.split.to_string()), "task fractions TRAIN:VALIDATION:TEST");
+}
+
+task::GeneratorOptions generator_options(const po::variables_map& v, const std::string& prefix) {
+  auto value = [&](const char* option) -> const po::variable_value& { return v[prefix + option]; };
+  auto option = [&](const char* option) { return "--" + prefix + option; };
+  task::GeneratorOptions o;
+  o.family = task::parse_family(value("family").as<std::string>(), option("family"));
+  o.dim = value("dim").as<Index>();
+  o.components = value("components").as<Index>();
+  o.tasks = value("tasks").as<Index>();
+  std::tie(o.points_min, o.points_max) = parse_range(value("points").as<std::string>(), option("points"));
+  const auto seed = value("seed").as<long long>();
+  if (seed < 0) throw InputError(option("seed") + ": expected an integer >= 0");
+  o.seed = static_cast<std::uint64_t>(seed);
+  o.truth_covariance = gmm::parse_covariance_type(value("truth-covariance").as<std::string>(), option("truth-covariance"));
+  o.box = value("box").as<double>();
+  o.scale = value("scale").as<double>();
+  o.jitter = value("jitter").as<double>();
+  o.drop = value("drop").as<double>();
+  o.concentration = value("concentration").as<double>();
+  o.warp = value("warp").as<double>();
+  o.split = task::SplitFractions::parse(value("split").as<std::string>(), option("split"));
+  o.validate();
+  return o;
+}
+
+}  // namespace metagmm::cli

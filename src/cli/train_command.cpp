@@ -1,0 +1,310 @@
+// metagmm train: options, resume, and the collective error handling around the training loop.
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <optional>
+
+#include "common.hpp"
+#include "metagmm/cli/commands.hpp"
+#include "metagmm/comm/communicator.hpp"
+#include "metagmm/core/error.hpp"
+#include "metagmm/meta/reptile.hpp"
+#include "metagmm/train/checkpoint.hpp"
+#include "metagmm/train/signals.hpp"
+#include "metagmm/train/trainer.hpp"
+
+namespace metagmm::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A resumed run must keep these: they change what the run is, not how long it runs.
+const std::vector<std::string> kRunIdentity = {
+    "algo", "tasks", "components", "covariance", "seed", "outer",
+    "gen-family", "gen-dim", "gen-components", "gen-tasks", "gen-points", "gen-seed", "gen-truth-covariance",
+    "gen-box", "gen-scale", "gen-jitter", "gen-drop", "gen-concentration", "gen-warp", "gen-split"};
+// Not part of the stored configuration: where and how this invocation starts.
+const std::vector<std::string> kNotStored = {"resume", "run-dir", "config", "help"};
+
+void add_train_options(po::options_description& options) {
+  const train::TrainOptions t;
+  const task::EpisodeOptions e;
+  const meta::InnerOptions i;
+  po::options_description run("Run");
+  run.add_options()
+      ("algo", po::value<std::string>()->default_value("reptile"), "meta-learning algorithm: reptile")
+      ("tasks", po::value<std::string>()->default_value(""),
+       "task set file (HDF5, from metagmm generate or import); empty: generate tasks on the fly with the --gen-* options")
+      ("run-dir", po::value<std::string>()->value_name("DIR"),
+       "directory for checkpoints and metrics.jsonl (required; created if missing)")
+      ("resume", po::value<std::string>()->value_name("auto|PATH"),
+       "auto: continue from the newest checkpoint in --run-dir that reads back whole (a new run if there is none); "
+       "PATH: from that checkpoint. Options not given are taken from the checkpoint's configuration")
+      ("steps", po::value<long long>()->default_value(t.steps), "meta-steps in total (a resumed run continues up to it)")
+      ("seed", po::value<long long>()->default_value(0), "random seed: task sampling, support/query splits, start")
+      ("meta-batch", po::value<Index>()->default_value(t.meta_batch), "tasks per meta-step, shared out to the ranks");
+  po::options_description model("Model");
+  model.add_options()
+      ("components", po::value<Index>()->default_value(4), "mixture components K of the meta-parameters")
+      ("covariance", po::value<std::string>()->default_value("diag"), "covariance type: diag, spherical or full");
+  po::options_description episodes("Episodes and adaptation");
+  episodes.add_options()
+      ("support", po::value<Index>()->default_value(e.support), "support points per task: what the inner loop adapts on")
+      ("query", po::value<Index>()->default_value(e.query), "query points per task, scored after adaptation; 0: all the rest")
+      ("inner", po::value<std::string>()->default_value("sgd"), "inner adaptation: sgd (gradient steps), adam or em")
+      ("inner-steps", po::value<int>()->default_value(i.steps), "inner adaptation steps m")
+      ("inner-lr", po::value<double>()->default_value(i.learning_rate), "inner learning rate alpha (sgd, adam)")
+      ("reg-covar", po::value<double>()->default_value(i.reg_covar), "variance floor added by inner EM steps")
+      ("weighting", po::value<std::string>()->default_value("uniform"),
+       "reptile: how tasks' adapted parameters are averaged: uniform, or distance (weights proportional to "
+       "|theta_i - theta|^2)");
+  po::options_description outer("Outer update");
+  outer.add_options()
+      ("outer", po::value<std::string>()->default_value("sgd"), "outer optimiser on the meta-gradient: sgd or adam")
+      ("outer-lr", po::value<double>()->default_value(t.outer.learning_rate),
+       "outer learning rate (reptile with sgd: the step fraction epsilon towards the adapted parameters)")
+      ("outer-beta1", po::value<double>()->default_value(t.outer.beta1), "adam: first-moment decay")
+      ("outer-beta2", po::value<double>()->default_value(t.outer.beta2), "adam: second-moment decay");
+  po::options_description monitor("Validation, checkpoints, progress");
+  monitor.add_options()
+      ("validate-every", po::value<long long>()->default_value(t.validate_every),
+       "steps between validations (mean query log-likelihood after adaptation); 0: never")
+      ("validation-tasks", po::value<Index>()->default_value(t.validation_tasks),
+       "validation tasks used: the first N of the validation split; 0: all")
+      ("checkpoint-every", po::value<long long>()->default_value(t.checkpoint_every),
+       "steps between checkpoints; 0: only at the end and on a signal")
+      ("checkpoint-seconds", po::value<double>()->default_value(t.checkpoint_seconds),
+       "also checkpoint when this many seconds passed since the last one")
+      ("keep", po::value<int>()->default_value(t.keep), "checkpoints kept in --run-dir (older ones are removed)")
+      ("progress-seconds", po::value<double>()->default_value(t.progress_seconds),
+       "seconds between progress lines when stderr is not a terminal")
+      ("task-cache-mb", po::value<double>()->default_value(1024), "memory per rank for tasks read once and kept");
+  po::options_description family("Tasks generated on the fly (when --tasks is empty)");
+  add_generator_options(family, "gen-");
+  options.add(run).add(model).add(episodes).add(outer).add(monitor).add(family);
+}
+
+struct TrainSetup {
+  train::TrainOptions options;
+  gmm::GmmShape shape;
+  task::EpisodeOptions episode;
+  meta::InnerOptions inner;
+  meta::ReptileWeighting weighting = meta::ReptileWeighting::uniform;
+  std::unique_ptr<task::TaskSource> source;
+  std::optional<train::Checkpoint> resume;
+};
+
+template <typename T>
+T non_negative(const po::variables_map& v, const std::string& name) {
+  const auto value = v[name].as<T>();
+  if (value < 0) throw InputError("--" + name + ": expected an integer >= 0");
+  return value;
+}
+
+// Which checkpoint to resume from: decided by rank 0 (it reports damaged ones) and broadcast.
+std::string choose_checkpoint(const std::string& resume, const fs::path& run_dir, comm::Communicator& comm) {
+  std::string chosen;
+  std::string failure;
+  if (comm.rank() == 0) {
+    if (resume == "auto") {
+      const auto found = train::newest_valid_checkpoint(run_dir, [](const fs::path& path, const std::string& why) {
+        std::cerr << "metagmm train: skipping damaged checkpoint " << path.string() << ": " << why << "\n";
+      });
+      if (found) chosen = found->string();
+    } else {
+      chosen = resume;
+      try {
+        train::read_checkpoint(chosen);
+      } catch (const InputError& error) {
+        failure = std::string("--resume: ") + error.what();
+      }
+    }
+  }
+  std::string message = failure.empty() ? "ok" : "!" + failure;
+  comm.broadcast(message, 0);
+  if (message != "ok") throw InputError(message.substr(1));
+  comm.broadcast(chosen, 0);
+  return chosen;
+}
+
+void check_same_run(const std::string& stored, const std::string& current, const std::string& checkpoint,
+                    bool leader) {
+  const auto before = parse_config_lines(stored), now = parse_config_lines(current);
+  for (const auto& key : kRunIdentity) {
+    const auto a = before.find(key), b = now.find(key);
+    const std::string old_value = a == before.end() ? "(unset)" : a->second;
+    const std::string new_value = b == now.end() ? "(unset)" : b->second;
+    if (old_value != new_value) {
+      throw InputError("--resume: " + checkpoint + " was made with " + key + " = " + old_value + ", this run asks " +
+                       key + " = " + new_value + "; a resumed run keeps the model shape, algorithm, seed and tasks " +
+                       "(start a new --run-dir to change them)");
+    }
+  }
+  if (!leader) return;
+  for (const auto& [key, value] : now) {
+    const auto old = before.find(key);
+    if (old != before.end() && old->second != value)
+      std::cout << "resume: " << key << " changed from " << old->second << " to " << value << "\n";
+  }
+}
+
+// Everything before the first meta-step. Returns nullptr when --help was shown.
+std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::Communicator& comm) {
+  const CommandSpec spec{"train", "train --algo reptile [--tasks FILE] --run-dir DIR [--resume auto|PATH] [options]",
+                         "Meta-learns a Gaussian mixture across tasks. Run it directly (one rank) or under\n"
+                         "mpirun -np R: each rank adapts to its share of every meta-batch, one reduction per step\n"
+                         "combines them, and the result is bit-identical for any R. Checkpoints go to --run-dir\n"
+                         "every --checkpoint-every steps, and on SIGTERM, SIGINT or SIGUSR1, after which the job\n"
+                         "exits with status 3; --resume auto continues exactly where it stopped.\n"
+                         "Exit status: 0 done, 2 bad input or options, 3 stopped by a signal after a clean\n"
+                         "checkpoint, 1 anything else."};
+  po::options_description options("Options");
+  add_train_options(options);
+  po::variables_map v;
+  const bool leader = comm.rank() == 0;
+  if (!parse_options(spec, options, args, v, nullptr, leader)) return nullptr;
+
+  auto setup = std::make_unique<TrainSetup>();
+  const fs::path run_dir = required<std::string>(v, "run-dir");
+  if (v.count("resume")) {
+    const std::string resume = v["resume"].as<std::string>();
+    const std::string chosen = choose_checkpoint(resume, run_dir, comm);
+    if (!chosen.empty()) {
+      setup->resume = train::read_checkpoint(chosen);
+      store_config_text(setup->resume->config, chosen + ": stored configuration", options, v);
+      check_same_run(setup->resume->config, resolved_config(options, v, kNotStored), chosen, leader);
+      if (leader) std::cout << "resuming from " << chosen << " at step " << setup->resume->step << "\n";
+    } else if (leader) {
+      std::cout << "no checkpoint in " << run_dir.string() << ": starting a new run\n";
+    }
+  } else if (!train::list_checkpoints(run_dir).empty()) {
+    throw InputError("--run-dir " + run_dir.string() +
+                     " already holds checkpoints: continue it with --resume auto, or choose another --run-dir");
+  }
+
+  const std::string algorithm = v["algo"].as<std::string>();
+  if (algorithm != "reptile") throw InputError("--algo: expected reptile, got '" + algorithm + "'");
+  train::TrainOptions& o = setup->options;
+  o.algorithm = algorithm;
+  o.steps = v["steps"].as<long long>();
+  o.seed = seed_option(v);
+  o.meta_batch = v["meta-batch"].as<Index>();
+  o.outer.method = meta::parse_optimizer(v["outer"].as<std::string>(), "--outer");
+  o.outer.learning_rate = v["outer-lr"].as<double>();
+  o.outer.beta1 = v["outer-beta1"].as<double>();
+  o.outer.beta2 = v["outer-beta2"].as<double>();
+  o.validate_every = non_negative<long long>(v, "validate-every");
+  o.validation_tasks = non_negative<Index>(v, "validation-tasks");
+  o.checkpoint_every = non_negative<long long>(v, "checkpoint-every");
+  o.checkpoint_seconds = v["checkpoint-seconds"].as<double>();
+  o.keep = v["keep"].as<int>();
+  o.progress_seconds = v["progress-seconds"].as<double>();
+  o.run_dir = run_dir;
+  o.config = resolved_config(options, v, kNotStored);
+  o.validate();
+
+  setup->episode.support = v["support"].as<Index>();
+  setup->episode.query = v["query"].as<Index>();
+  setup->episode.validate();
+  setup->inner.method = meta::parse_inner_method(v["inner"].as<std::string>(), "--inner");
+  setup->inner.steps = v["inner-steps"].as<int>();
+  setup->inner.learning_rate = v["inner-lr"].as<double>();
+  setup->inner.reg_covar = v["reg-covar"].as<double>();
+  setup->inner.validate();
+  setup->weighting = meta::parse_reptile_weighting(v["weighting"].as<std::string>(), "--weighting");
+
+  const double cache_mb = v["task-cache-mb"].as<double>();
+  if (!(cache_mb >= 0)) throw InputError("--task-cache-mb: expected a number >= 0");
+  const auto cache_bytes = static_cast<std::size_t>(cache_mb * 1024 * 1024);
+  const std::string tasks = v["tasks"].as<std::string>();
+  setup->source = tasks.empty() ? task::make_generated_source(generator_options(v, "gen-"), cache_bytes)
+                                : task::open_task_file(tasks, cache_bytes);
+
+  setup->shape.components = v["components"].as<Index>();
+  if (setup->shape.components < 1) throw InputError("--components: expected an integer >= 1");
+  setup->shape.covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
+  setup->shape.dim = setup->source->dim();
+  if (setup->resume && !(setup->resume->shape == setup->shape))
+    throw InputError("--resume: the checkpoint's model does not match the configuration");
+
+  std::error_code error;
+  fs::create_directories(run_dir, error);
+  if (!fs::is_directory(run_dir)) throw InputError("--run-dir " + run_dir.string() + ": cannot create the directory");
+  if (leader) {
+    std::cout << "metagmm train: " << comm.size() << (comm.size() == 1 ? " rank" : " ranks") << ", tasks from "
+              << setup->source->describe() << "\nconfiguration:\n" << o.config << std::flush;
+  }
+  return setup;
+}
+
+// Runs `step` on every rank; if it fails anywhere, the lowest failing rank prints its error and
+// every rank returns the failure's exit status (no rank is left waiting in a collective).
+int collectively(comm::Communicator& comm, const std::function<void()>& step) {
+  std::vector<double> failed(static_cast<std::size_t>(comm.size()), -0.0);
+  std::string message;
+  try {
+    step();
+  } catch (const InputError& error) {
+    failed[comm.rank()] = kExitBadInput;
+    message = std::string("metagmm train: error: ") + error.what();
+  } catch (const std::exception& error) {
+    failed[comm.rank()] = kExitFailure;
+    message = std::string("metagmm train: failed: ") + error.what();
+  }
+  comm.sum(failed);
+  for (int r = 0; r < comm.size(); ++r) {
+    if (failed[r] != 0.0) {
+      if (r == comm.rank()) std::cerr << message << std::endl;
+      return static_cast<int>(failed[r]);
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int train_command(const std::vector<std::string>& args) {
+  comm::MpiRuntime mpi;
+  const auto comm = mpi.communicator();
+  train::install_stop_handlers();
+  std::unique_ptr<TrainSetup> setup;
+  bool help = false;
+  if (const int status = collectively(*comm, [&] {
+        setup = prepare(args, *comm);
+        help = !setup;
+      });
+      status != kExitOk || help) {
+    return status;
+  }
+  try {
+    task::Sampler sampler(*setup->source, setup->episode, setup->options.seed);
+    meta::Reptile reptile(setup->shape, setup->inner, setup->weighting);
+    const Vector initial = setup->resume ? Vector() : train::initial_meta_parameters(*setup->source, setup->shape,
+                                                                                     setup->options.seed);
+    train::Trainer trainer(setup->options, setup->shape, sampler, reptile, *comm, std::cerr, isatty(STDERR_FILENO));
+    const auto result = trainer.run(initial, setup->resume ? &*setup->resume : nullptr);
+    if (comm->rank() == 0) {
+      if (result.outcome == train::TrainOutcome::stopped) {
+        std::cout << "stopped by " << train::signal_name(train::stop_signal()) << " after step " << result.step
+                  << "; checkpoint " << result.checkpoint.string() << "\n";
+      } else {
+        std::cout << "finished " << result.step << " steps; checkpoint "
+                  << (result.checkpoint.empty() ? std::string("(none: nothing to do)") : result.checkpoint.string())
+                  << "\n";
+      }
+    }
+    return result.outcome == train::TrainOutcome::stopped ? kExitStopped : kExitOk;
+  } catch (const std::exception& error) {
+    const int status = dynamic_cast<const InputError*>(&error) ? kExitBadInput : kExitFailure;
+    std::cerr << "metagmm train: " << (status == kExitBadInput ? "error" : "failed")
+              << (comm->size() > 1 ? " on rank " + std::to_string(comm->rank()) : std::string()) << ": "
+              << error.what() << std::endl;
+    // The other ranks may be waiting in a reduction: end them all now.
+    if (comm->size() > 1) comm->abort(status);
+    return status;
+  }
+}
+
+}  // namespace metagmm::cli

@@ -1,0 +1,68 @@
+#include "metagmm/meta/inner.hpp"
+
+#include <cmath>
+
+#include "metagmm/core/error.hpp"
+#include "metagmm/gmm/em.hpp"
+#include "metagmm/gmm/gradient.hpp"
+
+namespace metagmm::meta {
+namespace {
+
+OptimizerOptions inner_adam(const InnerOptions& o) {
+  OptimizerOptions adam;
+  adam.method = OptimizerMethod::adam;
+  adam.learning_rate = o.learning_rate;
+  return adam;
+}
+
+}  // namespace
+
+std::string to_string(InnerMethod method) {
+  switch (method) {
+    case InnerMethod::sgd: return "sgd";
+    case InnerMethod::adam: return "adam";
+    case InnerMethod::em: return "em";
+  }
+  return "?";
+}
+
+InnerMethod parse_inner_method(std::string_view text, std::string_view what) {
+  if (text == "sgd") return InnerMethod::sgd;
+  if (text == "adam") return InnerMethod::adam;
+  if (text == "em") return InnerMethod::em;
+  throw InputError(std::string(what) + ": expected sgd, adam or em, got '" + std::string(text) + "'");
+}
+
+void InnerOptions::validate() const {
+  if (steps < 0) throw InputError("--inner-steps: expected an integer >= 0");
+  if (!(learning_rate > 0.0) || !std::isfinite(learning_rate)) throw InputError("--inner-lr: expected a finite number > 0");
+  if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) throw InputError("--reg-covar: expected a finite number >= 0");
+}
+
+InnerLoop::InnerLoop(const gmm::GmmShape& shape, const InnerOptions& options)
+    : shape_(shape), options_(options), adam_(inner_adam(options), shape.parameter_count()) {}
+
+void InnerLoop::adapt(Vector& theta, RowMatrixRef support) {
+  if (options_.method == InnerMethod::em) {
+    gmm::Gmm model = gmm::Gmm::unpack(shape_, theta);
+    for (int i = 0; i < options_.steps; ++i) gmm::em_step(model, support, options_.reg_covar, evaluator_);
+    theta = model.pack();
+    return;
+  }
+  adam_.reset();
+  for (int i = 0; i < options_.steps; ++i) {
+    gmm::loss_and_gradient(gmm::Gmm::unpack(shape_, theta), support, evaluator_, gradient_);
+    if (options_.method == InnerMethod::sgd) {
+      theta.noalias() -= options_.learning_rate * gradient_;
+    } else {
+      adam_.step(theta, gradient_);
+    }
+  }
+}
+
+double InnerLoop::mean_log_likelihood(const Vector& theta, RowMatrixRef points) {
+  return evaluator_.mean_log_likelihood(gmm::Gmm::unpack(shape_, theta), points);
+}
+
+}  // namespace metagmm::meta

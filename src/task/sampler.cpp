@@ -1,0 +1,168 @@
+#include "metagmm/task/sampler.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <unordered_map>
+
+#include "metagmm/core/error.hpp"
+#include "metagmm/core/random.hpp"
+
+namespace metagmm::task {
+namespace {
+
+// Keeps tasks' points in memory up to a byte budget; beyond it, tasks are reloaded each time.
+class TaskCache {
+ public:
+  explicit TaskCache(std::size_t budget) : budget_(budget) {}
+  template <typename Load>
+  const RowMatrix& get(Index task, Load&& load) {
+    if (auto found = cached_.find(task); found != cached_.end()) return found->second;
+    RowMatrix points = load();
+    const std::size_t bytes = static_cast<std::size_t>(points.size()) * sizeof(double);
+    if (used_ + bytes <= budget_) {
+      used_ += bytes;
+      return cached_.emplace(task, std::move(points)).first->second;
+    }
+    uncached_ = std::move(points);
+    return uncached_;
+  }
+
+ private:
+  std::size_t budget_, used_ = 0;
+  std::unordered_map<Index, RowMatrix> cached_;
+  RowMatrix uncached_;
+};
+
+std::vector<Index> tasks_by_split(const std::vector<std::int8_t>& splits, Split split) {
+  std::vector<Index> tasks;
+  for (std::size_t t = 0; t < splits.size(); ++t)
+    if (splits[t] == static_cast<std::int8_t>(split)) tasks.push_back(static_cast<Index>(t));
+  return tasks;
+}
+
+class FileSource final : public TaskSource {
+ public:
+  FileSource(const std::string& path, std::size_t cache_bytes) : reader_(path), cache_(cache_bytes) {
+    for (const Split split : {Split::train, Split::validation, Split::test}) {
+      auto& list = splits_[static_cast<int>(split)];
+      list = reader_.tasks_in(split);
+      Index fewest = std::numeric_limits<Index>::max();
+      for (const Index t : list) fewest = std::min(fewest, reader_.task_size(t));
+      min_size_[static_cast<int>(split)] = list.empty() ? 0 : fewest;
+    }
+  }
+  Index dim() const override { return reader_.dim(); }
+  const std::vector<Index>& tasks_in(Split split) const override { return splits_[static_cast<int>(split)]; }
+  Index min_task_size(Split split) const override { return min_size_[static_cast<int>(split)]; }
+  const RowMatrix& points(Index task) override {
+    return cache_.get(task, [&] { return reader_.points(task); });
+  }
+  std::string describe() const override {
+    return "task set " + reader_.info().path + " (" + std::to_string(reader_.task_count()) + " tasks, d = " +
+           std::to_string(reader_.dim()) + ")";
+  }
+
+ private:
+  TaskSetReader reader_;
+  TaskCache cache_;
+  std::vector<Index> splits_[3];
+  Index min_size_[3] = {0, 0, 0};
+};
+
+class GeneratedSource final : public TaskSource {
+ public:
+  GeneratedSource(const GeneratorOptions& options, std::size_t cache_bytes) : options_(options), cache_(cache_bytes) {
+    options_.validate();
+    if (options_.family != Family::uniform) anchors_ = family_anchors(options_);
+    if (options_.family == Family::warped) warp_ = family_warp(options_);
+    const auto splits = assign_splits(options_.tasks, options_.split, options_.seed);
+    for (const Split split : {Split::train, Split::validation, Split::test})
+      splits_[static_cast<int>(split)] = tasks_by_split(splits, split);
+  }
+  Index dim() const override { return options_.dim; }
+  const std::vector<Index>& tasks_in(Split split) const override { return splits_[static_cast<int>(split)]; }
+  Index min_task_size(Split) const override { return options_.points_min; }
+  const RowMatrix& points(Index task) override {
+    return cache_.get(task, [&] { return generate_task(options_, anchors_, warp_ ? &*warp_ : nullptr, task).points; });
+  }
+  std::string describe() const override {
+    return "generated " + to_string(options_.family) + " family (" + std::to_string(options_.tasks) +
+           " tasks, d = " + std::to_string(options_.dim) + ", seed " + std::to_string(options_.seed) + ")";
+  }
+
+ private:
+  GeneratorOptions options_;
+  gmm::Gmm anchors_{gmm::GmmShape{}};
+  std::optional<Warp> warp_;
+  TaskCache cache_;
+  std::vector<Index> splits_[3];
+};
+
+}  // namespace
+
+std::unique_ptr<TaskSource> open_task_file(const std::string& path, std::size_t cache_bytes) {
+  return std::make_unique<FileSource>(path, cache_bytes);
+}
+
+std::unique_ptr<TaskSource> make_generated_source(const GeneratorOptions& options, std::size_t cache_bytes) {
+  return std::make_unique<GeneratedSource>(options, cache_bytes);
+}
+
+void EpisodeOptions::validate() const {
+  if (support < 1) throw InputError("--support: expected at least 1 point");
+  if (query < 0) throw InputError("--query: expected 0 (all points not in the support) or more");
+}
+
+Sampler::Sampler(TaskSource& source, const EpisodeOptions& options, std::uint64_t seed)
+    : source_(source), options_(options), seed_(seed) {
+  options_.validate();
+  const Index needed = options_.support + std::max<Index>(options_.query, 1);
+  if (source_.tasks_in(Split::train).empty())
+    throw InputError(source_.describe() + ": no tasks in the train split");
+  for (const Split split : {Split::train, Split::validation}) {
+    if (source_.tasks_in(split).empty()) continue;
+    const Index fewest = source_.min_task_size(split);
+    if (fewest < needed) {
+      throw InputError(source_.describe() + ": a " + split_name(split) + " task has only " + std::to_string(fewest) +
+                       " points, but --support " + std::to_string(options_.support) + " and --query " +
+                       std::to_string(options_.query) + " need at least " + std::to_string(needed));
+    }
+  }
+}
+
+Index Sampler::validation_count() const { return static_cast<Index>(source_.tasks_in(Split::validation).size()); }
+
+void Sampler::training(std::int64_t step, Index j, Episode& out) {
+  RandomStream random(seed_, StreamPurpose::episode, static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(j));
+  const auto& train = source_.tasks_in(Split::train);
+  draw(train[random.below(train.size())], random, out);
+}
+
+void Sampler::validation(Index v, Episode& out) {
+  RandomStream random(seed_, StreamPurpose::validation, static_cast<std::uint64_t>(v));
+  draw(source_.tasks_in(Split::validation).at(static_cast<std::size_t>(v)), random, out);
+}
+
+// The support is a uniformly random subset of the task's points (partial Fisher-Yates), and
+// the query the next `query` points of the same permutation (or all the rest).
+void Sampler::draw(Index task, RandomStream& random, Episode& out) {
+  const RowMatrix& points = source_.points(task);
+  const Index n = points.rows();
+  const Index support = options_.support;
+  const Index query = options_.query == 0 ? n - support : options_.query;
+  METAGMM_CHECK(support + query <= n, "task smaller than checked");
+  order_.resize(static_cast<std::size_t>(n));
+  std::iota(order_.begin(), order_.end(), Index{0});
+  for (Index i = 0; i < support + query; ++i) {
+    const Index pick = i + static_cast<Index>(random.below(static_cast<std::uint64_t>(n - i)));
+    std::swap(order_[i], order_[pick]);
+  }
+  out.task = task;
+  out.support.resize(support, points.cols());
+  out.query.resize(query, points.cols());
+  for (Index i = 0; i < support; ++i) out.support.row(i) = points.row(order_[i]);
+  for (Index i = 0; i < query; ++i) out.query.row(i) = points.row(order_[support + i]);
+}
+
+}  // namespace metagmm::task

@@ -1,0 +1,241 @@
+#include "metagmm/train/checkpoint.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <regex>
+#include <thread>
+
+#include "metagmm/core/atomic_file.hpp"
+#include "metagmm/core/error.hpp"
+#include "metagmm/h5/file.hpp"
+#include "metagmm/task/gmm_file.hpp"
+
+namespace metagmm::train {
+namespace {
+
+class Crc {
+ public:
+  void add(const void* data, std::size_t bytes) {
+    const auto* p = static_cast<const Bytef*>(data);
+    while (bytes > 0) {  // zlib takes uInt lengths
+      const auto chunk = static_cast<uInt>(std::min<std::size_t>(bytes, 1u << 30));
+      value_ = crc32(value_, p, chunk);
+      p += chunk;
+      bytes -= chunk;
+    }
+  }
+  void add(std::int64_t value) { add(&value, sizeof value); }
+  void add(const std::string& text) {
+    add(static_cast<std::int64_t>(text.size()));
+    add(text.data(), text.size());
+  }
+  template <typename T>
+  void add(const std::vector<T>& values) {
+    add(static_cast<std::int64_t>(values.size()));
+    add(values.data(), values.size() * sizeof(T));
+  }
+  void add(const Vector& values) {
+    add(static_cast<std::int64_t>(values.size()));
+    add(values.data(), static_cast<std::size_t>(values.size()) * sizeof(double));
+  }
+  std::uint32_t value() const { return static_cast<std::uint32_t>(value_); }
+
+ private:
+  uLong value_ = crc32(0L, Z_NULL, 0);
+};
+
+std::string hex(std::uint32_t value) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%08x", value);
+  return text;
+}
+
+std::vector<double> read_doubles(const h5::File& file, const std::string& name) {
+  return file.dataset(name, h5::Dtype::float64, 1).read_all<double>();
+}
+
+Vector to_vector(const std::vector<double>& values) {
+  return Eigen::Map<const Vector>(values.data(), static_cast<Index>(values.size()));
+}
+
+// Test hook: seconds to pause after the content is written and before the file is closed and
+// renamed, so that tests can kill the process in the middle of a save.
+void pause_for_tests() {
+  if (const char* delay = std::getenv("METAGMM_TEST_CHECKPOINT_DELAY")) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(delay)));
+  }
+}
+
+Checkpoint read_content(const std::filesystem::path& path) {
+  const h5::File file = h5::File::open(path.string());
+  const std::string name = path.string();
+  const auto format = file.string_attribute("/", "format");
+  if (format != std::string(kCheckpointFormat)) {
+    throw InputError(name + ": format is '" + format.value_or("(missing)") + "', expected '" + kCheckpointFormat + "'");
+  }
+  const auto version = file.require_int_attribute("/", "version");
+  if (version != kCheckpointVersion)
+    throw InputError(name + ": checkpoint version " + std::to_string(version) + " is not supported");
+  Checkpoint c;
+  c.algorithm = file.require_string_attribute("/", "algorithm");
+  c.step = file.require_int_attribute("/", "step");
+  c.seed = static_cast<std::uint64_t>(std::stoull(file.require_string_attribute("/", "seed")));
+  c.config = file.require_string_attribute("/", "config");
+  c.optimizer = file.require_string_attribute("/", "optimizer");
+  const gmm::Gmm model = task::read_model(file, "/model");
+  c.shape = model.shape;
+  c.theta = to_vector(file.dataset("/model/parameters", h5::Dtype::float64, 1).read_all<double>());
+  c.optimizer_state.steps = file.require_int_attribute("/", "optimizer_steps");
+  if (file.exists("/optimizer/first")) {
+    c.optimizer_state.first = to_vector(read_doubles(file, "/optimizer/first"));
+    c.optimizer_state.second = to_vector(read_doubles(file, "/optimizer/second"));
+  }
+  c.metrics.step = file.dataset("/metrics/step", h5::Dtype::int64, 1).read_all<std::int64_t>();
+  c.metrics.loss = read_doubles(file, "/metrics/loss");
+  c.metrics.validation = read_doubles(file, "/metrics/validation");
+  c.metrics.elapsed = read_doubles(file, "/metrics/elapsed");
+  const std::size_t n = c.metrics.step.size();
+  if (c.metrics.loss.size() != n || c.metrics.validation.size() != n || c.metrics.elapsed.size() != n)
+    throw InputError(name + ": the /metrics datasets differ in length");
+  const std::string stored = file.require_string_attribute("/", "checksum");
+  const std::string computed = hex(checksum(c));
+  if (stored != computed)
+    throw InputError(name + ": checksum mismatch (stored " + stored + ", content gives " + computed +
+                     "): the file is damaged");
+  return c;
+}
+
+}  // namespace
+
+void MetricsHistory::append(std::int64_t s, double l, double v, double e) {
+  step.push_back(s);
+  loss.push_back(l);
+  validation.push_back(v);
+  elapsed.push_back(e);
+}
+
+void MetricsHistory::truncate(std::size_t entries) {
+  entries = std::min(entries, step.size());
+  step.resize(entries);
+  loss.resize(entries);
+  validation.resize(entries);
+  elapsed.resize(entries);
+}
+
+std::uint32_t checksum(const Checkpoint& c) {
+  Crc crc;
+  crc.add(c.algorithm);
+  crc.add(c.step);
+  crc.add(static_cast<std::int64_t>(c.seed));
+  crc.add(static_cast<std::int64_t>(c.shape.components));
+  crc.add(static_cast<std::int64_t>(c.shape.dim));
+  crc.add(gmm::to_string(c.shape.covariance));
+  crc.add(c.theta);
+  crc.add(c.optimizer);
+  crc.add(c.optimizer_state.steps);
+  crc.add(c.optimizer_state.first);
+  crc.add(c.optimizer_state.second);
+  crc.add(c.config);
+  crc.add(c.metrics.step);
+  crc.add(c.metrics.loss);
+  crc.add(c.metrics.validation);
+  crc.add(c.metrics.elapsed);
+  return crc.value();
+}
+
+void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
+  AtomicFile output(path);
+  {
+    h5::File file = h5::File::create(output.temp_path().string());
+    file.set_attribute("/", "format", std::string(kCheckpointFormat));
+    file.set_attribute("/", "version", kCheckpointVersion);
+    file.set_attribute("/", "algorithm", c.algorithm);
+    file.set_attribute("/", "step", c.step);
+    // As text: HDF5 attributes here are signed 64-bit and a seed may use all 64 bits.
+    file.set_attribute("/", "seed", std::to_string(c.seed));
+    file.set_attribute("/", "config", c.config);
+    file.set_attribute("/", "created_by", std::string("metagmm train"));
+    task::write_model(file, "/model", gmm::Gmm::unpack(c.shape, c.theta));
+    file.set_attribute("/", "optimizer", c.optimizer);
+    file.set_attribute("/", "optimizer_steps", c.optimizer_state.steps);
+    const h5::DatasetOptions plain{.compress = false};
+    if (c.optimizer_state.first.size() > 0) {
+      file.create_group("/optimizer");
+      const auto P = static_cast<std::uint64_t>(c.optimizer_state.first.size());
+      file.write<double>("/optimizer/first", {P}, c.optimizer_state.first.data(), plain);
+      file.write<double>("/optimizer/second", {P}, c.optimizer_state.second.data(), plain);
+    }
+    file.create_group("/metrics");
+    const std::uint64_t n = c.metrics.size();
+    const h5::DatasetOptions series{.compress = n > 0};
+    file.write<std::int64_t>("/metrics/step", {n}, c.metrics.step.data(), series);
+    file.write<double>("/metrics/loss", {n}, c.metrics.loss.data(), series);
+    file.write<double>("/metrics/validation", {n}, c.metrics.validation.data(), series);
+    file.write<double>("/metrics/elapsed", {n}, c.metrics.elapsed.data(), series);
+    file.set_attribute("/", "checksum", hex(checksum(c)));
+    file.flush();
+    pause_for_tests();
+    file.close();
+  }
+  output.commit();
+}
+
+Checkpoint read_checkpoint(const std::filesystem::path& path) {
+  try {
+    return read_content(path);
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& error) {  // std::stoull and the like on a damaged attribute
+    throw InputError(path.string() + ": damaged checkpoint (" + error.what() + ")");
+  }
+}
+
+std::string checkpoint_file_name(std::int64_t step) {
+  char name[64];
+  std::snprintf(name, sizeof name, "checkpoint-%012lld.h5", static_cast<long long>(step));
+  return name;
+}
+
+std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir) {
+  static const std::regex pattern(R"(checkpoint-(\d+)\.h5)");
+  std::vector<std::pair<long long, std::filesystem::path>> found;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(run_dir, error)) {
+    std::smatch match;
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, match, pattern)) found.emplace_back(std::stoll(match[1].str()), entry.path());
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::filesystem::path> paths;
+  for (auto& [step, path] : found) paths.push_back(std::move(path));
+  return paths;
+}
+
+std::optional<std::filesystem::path> newest_valid_checkpoint(
+    const std::filesystem::path& run_dir,
+    const std::function<void(const std::filesystem::path&, const std::string&)>& skipped) {
+  for (const auto& path : list_checkpoints(run_dir)) {
+    try {
+      read_checkpoint(path);
+      return path;
+    } catch (const InputError& error) {
+      if (skipped) skipped(path, error.what());
+    }
+  }
+  return std::nullopt;
+}
+
+void prune_checkpoints(const std::filesystem::path& run_dir, int keep) {
+  const auto paths = list_checkpoints(run_dir);
+  for (std::size_t i = static_cast<std::size_t>(std::max(keep, 1)); i < paths.size(); ++i) {
+    std::error_code ignored;
+    std::filesystem::remove(paths[i], ignored);
+  }
+}
+
+}  // namespace metagmm::train

@@ -1,0 +1,217 @@
+#include "metagmm/train/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <ostream>
+
+#include "metagmm/core/atomic_file.hpp"
+#include "metagmm/core/error.hpp"
+#include "metagmm/core/random.hpp"
+#include "metagmm/core/text.hpp"
+#include "metagmm/gmm/init.hpp"
+#include "metagmm/train/progress.hpp"
+#include "metagmm/train/signals.hpp"
+
+namespace metagmm::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// The additive identity of IEEE doubles: x + (-0.0) == x for every x, -0.0 and +0.0 included.
+constexpr double kNothing = -0.0;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+std::string json_number(double value) { return std::isfinite(value) ? shortest_text(value) : "null"; }
+
+std::string metrics_line(const MetricsHistory& m, std::size_t i) {
+  return "{\"step\": " + std::to_string(m.step[i]) + ", \"loss\": " + json_number(m.loss[i]) +
+         ", \"validation_loglik\": " + json_number(m.validation[i]) + ", \"elapsed\": " + json_number(m.elapsed[i]) +
+         "}\n";
+}
+
+// metrics.jsonl holds exactly the history: rewritten whole at the start (a resumed run drops the
+// lines of steps after its checkpoint), then appended to step by step.
+class MetricsFile {
+ public:
+  MetricsFile(const std::filesystem::path& path, const MetricsHistory& history) {
+    {
+      AtomicFile output(path);
+      std::ofstream file(output.temp_path());
+      for (std::size_t i = 0; i < history.size(); ++i) file << metrics_line(history, i);
+      file.close();
+      if (!file) throw InputError("cannot write " + path.string());
+      output.commit();
+    }
+    file_.open(path, std::ios::app);
+    if (!file_) throw InputError("cannot append to " + path.string());
+  }
+  void append(const MetricsHistory& history) {
+    file_ << metrics_line(history, history.size() - 1);
+    file_.flush();
+  }
+
+ private:
+  std::ofstream file_;
+};
+
+}  // namespace
+
+void TrainOptions::validate() const {
+  if (steps < 1) throw InputError("--steps: expected an integer >= 1");
+  if (meta_batch < 1) throw InputError("--meta-batch: expected an integer >= 1");
+  if (validate_every < 0) throw InputError("--validate-every: expected an integer >= 0 (0: never)");
+  if (validation_tasks < 0) throw InputError("--validation-tasks: expected an integer >= 0 (0: all)");
+  if (checkpoint_every < 0) throw InputError("--checkpoint-every: expected an integer >= 0 (0: only at the end)");
+  if (!(checkpoint_seconds > 0)) throw InputError("--checkpoint-seconds: expected a number > 0");
+  if (keep < 1) throw InputError("--keep: expected an integer >= 1");
+  if (!(progress_seconds > 0)) throw InputError("--progress-seconds: expected a number > 0");
+  outer.validate("--outer-");
+}
+
+std::pair<Index, Index> share_of(Index tasks, int rank, int ranks) {
+  const Index R = ranks, r = rank;
+  return {tasks * r / R, tasks * (r + 1) / R};
+}
+
+Vector initial_meta_parameters(task::TaskSource& source, const gmm::GmmShape& shape, std::uint64_t seed) {
+  RandomStream random(seed, StreamPurpose::meta_init);
+  const auto& train = source.tasks_in(task::Split::train);
+  METAGMM_CHECK(!train.empty(), "no training tasks");
+  // Several tasks' points pooled: enough for K components and a stable spread.
+  constexpr int kPooledTasks = 16;
+  RowMatrix pooled(0, shape.dim);
+  for (int i = 0; i < kPooledTasks || pooled.rows() < shape.components; ++i) {
+    const RowMatrix& points = source.points(train[random.below(train.size())]);
+    RowMatrix grown(pooled.rows() + points.rows(), shape.dim);
+    grown << pooled, points;
+    pooled.swap(grown);
+    if (i > 10000) throw InputError(source.describe() + ": too few points for " + std::to_string(shape.components) +
+                                    " components");
+  }
+  return gmm::initialize(pooled, shape, gmm::InitMethod::kmeans_plus_plus, 1e-6, random).pack();
+}
+
+Trainer::Trainer(const TrainOptions& options, const gmm::GmmShape& shape, task::Sampler& sampler,
+                 meta::Algorithm& algorithm, comm::Communicator& comm, std::ostream& log, bool terminal)
+    : options_(options), shape_(shape), sampler_(sampler), algorithm_(algorithm), comm_(comm), log_(log),
+      terminal_(terminal) {
+  options_.validate();
+}
+
+double Trainer::validate(const Vector& theta) {
+  Index tasks = sampler_.validation_count();
+  if (options_.validation_tasks > 0) tasks = std::min(tasks, options_.validation_tasks);
+  if (tasks == 0) return kNaN;
+  buffer_.assign(static_cast<std::size_t>(tasks), kNothing);
+  const auto [begin, end] = share_of(tasks, comm_.rank(), comm_.size());
+  for (Index v = begin; v < end; ++v) {
+    sampler_.validation(v, episode_);
+    buffer_[static_cast<std::size_t>(v)] = algorithm_.adapted_log_likelihood(theta, episode_);
+  }
+  comm_.sum(buffer_);
+  double total = 0.0;
+  for (const double value : buffer_) total += value;
+  return total / static_cast<double>(tasks);
+}
+
+void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer& outer,
+                   const MetricsHistory& metrics, TrainResult& result) {
+  result.checkpoint = options_.run_dir / checkpoint_file_name(step);
+  if (comm_.rank() != 0) return;
+  Checkpoint c;
+  c.algorithm = options_.algorithm;
+  c.step = step;
+  c.seed = options_.seed;
+  c.shape = shape_;
+  c.theta = theta;
+  c.optimizer = meta::to_string(options_.outer.method);
+  c.optimizer_state = outer.state();
+  c.config = options_.config;
+  c.metrics = metrics;
+  write_checkpoint(result.checkpoint, c);
+  prune_checkpoints(options_.run_dir, options_.keep);
+}
+
+TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
+  const Index P = shape_.parameter_count();
+  const Index C = algorithm_.contribution_size();
+  const Index B = options_.meta_batch;
+  const bool leader = comm_.rank() == 0;
+  const auto [begin, end] = share_of(B, comm_.rank(), comm_.size());
+  const std::size_t stop_vote = static_cast<std::size_t>(B * C), save_vote = stop_vote + 1;
+
+  TrainResult result;
+  Vector theta = resume ? resume->theta : initial;
+  METAGMM_CHECK(theta.size() == P, "meta-parameter count");
+  meta::Optimizer outer(options_.outer, P);
+  MetricsHistory history;
+  std::int64_t step = 0;
+  double elapsed_before = 0.0, last_validation = kNaN;
+  if (resume) {
+    outer.restore(resume->optimizer_state);
+    history = resume->metrics;
+    step = resume->step;
+    if (!history.elapsed.empty()) elapsed_before = history.elapsed.back();
+    for (const double v : history.validation)
+      if (!std::isnan(v)) last_validation = v;
+  }
+  std::optional<MetricsFile> metrics;
+  if (leader) metrics.emplace(options_.run_dir / "metrics.jsonl", history);
+  Progress progress(log_, terminal_, options_.progress_seconds);
+
+  const auto started = Clock::now();
+  auto last_save = started;
+  const std::int64_t first_step = step;
+  Vector meta_gradient(P);
+  std::vector<double> batch;
+  while (step < options_.steps) {
+    batch.assign(static_cast<std::size_t>(B * C + 2), kNothing);
+    for (Index j = begin; j < end; ++j) {
+      sampler_.training(step, j, episode_);
+      algorithm_.contribute(theta, episode_, std::span<double>(batch.data() + j * C, static_cast<std::size_t>(C)));
+    }
+    if (stop_signal() != 0) batch[stop_vote] = 1.0;
+    if (leader && seconds_between(last_save, Clock::now()) >= options_.checkpoint_seconds) batch[save_vote] = 1.0;
+    comm_.sum(batch);
+
+    const double loss = algorithm_.combine(theta, std::span<const double>(batch.data(), stop_vote), B, meta_gradient);
+    outer.step(theta, meta_gradient);
+    ++step;
+    if (!theta.allFinite()) {
+      throw std::runtime_error("the meta-parameters became NaN or Inf at step " + std::to_string(step) +
+                               ": lower --inner-lr or --outer-lr");
+    }
+    double validation = kNaN;
+    if (options_.validate_every > 0 && (step % options_.validate_every == 0 || step == options_.steps)) {
+      validation = validate(theta);
+      if (!std::isnan(validation)) last_validation = validation;
+    }
+    const auto now = Clock::now();
+    history.append(step, loss, validation, elapsed_before + seconds_between(started, now));
+    const bool stop = batch[stop_vote] > 0.0;
+    if (leader) {
+      metrics->append(history);
+      const double rate = static_cast<double>(step - first_step) / std::max(seconds_between(started, now), 1e-9);
+      progress.update({step, options_.steps, loss, last_validation, rate}, stop || step == options_.steps);
+    }
+    const bool save = stop || step == options_.steps || batch[save_vote] > 0.0 ||
+                      (options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0);
+    if (save) {
+      this->save(step, theta, outer, history, result);
+      last_save = Clock::now();
+    }
+    if (stop) {
+      result.outcome = TrainOutcome::stopped;
+      break;
+    }
+  }
+  if (leader) progress.finish();
+  result.step = step;
+  result.theta = theta;
+  return result;
+}
+
+}  // namespace metagmm::train

@@ -1,0 +1,344 @@
+#!/usr/bin/python3
+"""metagmm train under mpirun, as a researcher runs it: bit-identical results for any number of
+ranks and across stop-and-resume, clean stops on signals, checkpoints that survive kill -9 and
+are checked on reading, and a failure on one rank ending the whole job. Checkpoints are read
+with h5py, independently of our reader.
+
+Run by ctest with METAGMM pointing at the binary and MPIRUN at mpirun.
+"""
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import h5py
+import numpy as np
+
+METAGMM = os.environ.get("METAGMM", "metagmm")
+MPIRUN = os.environ.get("MPIRUN", "mpirun")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           # Oversubscribed ranks must yield the core instead of spinning in a collective.
+           OMPI_MCA_mpi_yield_when_idle="1")
+TIMEOUT = 300
+
+
+def command(args, ranks):
+    args = [METAGMM, *map(str, args)]
+    if ranks is None:
+        return args
+    return [MPIRUN, "--oversubscribe", "-np", str(ranks), *args]
+
+
+def run(args, ranks=None, check=True, env=None):
+    result = subprocess.run(command(args, ranks), capture_output=True, text=True, timeout=TIMEOUT, env=env or ENV)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command(args, ranks))} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def read_bytes(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def line_count(path):
+    with open(path) as handle:
+        return sum(1 for _ in handle)
+
+
+def bits(array):
+    """The exact bits of a float array, so NaN == NaN and -0.0 != 0.0."""
+    array = np.ascontiguousarray(array)
+    return array.view(np.uint8).tobytes()
+
+
+def checkpoint_content(path, skip=("metrics/elapsed",)):
+    """Every dataset and attribute, except wall-clock times and the checksum that covers them."""
+    content = {}
+    with h5py.File(path, "r") as f:
+        for name, value in f.attrs.items():
+            if name != "checksum":
+                content["@" + name] = value
+        def visit(name, item):
+            if isinstance(item, h5py.Dataset) and name not in skip:
+                content[name] = bits(item[()])
+            for key, value in item.attrs.items():
+                content[f"{name}@{key}"] = value
+        f.visititems(visit)
+    return content
+
+
+def state(path):
+    """What a resumed run must reproduce: model, optimiser state, step and losses."""
+    with h5py.File(path, "r") as f:
+        out = {k: bits(f[k][()]) for k in ("model/parameters", "metrics/loss", "metrics/step")}
+        for k in ("optimizer/first", "optimizer/second"):
+            if k in f:
+                out[k] = bits(f[k][()])
+        out["step"] = int(f.attrs["step"])
+        out["optimizer_steps"] = int(f.attrs["optimizer_steps"])
+    return out
+
+
+class Workspace(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.shared = tempfile.mkdtemp(prefix="metagmm_train_")
+        cls.tasks = os.path.join(cls.shared, "tasks.h5")
+        subprocess.run([METAGMM, "generate", "--family", "anchored", "--tasks", "120", "--points", "30:60",
+                        "--seed", "5", "--out", cls.tasks], check=True, capture_output=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.shared, ignore_errors=True)
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="metagmm_train_")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def train(self, run_dir, *extra, ranks=None, check=True, env=None):
+        return run(["train", "--tasks", self.tasks, "--run-dir", self.path(run_dir), "--support", 10,
+                    "--meta-batch", 7, "--validate-every", 4, "--validation-tasks", 5, *extra],
+                   ranks=ranks, check=check, env=env)
+
+    def checkpoint(self, run_dir, step):
+        return os.path.join(self.path(run_dir), "checkpoint-%012d.h5" % step)
+
+
+class RankCountInvariance(Workspace):
+    def test_checkpoint_identical_for_1_2_3_4_ranks(self):
+        for covariance, inner in [("diag", "sgd"), ("full", "adam"), ("spherical", "em")]:
+            with self.subTest(covariance=covariance, inner=inner):
+                extra = ["--steps", 12, "--covariance", covariance, "--inner", inner, "--outer", "adam",
+                         "--outer-lr", 0.05, "--components", 3]
+                contents = []
+                for ranks in (None, 2, 3, 4):
+                    name = f"{covariance}-{ranks}"
+                    self.train(name, *extra, ranks=ranks)
+                    contents.append(checkpoint_content(self.checkpoint(name, 12)))
+                for other in contents[1:]:
+                    self.assertEqual(contents[0].keys(), other.keys())
+                    for key in contents[0]:
+                        self.assertTrue(np.array_equal(contents[0][key], other[key]), key)
+                # The runs did train: the parameters moved away from the start.
+                with h5py.File(self.checkpoint(f"{covariance}-None", 12)) as f:
+                    self.assertEqual(f.attrs["step"], 12)
+                    self.assertTrue(np.all(np.isfinite(f["metrics/loss"][()])))
+
+    def test_distance_weighting_is_rank_invariant(self):
+        extra = ["--steps", 8, "--weighting", "distance"]
+        self.train("one", *extra)
+        self.train("three", *extra, ranks=3)
+        self.assertEqual(state(self.checkpoint("one", 8)), state(self.checkpoint("three", 8)))
+
+
+class ResumeExactness(Workspace):
+    def test_stop_and_resume_equals_straight_run(self):
+        extra = ["--outer", "adam", "--outer-lr", 0.05, "--inner", "adam", "--inner-lr", 0.05]
+        self.train("straight", "--steps", 16, *extra)
+        self.train("split", "--steps", 8, *extra)
+        resumed = run(["train", "--run-dir", self.path("split"), "--resume", "auto", "--steps", 16])
+        self.assertIn("resuming from", resumed.stdout)
+        self.assertEqual(state(self.checkpoint("straight", 16)), state(self.checkpoint("split", 16)))
+        # metrics.jsonl holds one line per step, exactly as the straight run's.
+        self.assertEqual(line_count(os.path.join(self.path("split"), "metrics.jsonl")), 16)
+
+    def test_resume_with_a_different_rank_count(self):
+        self.train("straight", "--steps", 12, "--outer", "adam", "--outer-lr", 0.05, ranks=2)
+        self.train("split", "--steps", 6, "--outer", "adam", "--outer-lr", 0.05, ranks=2)
+        run(["train", "--run-dir", self.path("split"), "--resume", self.checkpoint("split", 6), "--steps", 12],
+            ranks=3)
+        self.assertEqual(state(self.checkpoint("straight", 12)), state(self.checkpoint("split", 12)))
+
+    def test_resume_refuses_a_different_run(self):
+        self.train("run", "--steps", 4)
+        before = read_bytes(self.checkpoint("run", 4))
+        for option, value in [("--seed", 9), ("--components", 5), ("--covariance", "full")]:
+            result = run(["train", "--run-dir", self.path("run"), "--resume", "auto", "--steps", 8, option, value],
+                         check=False)
+            self.assertEqual(result.returncode, 2, result.stderr)
+            self.assertIn(option[2:], result.stderr)
+            self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+        self.assertEqual(read_bytes(self.checkpoint("run", 4)), before)
+
+    def test_a_fresh_run_refuses_a_run_directory_with_checkpoints(self):
+        self.train("run", "--steps", 4)
+        result = self.train("run", "--steps", 4, check=False)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--resume auto", result.stderr)
+
+
+class Signals(Workspace):
+    def wait_for_steps(self, run_dir, steps, process):
+        metrics = os.path.join(self.path(run_dir), "metrics.jsonl")
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if process.poll() is not None:
+                self.fail(f"training ended early: {process.communicate()}")
+            if os.path.exists(metrics) and line_count(metrics) >= steps:
+                return
+            time.sleep(0.05)
+        self.fail("training did not start")
+
+    def stop_and_resume(self, sig, ranks):
+        name = f"stopped-{ranks}"
+        args = ["train", "--tasks", self.tasks, "--run-dir", self.path(name), "--support", 10, "--meta-batch", 7,
+                "--steps", 100000000, "--checkpoint-every", 0, "--validate-every", 0, "--outer", "adam",
+                "--outer-lr", 0.05]
+        process = subprocess.Popen(command(args, ranks), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=ENV)
+        self.wait_for_steps(name, 20, process)
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=60)
+        checkpoints = glob.glob(os.path.join(self.path(name), "checkpoint-*.h5"))
+        self.assertEqual(len(checkpoints), 1, err)
+        with h5py.File(checkpoints[0]) as f:
+            step = int(f.attrs["step"])
+            # A checkpoint at a step boundary: one loss per step taken, no more.
+            self.assertEqual(list(f["metrics/step"][()]), list(range(1, step + 1)))
+        self.assertIn(f"after step {step}", out)
+        # Resuming from it is exact.
+        run(["train", "--run-dir", self.path(name), "--resume", "auto", "--steps", step + 3], ranks=ranks)
+        run(["train", "--tasks", self.tasks, "--run-dir", self.path(f"straight-{ranks}"), "--support", 10,
+             "--meta-batch", 7, "--steps", step + 3, "--validate-every", 0, "--outer", "adam", "--outer-lr", 0.05])
+        self.assertEqual(state(self.checkpoint(name, step + 3)), state(self.checkpoint(f"straight-{ranks}", step + 3)))
+        return process.returncode
+
+    def test_sigterm_without_mpirun(self):
+        self.assertEqual(self.stop_and_resume(signal.SIGTERM, None), 3)
+
+    def test_sigint_without_mpirun(self):
+        self.assertEqual(self.stop_and_resume(signal.SIGINT, None), 3)
+
+    def test_sigusr1_under_mpirun(self):
+        # mpirun forwards SIGUSR1 to every rank; the ranks agree on the step and exit with 3.
+        self.assertEqual(self.stop_and_resume(signal.SIGUSR1, 2), 3)
+
+    def test_sigterm_to_mpirun_still_checkpoints(self):
+        # mpirun turns SIGTERM into SIGTERM to the ranks (then reports its own status).
+        self.assertNotEqual(self.stop_and_resume(signal.SIGTERM, 2), 0)
+
+
+class DamagedCheckpoints(Workspace):
+    def test_kill_during_a_save_keeps_the_previous_checkpoint(self):
+        self.train("run", "--steps", 6)
+        # Resume, and kill -9 while the step-12 checkpoint is being written (the test hook pauses
+        # the save after its content is written, before the file is closed and renamed).
+        env = dict(ENV, METAGMM_TEST_CHECKPOINT_DELAY="60")
+        process = subprocess.Popen([METAGMM, "train", "--run-dir", self.path("run"), "--resume", "auto", "--steps", "12"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        deadline = time.time() + 60
+        while not glob.glob(os.path.join(self.path("run"), ".checkpoint-000000000012.h5.tmp.*")):
+            self.assertLess(time.time(), deadline, "the save never started")
+            self.assertIsNone(process.poll())
+            time.sleep(0.02)
+        time.sleep(0.2)
+        process.kill()
+        process.communicate()
+        self.assertEqual(sorted(os.listdir(self.path("run")))[-2:], ["checkpoint-000000000006.h5", "metrics.jsonl"])
+        with h5py.File(self.checkpoint("run", 6)) as f:
+            self.assertEqual(f.attrs["step"], 6)
+        result = run(["train", "--run-dir", self.path("run"), "--resume", "auto", "--steps", 12])
+        self.assertIn("checkpoint-000000000006.h5 at step 6", result.stdout)
+        self.train("straight", "--steps", 12)
+        self.assertEqual(state(self.checkpoint("run", 12)), state(self.checkpoint("straight", 12)))
+
+    def test_truncated_and_bit_flipped_checkpoints_are_detected(self):
+        self.train("run", "--steps", 6, "--checkpoint-every", 3)
+        good = self.checkpoint("run", 6)
+        data = read_bytes(good)
+        # A newer checkpoint cut short, and one with one bit flipped inside the parameters.
+        with open(self.checkpoint("run", 9), "wb") as f:
+            f.write(data[: len(data) // 2])
+        with h5py.File(good) as f:
+            offset = f["model/parameters"].id.get_offset()
+        flipped = bytearray(data)
+        flipped[offset + 3] ^= 0x10
+        with open(self.checkpoint("run", 8), "wb") as f:
+            f.write(bytes(flipped))
+        result = run(["train", "--run-dir", self.path("run"), "--resume", "auto", "--steps", 10])
+        self.assertIn("skipping damaged checkpoint " + self.checkpoint("run", 9), result.stderr)
+        self.assertIn("skipping damaged checkpoint " + self.checkpoint("run", 8), result.stderr)
+        self.assertIn("checksum mismatch", result.stderr)
+        self.assertIn("at step 6", result.stdout)
+        # Named explicitly, a damaged checkpoint is refused with one line and status 2.
+        with open(self.path("flipped.h5"), "wb") as f:
+            f.write(bytes(flipped))
+        result = run(["train", "--run-dir", self.path("other"), "--resume", self.path("flipped.h5")], check=False)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("checksum mismatch", result.stderr)
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+
+
+class RankFailure(Workspace):
+    def test_an_error_on_one_rank_ends_the_job(self):
+        broken = self.path("broken.h5")
+        shutil.copy(self.tasks, broken)
+        with h5py.File(broken, "r+") as f:
+            validation = int(np.flatnonzero(f["task_split"][()] == 1)[0])
+            f["points"][f["task_offsets"][validation], 0] = np.nan
+        # One validation task, owned by rank 1 of 2: rank 0 waits in the reduction when rank 1
+        # fails, and must be ended too.
+        started = time.time()
+        result = run(["train", "--tasks", broken, "--run-dir", self.path("run"), "--support", 10, "--steps", 1000,
+                      "--validate-every", 3, "--validation-tasks", 1], ranks=2, check=False)
+        self.assertLess(time.time() - started, 60)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("on rank 1", result.stderr)
+        self.assertIn("NaN", result.stderr)
+
+
+class Options(Workspace):
+    def test_help_lists_every_option_with_its_default(self):
+        out = run(["train", "--help"]).stdout
+        for option in ["--algo", "--tasks", "--run-dir", "--resume", "--steps", "--seed", "--meta-batch", "--support",
+                       "--query", "--inner", "--inner-steps", "--inner-lr", "--weighting", "--outer", "--outer-lr",
+                       "--validate-every", "--checkpoint-every", "--checkpoint-seconds", "--keep", "--gen-family"]:
+            self.assertIn(option, out)
+        self.assertIn("(=reptile)", out)
+
+    def test_bad_values_are_refused_with_one_line(self):
+        for args, expected in [(["--steps", 0], "--steps"), (["--inner", "newton"], "--inner"),
+                               (["--outer-lr", -1], "--outer-lr"), (["--support", 1000], "--support"),
+                               (["--algo", "magic"], "--algo"), (["--meta-batch", 0], "--meta-batch")]:
+            result = self.train("bad", *args, check=False)
+            self.assertEqual(result.returncode, 2, args)
+            self.assertIn(expected, result.stderr)
+            self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+        result = run(["train", "--tasks", self.path("missing.h5"), "--run-dir", self.path("x")], check=False)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("missing.h5", result.stderr)
+        # Under mpirun the error is printed once, not once per rank.
+        result = self.train("bad", "--steps", 0, ranks=3, check=False)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(result.stderr.count("--steps"), 1, result.stderr)
+
+    def test_config_file_and_command_line_priority(self):
+        config = self.path("train.ini")
+        with open(config, "w") as f:
+            f.write("steps = 5\nmeta-batch = 3\ninner-lr = 0.2\n")
+        self.train("run", "--config", config, "--steps", 4)
+        with h5py.File(self.checkpoint("run", 4)) as f:
+            stored = f.attrs["config"]
+        self.assertIn("steps = 4\n", stored)        # the command line wins
+        self.assertIn("inner-lr = 0.2\n", stored)   # the file wins over the default
+        self.assertIn("meta-batch = 7\n", stored)   # (given on the command line by self.train)
+
+    def test_tasks_generated_on_the_fly(self):
+        result = run(["train", "--run-dir", self.path("gen"), "--steps", 5, "--gen-tasks", 50, "--gen-points", "40:60"])
+        self.assertIn("generated anchored family", result.stdout)
+        with h5py.File(self.checkpoint("gen", 5)) as f:
+            self.assertEqual(f["model/means"].shape, (4, 2))
+
+
+if __name__ == "__main__":
+    unittest.main()
