@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages metagmm needs, only those missing (runs as root; uses sudo
 # otherwise). Usage: tools/install-deps.sh [build|test|bench]
-#   build: compiler, CMake and the libraries (Eigen, HDF5, OpenMPI, Boost, GoogleTest, Benchmark)
+#   build: compiler, CMake and the libraries (Eigen, HDF5, zlib, OpenMPI, Boost, GoogleTest, Benchmark)
 #   test:  build + Python with h5py and scikit-learn (independent references in the tests)
 #   bench: test + VLFeat (a peer in the EM benchmark) + OpenBLAS (so numpy and scikit-learn,
-#          the other peer, use an optimised BLAS rather than the reference one)
+#          the other peer, use an optimised BLAS rather than the reference one) + PyTorch
+#          (the peer in the Reptile benchmark)
 set -euo pipefail
 profile=${1:-test}
-packages=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
+packages=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev hdf5-tools zlib1g-dev libopenmpi-dev openmpi-bin
           libboost-program-options-dev libgtest-dev libbenchmark-dev)
 case "$profile" in
   build) ;;
   test) packages+=(python3 python3-numpy python3-h5py python3-sklearn) ;;
-  bench) packages+=(python3 python3-numpy python3-h5py python3-sklearn libvlfeat-dev libopenblas0-pthread) ;;
+  bench) packages+=(python3 python3-numpy python3-h5py python3-sklearn libvlfeat-dev libopenblas0-pthread
+             python3-torch) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 missing=()

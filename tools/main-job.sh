@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the built-in default example: installs what is missing, builds, generates the
-# default task set (anchored family, 2-d, 4 components) and fits eight of its tasks by EM from
-# k-means++, printing a table beside the log-likelihood of the true parameters.
+# default task set (anchored family, 2-d, 4 components), fits eight of its tasks by EM from
+# k-means++ (a table beside the log-likelihood of the true parameters), then meta-trains a
+# Reptile initialisation on it under mpirun with two ranks, checkpointing into build/example/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh build
@@ -9,7 +10,7 @@ BUILD_TARGET=metagmm bash tools/build.sh build/release >/dev/null
 metagmm=build/release/metagmm
 out=build/example
 mkdir -p "$out"
-$metagmm generate --family anchored --tasks 1000 --seed 1 --out "$out/tasks.h5"
+$metagmm generate --config jobs/anchored-2d.ini --out "$out/tasks.h5"
 $metagmm inspect "$out/tasks.h5" | head -6
 echo
 printf "%6s %7s %11s %15s %15s\n" task points iterations "loglik (EM)" "loglik (truth)"
@@ -23,3 +24,11 @@ for task in 900 901 902 903 904 905 906 907; do
 done
 echo
 echo "fitted models and assignments: $out/fit_*.h5, $out/fit_*.assignments.csv"
+
+echo
+echo "== meta-training: Reptile, 2 MPI ranks (jobs/reptile-anchored.ini)"
+rm -rf "$out/run"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpirun --oversubscribe -np 2 $metagmm train --config jobs/reptile-anchored.ini --tasks "$out/tasks.h5" \
+  --run-dir "$out/run" --progress-seconds 1 | grep -v '^[a-z0-9-]* = '
+echo "checkpoints and metrics: $out/run (continue it with: $metagmm train --run-dir $out/run --resume auto --steps 4000)"

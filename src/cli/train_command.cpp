@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <iomanip>
 #include <iostream>
 #include <optional>
 
@@ -263,6 +264,16 @@ int collectively(comm::Communicator& comm, const std::function<void()>& step) {
   return kExitOk;
 }
 
+// One line a benchmark can parse: where rank 0's time went.
+void print_times(const train::TrainResult& result, Index meta_batch) {
+  const train::TrainTimes& t = result.times;
+  const std::int64_t steps = static_cast<std::int64_t>(result.steps_run);
+  std::cout << std::setprecision(4) << "time: total " << t.total << " s, adapt " << t.adapt << " s, reduce "
+            << t.reduce << " s, update " << t.update << " s, validate " << t.validate << " s, checkpoint "
+            << t.checkpoint << " s (" << t.saves << " saves), " << steps << " steps, "
+            << (t.total > 0 ? static_cast<double>(steps * meta_batch) / t.total : 0.0) << " tasks/s\n";
+}
+
 }  // namespace
 
 int train_command(const std::vector<std::string>& args) {
@@ -294,6 +305,7 @@ int train_command(const std::vector<std::string>& args) {
                   << (result.checkpoint.empty() ? std::string("(none: nothing to do)") : result.checkpoint.string())
                   << "\n";
       }
+      print_times(result, setup->options.meta_batch);
     }
     return result.outcome == train::TrainOutcome::stopped ? kExitStopped : kExitOk;
   } catch (const std::exception& error) {

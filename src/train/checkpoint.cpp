@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <regex>
+#include <string_view>
 #include <thread>
 
 #include "metagmm/core/atomic_file.hpp"
@@ -201,14 +201,26 @@ std::string checkpoint_file_name(std::int64_t step) {
   return name;
 }
 
+namespace {
+
+// The step in a name "checkpoint-<digits>.h5", or nullopt for any other name (temporaries of
+// an interrupted save start with a dot and end differently).
+std::optional<long long> checkpoint_step(const std::string& name) {
+  constexpr std::string_view prefix = "checkpoint-", suffix = ".h5";
+  if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) || !name.ends_with(suffix))
+    return std::nullopt;
+  const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return std::stoll(digits);
+}
+
+}  // namespace
+
 std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir) {
-  static const std::regex pattern(R"(checkpoint-(\d+)\.h5)");
   std::vector<std::pair<long long, std::filesystem::path>> found;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(run_dir, error)) {
-    std::smatch match;
-    const std::string name = entry.path().filename().string();
-    if (std::regex_match(name, match, pattern)) found.emplace_back(std::stoll(match[1].str()), entry.path());
+    if (const auto step = checkpoint_step(entry.path().filename().string())) found.emplace_back(*step, entry.path());
   }
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<std::filesystem::path> paths;

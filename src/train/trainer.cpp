@@ -167,6 +167,14 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   const std::int64_t first_step = step;
   Vector meta_gradient(P);
   std::vector<double> batch;
+  TrainTimes& times = result.times;
+  // Adds the time since the last mark to `into`.
+  auto mark = Clock::now();
+  auto spent = [&mark](double& into) {
+    const auto now = Clock::now();
+    into += seconds_between(mark, now);
+    mark = now;
+  };
   while (step < options_.steps) {
     batch.assign(static_cast<std::size_t>(B * C + 2), kNothing);
     for (Index j = begin; j < end; ++j) {
@@ -175,7 +183,9 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     }
     if (stop_signal() != 0) batch[stop_vote] = 1.0;
     if (leader && seconds_between(last_save, Clock::now()) >= options_.checkpoint_seconds) batch[save_vote] = 1.0;
+    spent(times.adapt);
     comm_.sum(batch);
+    spent(times.reduce);
 
     const double loss = algorithm_.combine(theta, std::span<const double>(batch.data(), stop_vote), B, meta_gradient);
     outer.step(theta, meta_gradient);
@@ -186,8 +196,10 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     }
     double validation = kNaN;
     if (options_.validate_every > 0 && (step % options_.validate_every == 0 || step == options_.steps)) {
+      spent(times.update);
       validation = validate(theta);
       if (!std::isnan(validation)) last_validation = validation;
+      spent(times.validate);
     }
     const auto now = Clock::now();
     history.append(step, loss, validation, elapsed_before + seconds_between(started, now));
@@ -199,9 +211,12 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     }
     const bool save = stop || step == options_.steps || batch[save_vote] > 0.0 ||
                       (options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0);
+    spent(times.update);
     if (save) {
       this->save(step, theta, outer, history, result);
       last_save = Clock::now();
+      ++times.saves;
+      spent(times.checkpoint);
     }
     if (stop) {
       result.outcome = TrainOutcome::stopped;
@@ -209,7 +224,9 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     }
   }
   if (leader) progress.finish();
+  times.total = seconds_between(started, Clock::now());
   result.step = step;
+  result.steps_run = step - first_step;
   result.theta = theta;
   return result;
 }

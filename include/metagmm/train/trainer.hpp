@@ -44,12 +44,25 @@ std::pair<Index, Index> share_of(Index tasks, int rank, int ranks);
 // random training tasks (a small "pooled model"), a pure function of the seed.
 Vector initial_meta_parameters(task::TaskSource& source, const gmm::GmmShape& shape, std::uint64_t seed);
 
+// Where this run's time went on this rank, in seconds.
+struct TrainTimes {
+  double adapt = 0;       // sampling and adapting to this rank's tasks
+  double reduce = 0;      // the per-step reduction (including waiting for slower ranks)
+  double update = 0;      // combining contributions and the outer update
+  double validate = 0;    // validation passes
+  double checkpoint = 0;  // writing checkpoints (rank 0)
+  double total = 0;       // the whole loop
+  int saves = 0;
+};
+
 enum class TrainOutcome { finished, stopped };
 struct TrainResult {
   TrainOutcome outcome = TrainOutcome::finished;
-  std::int64_t step = 0;
+  std::int64_t step = 0;        // meta-steps taken in all
+  std::int64_t steps_run = 0;   // by this run (after a resume: since it)
   std::filesystem::path checkpoint;  // the last one written (empty if none)
   Vector theta;
+  TrainTimes times;
 };
 
 class Trainer {

@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""Reptile-GMM in PyTorch, written as a careful PyTorch user would: vectorised, log-sum-exp,
+float64, autograd for the inner gradient steps. The peer that tools/bench_reptile.py measures
+metagmm train against, on the same task set and settings.
+
+Two formulations:
+  per-task: one task at a time, each inner step one vectorised loss over the support points;
+  batched:  all tasks of a meta-batch as one tensor (the strongest CPU formulation).
+
+Prints one line: "tasks/s <value>".
+"""
+import argparse
+import math
+import time
+
+import h5py
+import numpy as np
+import torch
+
+
+def gmm_loss(logits, means, log_sd, x):
+    """Mean negative log-likelihood of x (... x N x d) under diagonal mixtures (... x K ...)."""
+    d = x.shape[-1]
+    log_w = torch.log_softmax(logits, -1)                                  # ... K
+    z = (x.unsqueeze(-2) - means.unsqueeze(-3)) * torch.exp(-log_sd).unsqueeze(-3)   # ... N K d
+    log_density = -0.5 * (z * z).sum(-1) - log_sd.sum(-1).unsqueeze(-2) - 0.5 * d * math.log(2 * math.pi)
+    return -torch.logsumexp(log_density + log_w.unsqueeze(-2), -1).mean(-1)  # ...
+
+
+def adapt(theta, support, steps, lr):
+    params = [p.clone().requires_grad_(True) for p in theta]
+    for _ in range(steps):
+        loss = gmm_loss(*params, support).sum()
+        grads = torch.autograd.grad(loss, params)
+        params = [(p - lr * g).detach().requires_grad_(True) for p, g in zip(params, grads)]
+    return [p.detach() for p in params]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", required=True)
+    parser.add_argument("--components", type=int, required=True)
+    parser.add_argument("--support", type=int, required=True)
+    parser.add_argument("--query", type=int, required=True)
+    parser.add_argument("--meta-batch", type=int, default=10)
+    parser.add_argument("--inner-steps", type=int, default=5)
+    parser.add_argument("--inner-lr", type=float, default=0.1)
+    parser.add_argument("--outer-lr", type=float, default=1.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="measure for about this long")
+    parser.add_argument("--batched", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    with h5py.File(args.tasks, "r") as f:
+        points, offsets, split = f["points"][()], f["task_offsets"][()], f["task_split"][()]
+    train = np.flatnonzero(split == 0)
+    tasks = [torch.from_numpy(points[offsets[t]:offsets[t + 1]]) for t in train]
+    rng = np.random.default_rng(0)
+    K, d = args.components, points.shape[1]
+    pooled = torch.cat(tasks[:16])
+    theta = [torch.zeros(K, dtype=torch.float64), pooled[rng.choice(len(pooled), K, replace=False)].clone(),
+             torch.log(pooled.std(0)).repeat(K, 1)]
+    B, S, Q = args.meta_batch, args.support, args.query
+
+    def episode():
+        x = tasks[rng.integers(len(tasks))]
+        order = torch.from_numpy(rng.permutation(len(x))[: S + Q])
+        return x[order[:S]], x[order[S:]]
+
+    def meta_step():
+        episodes = [episode() for _ in range(B)]
+        if args.batched:
+            support = torch.stack([s for s, _ in episodes])
+            query = torch.stack([q for _, q in episodes])
+            start = [p.unsqueeze(0).expand(B, *p.shape) for p in theta]
+            adapted = adapt(start, support, args.inner_steps, args.inner_lr)
+            with torch.no_grad():
+                gmm_loss(*adapted, query).mean()
+            mean_adapted = [a.mean(0) for a in adapted]
+        else:
+            total = [torch.zeros_like(p) for p in theta]
+            for support, query in episodes:
+                adapted = adapt(theta, support, args.inner_steps, args.inner_lr)
+                with torch.no_grad():
+                    gmm_loss(*adapted, query)
+                total = [t + a for t, a in zip(total, adapted)]
+            mean_adapted = [t / B for t in total]
+        # Reptile: a step towards the mean adapted parameters.
+        for p, a in zip(theta, mean_adapted):
+            p += args.outer_lr * (a - p)
+
+    meta_step()  # warm-up
+    steps, started = 0, time.perf_counter()
+    while time.perf_counter() - started < args.seconds:
+        meta_step()
+        steps += 1
+    elapsed = time.perf_counter() - started
+    print(f"tasks/s {steps * B / elapsed:.1f}")
+
+
+if __name__ == "__main__":
+    main()
