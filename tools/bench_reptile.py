@@ -29,7 +29,8 @@ INNER_STEPS = 5
 INNER_LR = 0.1
 TARGETS = {"small K=4 d=2 N=200": 50.0, "large K=16 d=32 N=1000": 20.0}
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-TIME_LINE = re.compile(r"time: total (\S+) s, adapt (\S+) s, reduce (\S+) s, update (\S+) s, validate (\S+) s, "
+TIME_LINE = re.compile(r"time: total (\S+) s, adapt (\S+) s, reduce (\S+) s \(waiting (\S+) s\), update (\S+) s, "
+                       r"validate (\S+) s, "
                        r"checkpoint (\S+) s \((\d+) saves\), (\d+) steps, (\S+) tasks/s")
 
 
@@ -41,7 +42,7 @@ def train(binary, tasks, run_dir, extra, ranks=None):
     match = TIME_LINE.search(out)
     if not match:
         sys.exit(f"no timing line in the output of {' '.join(args)}:\n{out}")
-    keys = ["total", "adapt", "reduce", "update", "validate", "checkpoint", "saves", "steps", "tasks_per_second"]
+    keys = ["total", "adapt", "reduce", "wait", "update", "validate", "checkpoint", "saves", "steps", "tasks_per_second"]
     return dict(zip(keys, map(float, match.groups())))
 
 
@@ -91,8 +92,10 @@ def main():
         print(f"PyTorch batched        {batched:10.1f} tasks/s   metagmm is {rate / batched:6.1f}x")
 
         # Weak scaling: 10 tasks per rank per meta-step; default validation and checkpoints.
+        # reduce% is the reduction's share of rank 0's time, including the time it waited for
+        # slower ranks to finish adapting (load imbalance), which is shown separately.
         base = None
-        print("ranks  meta-batch  tasks/s     efficiency  reduce%  checkpoint%  (default validate/checkpoint settings)")
+        print("ranks  meta-batch  tasks/s     efficiency  reduce%  (of which waiting%)  checkpoint%")
         for ranks in map(int, args.ranks.split(",")):
             extra = case_settings(components, support)
             extra[extra.index("--meta-batch") + 1] = META_BATCH * ranks
@@ -102,7 +105,8 @@ def main():
             base = base or rate
             total = result["total"]
             print(f"{ranks:5d}  {META_BATCH * ranks:10d}  {rate:10.1f}  {rate / (base * ranks):10.2f}  "
-                  f"{100 * result['reduce'] / total:7.2f}  {100 * result['checkpoint'] / total:11.2f}")
+                  f"{100 * result['reduce'] / total:7.2f}  {100 * result['wait'] / total:19.2f}  "
+                  f"{100 * result['checkpoint'] / total:11.2f}")
 
 
 if __name__ == "__main__":

@@ -141,7 +141,11 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   const Index B = options_.meta_batch;
   const bool leader = comm_.rank() == 0;
   const auto [begin, end] = share_of(B, comm_.rank(), comm_.size());
+  // The buffer: [B task slots of C values | stop votes | save vote | each rank's adaptation
+  // time]. The times are diagnostics only (how long the reduction waited for the slowest rank);
+  // nothing computed from them reaches the parameters.
   const std::size_t stop_vote = static_cast<std::size_t>(B * C), save_vote = stop_vote + 1;
+  const std::size_t rank_times = save_vote + 1, buffer_size = rank_times + static_cast<std::size_t>(comm_.size());
 
   TrainResult result;
   Vector theta = resume ? resume->theta : initial;
@@ -176,7 +180,8 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     mark = now;
   };
   while (step < options_.steps) {
-    batch.assign(static_cast<std::size_t>(B * C + 2), kNothing);
+    batch.assign(buffer_size, kNothing);
+    const double adapt_before = times.adapt;
     for (Index j = begin; j < end; ++j) {
       sampler_.training(step, j, episode_);
       algorithm_.contribute(theta, episode_, std::span<double>(batch.data() + j * C, static_cast<std::size_t>(C)));
@@ -184,8 +189,13 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     if (stop_signal() != 0) batch[stop_vote] = 1.0;
     if (leader && seconds_between(last_save, Clock::now()) >= options_.checkpoint_seconds) batch[save_vote] = 1.0;
     spent(times.adapt);
+    const double adapt_now = times.adapt - adapt_before;
+    batch[rank_times + static_cast<std::size_t>(comm_.rank())] = adapt_now;
     comm_.sum(batch);
     spent(times.reduce);
+    double slowest = adapt_now;
+    for (int r = 0; r < comm_.size(); ++r) slowest = std::max(slowest, batch[rank_times + static_cast<std::size_t>(r)]);
+    times.wait += slowest - adapt_now;
 
     const double loss = algorithm_.combine(theta, std::span<const double>(batch.data(), stop_vote), B, meta_gradient);
     outer.step(theta, meta_gradient);

@@ -47,7 +47,8 @@ Vector initial_meta_parameters(task::TaskSource& source, const gmm::GmmShape& sh
 // Where this run's time went on this rank, in seconds.
 struct TrainTimes {
   double adapt = 0;       // sampling and adapting to this rank's tasks
-  double reduce = 0;      // the per-step reduction (including waiting for slower ranks)
+  double reduce = 0;      // the per-step reduction, including waiting for slower ranks
+  double wait = 0;        // of which: waiting for slower ranks' adaptation (load imbalance)
   double update = 0;      // combining contributions and the outer update
   double validate = 0;    // validation passes
   double checkpoint = 0;  // writing checkpoints (rank 0)
