@@ -243,7 +243,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
 // Runs `step` on every rank; if it fails anywhere, the lowest failing rank prints its error and
 // every rank returns the failure's exit status (no rank is left waiting in a collective).
 int collectively(comm::Communicator& comm, const std::function<void()>& step) {
-  std::vector<double> failed(static_cast<std::size_t>(comm.size()), -0.0);
+  std::vector<std::int64_t> failed(static_cast<std::size_t>(comm.size()), 0);
   std::string message;
   try {
     step();
@@ -256,7 +256,7 @@ int collectively(comm::Communicator& comm, const std::function<void()>& step) {
   }
   comm.sum(failed);
   for (int r = 0; r < comm.size(); ++r) {
-    if (failed[r] != 0.0) {
+    if (failed[r] != 0) {
       if (r == comm.rank()) std::cerr << message << std::endl;
       return static_cast<int>(failed[r]);
     }

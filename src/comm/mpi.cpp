@@ -23,12 +23,12 @@ class MpiCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
-  void sum(std::span<double> buffer) override {
+  void sum(std::span<std::int64_t> buffer) override {
     // Chunked so that counts above INT_MAX elements still work.
     constexpr std::size_t kChunk = INT_MAX / 2;
     for (std::size_t start = 0; start < buffer.size(); start += kChunk) {
       const int count = static_cast<int>(std::min(kChunk, buffer.size() - start));
-      check(MPI_Allreduce(MPI_IN_PLACE, buffer.data() + start, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),
+      check(MPI_Allreduce(MPI_IN_PLACE, buffer.data() + start, count, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
             "MPI_Allreduce");
     }
   }

@@ -21,29 +21,28 @@ void Reptile::contribute(const Vector& theta, const task::Episode& episode, std:
   METAGMM_CHECK(static_cast<Index>(out.size()) == contribution_size(), "contribution size");
   adapted_ = theta;
   inner_.adapt(adapted_, episode.support);
-  Eigen::Map<Vector>(out.data(), parameters_) = adapted_ - theta;
+  Eigen::Map<Vector> delta(out.data(), parameters_);
+  delta = adapted_ - theta;
   out[parameters_] = -inner_.mean_log_likelihood(adapted_, episode.query);
+  if (weighting_ == ReptileWeighting::distance) {
+    const double squared = delta.squaredNorm();
+    delta *= squared;
+    out[parameters_ + 1] = squared;
+  }
 }
 
-double Reptile::combine(const Vector&, std::span<const double> contributions, Index tasks, Vector& meta_gradient) {
-  const Index width = contribution_size();
-  METAGMM_CHECK(static_cast<Index>(contributions.size()) == tasks * width && tasks > 0, "contributions size");
-  auto delta = [&](Index i) { return Eigen::Map<const Vector>(contributions.data() + i * width, parameters_); };
-  Vector weights = Vector::Constant(tasks, 1.0 / static_cast<double>(tasks));
-  if (weighting_ == ReptileWeighting::distance) {
-    for (Index i = 0; i < tasks; ++i) weights[i] = delta(i).squaredNorm();
-    const double total = weights.sum();
-    // No task moved: every direction is zero, any weights do.
-    if (total > 0.0) weights /= total;
-    else weights.setConstant(1.0 / static_cast<double>(tasks));
+double Reptile::combine(const Vector&, std::span<const double> sums, Index tasks, Vector& meta_gradient) {
+  METAGMM_CHECK(static_cast<Index>(sums.size()) == contribution_size() && tasks > 0, "contribution sums");
+  const Eigen::Map<const Vector> moved(sums.data(), parameters_);
+  double total_weight = static_cast<double>(tasks);
+  if (weighting_ == ReptileWeighting::distance) total_weight = sums[parameters_ + 1];
+  // No task moved (distance weighting): every direction is zero.
+  if (total_weight > 0.0) {
+    meta_gradient = -moved / total_weight;
+  } else {
+    meta_gradient.setZero(parameters_);
   }
-  meta_gradient.setZero(parameters_);
-  double loss = 0.0;
-  for (Index i = 0; i < tasks; ++i) {
-    meta_gradient.noalias() -= weights[i] * delta(i);
-    loss += contributions[static_cast<std::size_t>(i * width + parameters_)];
-  }
-  return loss / static_cast<double>(tasks);
+  return sums[parameters_] / static_cast<double>(tasks);
 }
 
 double Reptile::adapted_log_likelihood(const Vector& theta, const task::Episode& episode) {

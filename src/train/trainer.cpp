@@ -8,6 +8,7 @@
 
 #include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
+#include "metagmm/core/exact_sum.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/core/text.hpp"
 #include "metagmm/gmm/init.hpp"
@@ -19,8 +20,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-// The additive identity of IEEE doubles: x + (-0.0) == x for every x, -0.0 and +0.0 included.
-constexpr double kNothing = -0.0;
+constexpr std::size_t kLimbs = exact::kLimbs;
 
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
@@ -56,6 +56,18 @@ class MetricsFile {
  private:
   std::ofstream file_;
 };
+
+// Adds each value to its fixed-point sum in `limbs` (kLimbs per value).
+void accumulate_all(std::span<const double> values, std::int64_t* limbs, const char* what, Index task,
+                    std::int64_t step) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!exact::accumulate(values[i], limbs + i * kLimbs)) {
+      throw std::runtime_error(std::string(what) + " of task " + std::to_string(task) + " at step " +
+                               std::to_string(step + 1) + " is NaN, Inf or beyond 2^79: the adaptation diverged " +
+                               "(lower --inner-lr or --inner-steps)");
+    }
+  }
+}
 
 }  // namespace
 
@@ -105,16 +117,16 @@ double Trainer::validate(const Vector& theta) {
   Index tasks = sampler_.validation_count();
   if (options_.validation_tasks > 0) tasks = std::min(tasks, options_.validation_tasks);
   if (tasks == 0) return kNaN;
-  buffer_.assign(static_cast<std::size_t>(tasks), kNothing);
+  std::vector<std::int64_t> sum(kLimbs, 0);
   const auto [begin, end] = share_of(tasks, comm_.rank(), comm_.size());
   for (Index v = begin; v < end; ++v) {
     sampler_.validation(v, episode_);
-    buffer_[static_cast<std::size_t>(v)] = algorithm_.adapted_log_likelihood(theta, episode_);
+    const double log_likelihood = algorithm_.adapted_log_likelihood(theta, episode_);
+    accumulate_all(std::span<const double>(&log_likelihood, 1), sum.data(), "the validation log-likelihood",
+                   episode_.task, -1);
   }
-  comm_.sum(buffer_);
-  double total = 0.0;
-  for (const double value : buffer_) total += value;
-  return total / static_cast<double>(tasks);
+  comm_.sum(sum);
+  return exact::to_double(sum.data()) / static_cast<double>(tasks);
 }
 
 void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer& outer,
@@ -141,10 +153,10 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   const Index B = options_.meta_batch;
   const bool leader = comm_.rank() == 0;
   const auto [begin, end] = share_of(B, comm_.rank(), comm_.size());
-  // The buffer: [B task slots of C values | stop votes | save vote | each rank's adaptation
-  // time]. The times are diagnostics only (how long the reduction waited for the slowest rank);
-  // nothing computed from them reaches the parameters.
-  const std::size_t stop_vote = static_cast<std::size_t>(B * C), save_vote = stop_vote + 1;
+  // The buffer: [the exact sums of the C contribution values (kLimbs each) | stop votes | save
+  // vote | each rank's adaptation time in ns]. The times are diagnostics only (how long the
+  // reduction waited for the slowest rank); nothing computed from them reaches the parameters.
+  const std::size_t stop_vote = static_cast<std::size_t>(C) * kLimbs, save_vote = stop_vote + 1;
   const std::size_t rank_times = save_vote + 1, buffer_size = rank_times + static_cast<std::size_t>(comm_.size());
 
   TrainResult result;
@@ -170,7 +182,8 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   auto last_save = started;
   const std::int64_t first_step = step;
   Vector meta_gradient(P);
-  std::vector<double> batch;
+  std::vector<std::int64_t> batch;
+  std::vector<double> contribution(static_cast<std::size_t>(C)), sums(static_cast<std::size_t>(C));
   TrainTimes& times = result.times;
   // Adds the time since the last mark to `into`.
   auto mark = Clock::now();
@@ -180,24 +193,27 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     mark = now;
   };
   while (step < options_.steps) {
-    batch.assign(buffer_size, kNothing);
+    batch.assign(buffer_size, 0);
     const double adapt_before = times.adapt;
     for (Index j = begin; j < end; ++j) {
       sampler_.training(step, j, episode_);
-      algorithm_.contribute(theta, episode_, std::span<double>(batch.data() + j * C, static_cast<std::size_t>(C)));
+      algorithm_.contribute(theta, episode_, contribution);
+      accumulate_all(contribution, batch.data(), "the contribution", episode_.task, step);
     }
-    if (stop_signal() != 0) batch[stop_vote] = 1.0;
-    if (leader && seconds_between(last_save, Clock::now()) >= options_.checkpoint_seconds) batch[save_vote] = 1.0;
+    if (stop_signal() != 0) batch[stop_vote] = 1;
+    if (leader && seconds_between(last_save, Clock::now()) >= options_.checkpoint_seconds) batch[save_vote] = 1;
     spent(times.adapt);
     const double adapt_now = times.adapt - adapt_before;
-    batch[rank_times + static_cast<std::size_t>(comm_.rank())] = adapt_now;
+    const std::int64_t own_ns = std::llround(adapt_now * 1e9);
+    batch[rank_times + static_cast<std::size_t>(comm_.rank())] = own_ns;
     comm_.sum(batch);
     spent(times.reduce);
-    double slowest = adapt_now;
-    for (int r = 0; r < comm_.size(); ++r) slowest = std::max(slowest, batch[rank_times + static_cast<std::size_t>(r)]);
-    times.wait += slowest - adapt_now;
+    std::int64_t slowest_ns = own_ns;
+    for (int r = 0; r < comm_.size(); ++r) slowest_ns = std::max(slowest_ns, batch[rank_times + static_cast<std::size_t>(r)]);
+    times.wait += static_cast<double>(slowest_ns - own_ns) * 1e-9;
+    for (std::size_t c = 0; c < sums.size(); ++c) sums[c] = exact::to_double(batch.data() + c * kLimbs);
 
-    const double loss = algorithm_.combine(theta, std::span<const double>(batch.data(), stop_vote), B, meta_gradient);
+    const double loss = algorithm_.combine(theta, sums, B, meta_gradient);
     outer.step(theta, meta_gradient);
     ++step;
     if (!theta.allFinite()) {
@@ -213,13 +229,13 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     }
     const auto now = Clock::now();
     history.append(step, loss, validation, elapsed_before + seconds_between(started, now));
-    const bool stop = batch[stop_vote] > 0.0;
+    const bool stop = batch[stop_vote] > 0;
     if (leader) {
       metrics->append(history);
       const double rate = static_cast<double>(step - first_step) / std::max(seconds_between(started, now), 1e-9);
       progress.update({step, options_.steps, loss, last_validation, rate}, stop || step == options_.steps);
     }
-    const bool save = stop || step == options_.steps || batch[save_vote] > 0.0 ||
+    const bool save = stop || step == options_.steps || batch[save_vote] > 0 ||
                       (options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0);
     spent(times.update);
     if (save) {

@@ -4,6 +4,7 @@
 // they return a local contribution, and the loop reduces once per meta-step. The serial
 // implementation makes everything testable without mpirun; only src/comm/mpi.cpp includes
 // <mpi.h>.
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -15,10 +16,10 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  // Element-wise sum of `buffer` over all ranks, the result on every rank. The order in which
-  // ranks' values are added is unspecified: callers that need bit-identical results for any
-  // rank count give every element exactly one non-zero contributor (see train/reduction.hpp).
-  virtual void sum(std::span<double> buffer) = 0;
+  // Element-wise sum of `buffer` over all ranks, the result on every rank. Integer addition
+  // is associative, so the result does not depend on how the ranks' values are grouped; doubles
+  // travel as fixed-point limbs (core/exact_sum.hpp).
+  virtual void sum(std::span<std::int64_t> buffer) = 0;
   // Copies `text` from `root` to every rank.
   virtual void broadcast(std::string& text, int root) = 0;
   // Ends the whole job (every rank) with `status`, promptly; never returns.

@@ -1,9 +1,10 @@
 #pragma once
 // What a meta-learning algorithm gives the training loop (DESIGN.md section 5). Algorithms
 // never communicate: for each task of a meta-batch they write a fixed-length contribution,
-// the loop gathers the contributions of all tasks in task order (train/reduction.hpp), and
-// combine() turns them into the meta-gradient. Because combine() sees the same numbers in the
-// same order on every rank, the result does not depend on the number of ranks.
+// the loop sums the contributions of all tasks exactly (core/exact_sum.hpp: the sum does not
+// depend on the order or on how tasks are shared among ranks), and combine() turns the sums
+// into the meta-gradient. Every rank sees the same sums, so the result does not depend on the
+// number of ranks.
 #include <memory>
 #include <span>
 #include <string>
@@ -21,9 +22,9 @@ class Algorithm {
   virtual Index contribution_size() const = 0;
   // Adapts from the meta-parameters to one episode and writes the task's contribution.
   virtual void contribute(const Vector& theta, const task::Episode& episode, std::span<double> out) = 0;
-  // Combines `tasks` contributions (in task order) into the meta-gradient; returns the mean
+  // Turns the sum of the `tasks` contributions into the meta-gradient; returns the mean
   // meta-loss of the batch (query negative log-likelihood per point after adaptation).
-  virtual double combine(const Vector& theta, std::span<const double> contributions, Index tasks,
+  virtual double combine(const Vector& theta, std::span<const double> sums, Index tasks,
                          Vector& meta_gradient) = 0;
   // Mean query log-likelihood per point after adapting the meta-parameters to the support.
   virtual double adapted_log_likelihood(const Vector& theta, const task::Episode& episode) = 0;

@@ -3,7 +3,9 @@
 // theta by the inner loop to theta_i; the pseudo-gradient g = theta - sum_i w_i theta_i (uniform
 // w_i = 1/B, or w_i proportional to |theta_i - theta|^2) goes to the outer optimiser, so plain
 // SGD with learning rate eps is theta <- theta + eps * sum_i w_i (theta_i - theta): a step towards
-// the adapted parameters.
+// the adapted parameters. Both weightings are ratios of sums over tasks, which is what the loop
+// reduces: uniform g = -(sum_i d_i) / B, distance g = -(sum_i |d_i|^2 d_i) / (sum_i |d_i|^2),
+// with d_i = theta_i - theta.
 #include "metagmm/meta/algorithm.hpp"
 #include "metagmm/meta/inner.hpp"
 
@@ -17,11 +19,13 @@ class Reptile final : public Algorithm {
  public:
   Reptile(const gmm::GmmShape& shape, const InnerOptions& inner, ReptileWeighting weighting);
   std::string name() const override { return "reptile"; }
-  // [theta_i - theta (P values) | query loss after adaptation]
-  Index contribution_size() const override { return parameters_ + 1; }
+  // uniform:  [d_i (P values) | query loss after adaptation]
+  // distance: [|d_i|^2 d_i (P values) | query loss | |d_i|^2]
+  Index contribution_size() const override {
+    return parameters_ + (weighting_ == ReptileWeighting::distance ? 2 : 1);
+  }
   void contribute(const Vector& theta, const task::Episode& episode, std::span<double> out) override;
-  double combine(const Vector& theta, std::span<const double> contributions, Index tasks,
-                 Vector& meta_gradient) override;
+  double combine(const Vector& theta, std::span<const double> sums, Index tasks, Vector& meta_gradient) override;
   double adapted_log_likelihood(const Vector& theta, const task::Episode& episode) override;
 
  private:

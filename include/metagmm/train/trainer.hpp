@@ -1,11 +1,11 @@
 #pragma once
 // The meta-training loop (DESIGN.md section 5, after Caffe's flat solver loop). Each meta-step:
-// every rank adapts to its share of the meta-batch's tasks, writing each task's contribution
-// into that task's slot of one flat buffer; one sum-reduction combines the slots, the stop
-// request (a signal on any rank) and rank 0's time-based save request; then every rank runs
-// the same outer update on the same numbers. Each slot has exactly one rank writing to it and
-// all others hold -0.0, the exact additive identity, so the reduced buffer, and everything
-// computed from it, is bit-identical for any number of ranks.
+// every rank adapts to its share of the meta-batch's tasks and adds each task's contribution to
+// exact fixed-point sums (core/exact_sum.hpp); one integer sum-reduction combines the ranks'
+// sums together with the stop request (a signal on any rank) and rank 0's time-based save
+// request; then every rank runs the same outer update on the same numbers. Integer addition is
+// associative, so the reduced sums, and everything computed from them, are bit-identical for any
+// number of ranks, and the reduction's size does not grow with the meta-batch.
 #include <cstdint>
 #include <filesystem>
 #include <iosfwd>
@@ -86,7 +86,6 @@ class Trainer {
   std::ostream& log_;
   bool terminal_;
   task::Episode episode_;
-  std::vector<double> buffer_;
 };
 
 }  // namespace metagmm::train
