@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numbers>
 
 #include "metagmm/core/error.hpp"
@@ -15,6 +16,12 @@ namespace {
 constexpr Index kBlockDoubles = 1 << 14;
 constexpr Index kMaxBlockRows = 256;
 constexpr Index kMinBlockRows = 16;
+// The fused pass serves diag/spherical mixtures with K x F up to this (d = 2, K = 4: 20): its
+// K x F packet accumulators then stay in the first-level cache.
+constexpr Index kMaxFusedCoefficients = 128;
+// Groups of points whose likelihood product is taken before one log per lane: each factor
+// lies in [1, K], so the product stays far from overflow (K <= 128 here).
+constexpr int kGroupsPerLog = 32;
 const double kLogTwoPi = std::log(2.0 * std::numbers::pi);
 
 template <typename M>
@@ -34,17 +41,23 @@ Index feature_count(const GmmShape& s) {
 void Evaluator::prepare_diagonal(const Gmm& gmm, const Vector& log_weights) {
   const Index K = gmm.shape.components, d = gmm.shape.dim, F = 2 * d + 1;
   coefficients_.resize(K, F);
+  const bool diag = gmm.shape.covariance == CovarianceType::diag;
+  // Scalar loops: called once per pass, and for small mixtures per-expression temporaries
+  // would cost more than the arithmetic.
   for (Index k = 0; k < K; ++k) {
-    const Eigen::ArrayXd log_sd = gmm.shape.covariance == CovarianceType::diag
-                                      ? Eigen::ArrayXd(gmm.log_sd.row(k).transpose().array())
-                                      : Eigen::ArrayXd::Constant(d, gmm.log_sd(k, 0));
-    const Eigen::ArrayXd precision = (-2.0 * log_sd).exp();
-    const Eigen::ArrayXd offset = (gmm.means.row(k) - origin_).transpose().array();
-    // -(x - mu)^2 P / 2 = -(x - c)^2 P / 2 + (x - c) P (mu - c) - (mu - c)^2 P / 2
-    coefficients_.row(k).head(d) = (-0.5 * precision).transpose();
-    coefficients_.row(k).segment(d, d) = (precision * offset).transpose();
-    coefficients_(k, F - 1) = log_weights[k] - log_sd.sum() - 0.5 * static_cast<double>(d) * kLogTwoPi -
-                              0.5 * (precision * offset.square()).sum();
+    double* c = coefficients_.row(k).data();
+    double constant = log_weights[k] - 0.5 * static_cast<double>(d) * kLogTwoPi;
+    const double shared_precision = diag ? 0.0 : std::exp(-2.0 * gmm.log_sd(k, 0));
+    for (Index j = 0; j < d; ++j) {
+      const double log_sd = gmm.log_sd(k, diag ? j : 0);
+      const double precision = diag ? std::exp(-2.0 * log_sd) : shared_precision;
+      const double offset = gmm.means(k, j) - origin_[j];
+      // -(x - mu)^2 P / 2 = -(x - c)^2 P / 2 + (x - c) P (mu - c) - (mu - c)^2 P / 2
+      c[j] = -0.5 * precision;
+      c[d + j] = precision * offset;
+      constant -= log_sd + 0.5 * precision * offset * offset;
+    }
+    c[F - 1] = constant;
   }
 }
 
@@ -195,10 +208,98 @@ void Evaluator::reset_statistics(const Gmm& gmm, RowMatrixRef points) {
   moment_sums_ = RowMatrix::Zero(gmm.shape.components, features_.cols());
 }
 
+bool Evaluator::use_fused(const Gmm& gmm, Output output) const {
+  return gmm.shape.covariance != CovarianceType::full &&
+         (output == Output::likelihood || output == Output::statistics) &&
+         coefficients_.size() <= kMaxFusedCoefficients;
+}
+
+// The whole pass for one group of W points at a time, vectorised across the group: centred
+// points, log-densities phi(x) . C_k, log-sum-exp, responsibilities and (for statistics) the
+// moment sums, without writing any per-point array. The log-likelihood sum is taken as
+// sum(max) + log(product of the normalisers), one log per lane every kGroupsPerLog groups.
+void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics) {
+  constexpr Index W = kPacketWidth;
+  const Index N = points.rows(), d = points.cols(), K = coefficients_.rows(), F = coefficients_.cols();
+  fused_.assign(static_cast<std::size_t>(K * F + d + K), Packet{});
+  Packet* sums = fused_.data();             // K x F accumulators
+  Packet* centred = sums + K * F;           // d: x - c of the group's points
+  Packet* density = centred + d;            // K: log-densities, then exp(. - max)
+  Packet max_sum{}, product = Packet{} + 1.0;
+  double log_likelihood = 0.0;
+  int groups = 0;
+  auto take_log = [&] {
+    for (Index lane = 0; lane < W; ++lane) log_likelihood += std::log(product[lane]);
+    product = Packet{} + 1.0;
+    groups = 0;
+  };
+  for (Index start = 0; start < N; start += W) {
+    const Index lanes = std::min(W, N - start);
+    Packet valid{};
+    for (Index lane = 0; lane < lanes; ++lane) valid[lane] = 1.0;
+    for (Index j = 0; j < d; ++j) {
+      Packet x{};
+      for (Index lane = 0; lane < lanes; ++lane) x[lane] = points(start + lane, j) - origin_[j];
+      centred[j] = x;
+    }
+    Packet top = Packet{} - std::numeric_limits<double>::infinity();
+    for (Index k = 0; k < K; ++k) {
+      const double* c = coefficients_.row(k).data();
+      Packet v = Packet{} + c[F - 1];
+      for (Index j = 0; j < d; ++j) v += (c[j] * centred[j] + c[d + j]) * centred[j];
+      density[k] = v;
+      top = v > top ? v : top;
+    }
+    Packet total{};
+    for (Index k = 0; k < K; ++k) {
+      density[k] = detail::exp_packet(density[k] - top);
+      total += density[k];
+    }
+    // Lanes past the end count as likelihood 1 with no responsibility.
+    total = valid > 0.0 ? total : Packet{} + 1.0;
+    max_sum += top * valid;
+    product *= total;
+    if (++groups == kGroupsPerLog) take_log();
+    if (!with_statistics) continue;
+    const Packet inverse = valid / total;
+    for (Index k = 0; k < K; ++k) {
+      const Packet r = density[k] * inverse;
+      Packet* row = sums + k * F;
+      for (Index j = 0; j < d; ++j) {
+        const Packet weighted = r * centred[j];
+        row[d + j] += weighted;
+        row[j] += weighted * centred[j];
+      }
+      row[F - 1] += r;
+    }
+  }
+  take_log();
+  for (Index lane = 0; lane < W; ++lane) log_likelihood += max_sum[lane];
+  block_log_likelihood_ = log_likelihood;
+  if (!with_statistics) return;
+  for (Index k = 0; k < K; ++k)
+    for (Index f = 0; f < F; ++f) {
+      double total = 0.0;
+      for (Index lane = 0; lane < W; ++lane) total += sums[k * F + f][lane];
+      moment_sums_(k, f) = total;
+    }
+}
+
 void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output) {
   prepare(gmm, points);
-  const Index N = points.rows(), K = gmm.shape.components, d = gmm.shape.dim;
   if (output == Output::statistics) reset_statistics(gmm, points);
+  if (use_fused(gmm, output)) {
+    fused_pass(points, output == Output::statistics);
+  } else {
+    run_blocks(gmm, points, output);
+  }
+  stats_.log_likelihood_sum = block_log_likelihood_;
+  if (output != Output::statistics) return;
+  collect_statistics(gmm);
+}
+
+void Evaluator::run_blocks(const Gmm& gmm, RowMatrixRef points, Output output) {
+  const Index N = points.rows(), K = gmm.shape.components;
   if (output == Output::per_point) per_point_.resize(N);
   if (output == Output::responsibilities || output == Output::component_densities) resp_.resize(N, K);
   block_log_likelihood_ = 0.0;
@@ -217,8 +318,10 @@ void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output) {
       moment_sums_.noalias() += log_density_.topRows(rows).transpose() * features_.topRows(rows);
     }
   }
-  stats_.log_likelihood_sum = block_log_likelihood_;
-  if (output != Output::statistics) return;
+}
+
+void Evaluator::collect_statistics(const Gmm& gmm) {
+  const Index K = gmm.shape.components, d = gmm.shape.dim;
   const Index F = features_.cols(), linear = F - d - 1;
   stats_.centers = origin_.replicate(K, 1);
   stats_.first = moment_sums_.middleCols(linear, d);

@@ -1,6 +1,7 @@
 #include "metagmm/task/sampler.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <unordered_map>
@@ -159,10 +160,14 @@ void Sampler::draw(Index task, RandomStream& random, Episode& out) {
     std::swap(order_[i], order_[pick]);
   }
   out.task = task;
-  out.support.resize(support, points.cols());
-  out.query.resize(query, points.cols());
-  for (Index i = 0; i < support; ++i) out.support.row(i) = points.row(order_[i]);
-  for (Index i = 0; i < query; ++i) out.query.row(i) = points.row(order_[support + i]);
+  const Index d = points.cols();
+  out.support.resize(support, d);
+  out.query.resize(query, d);
+  // Rows are contiguous (row-major): copy them whole.
+  const auto row_bytes = static_cast<std::size_t>(d) * sizeof(double);
+  for (Index i = 0; i < support; ++i) std::memcpy(out.support.row(i).data(), points.row(order_[i]).data(), row_bytes);
+  for (Index i = 0; i < query; ++i)
+    std::memcpy(out.query.row(i).data(), points.row(order_[support + i]).data(), row_bytes);
 }
 
 }  // namespace metagmm::task

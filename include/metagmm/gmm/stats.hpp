@@ -11,13 +11,16 @@
 // is two matrix products per block of points, whatever the covariance type: Phi C^T for the
 // log-densities and R^T Phi for the statistics. (For full covariances the log-densities come
 // instead from |U_k^T (x - mu_k)|^2, a sum of squares that stays accurate when the precision is
-// badly conditioned, by a kernel vectorised across points.) Blocks stay in cache, and
+// badly conditioned, by a kernel vectorised across points. For diag and spherical mixtures with
+// few components in few dimensions, K x F small, a matrix product's set-up costs more than its
+// arithmetic: one fused loop over groups of points then does the whole pass in registers.) Blocks stay in cache, and
 // all buffers live in an Evaluator that is reused across calls, so a hot loop over many tasks
 // allocates nothing once the buffers have grown (first-touch memory is expensive here:
 // shared/BENCHMARKS.md).
 #include <vector>
 
 #include "metagmm/core/types.hpp"
+#include "metagmm/gmm/fast_exp.hpp"
 #include "metagmm/gmm/params.hpp"
 
 namespace metagmm::gmm {
@@ -57,6 +60,8 @@ class Evaluator {
  private:
   enum class Output { component_densities, likelihood, per_point, responsibilities, statistics };
   void run(const Gmm& gmm, RowMatrixRef points, Output output);
+  void run_blocks(const Gmm& gmm, RowMatrixRef points, Output output);
+  void collect_statistics(const Gmm& gmm);
   void prepare(const Gmm& gmm, RowMatrixRef points);
   void prepare_diagonal(const Gmm& gmm, const Vector& log_weights);
   void prepare_full(const Gmm& gmm, const Vector& log_weights);
@@ -65,6 +70,8 @@ class Evaluator {
 
   void full_log_densities(const Gmm& gmm, Index rows);
   void finish_block(Index start, Index rows, Output output);
+  bool use_fused(const Gmm& gmm, Output output) const;
+  void fused_pass(RowMatrixRef points, bool with_statistics);
 
   // Derived from the parameters once per call.
   Eigen::RowVectorXd origin_;  // c, the point the features are centred on
@@ -80,6 +87,7 @@ class Evaluator {
   Vector row_total_;           // B: sum_k exp(log-density - max)
   Vector row_log_likelihood_;  // B: log p(x) of each row
   RowMatrix moment_sums_;      // K x F: R^T Phi summed over blocks
+  std::vector<Packet> fused_;  // fused pass: K x F packet accumulators, then centred points and log-densities
   double block_log_likelihood_ = 0.0;
   // Outputs.
   Statistics stats_;
