@@ -70,7 +70,14 @@ task::GeneratorOptions generator_options(const po::variables_map& v, const std::
   o.concentration = value("concentration").as<double>();
   o.warp = value("warp").as<double>();
   o.split = task::SplitFractions::parse(value("split").as<std::string>(), option("split"));
-  o.validate();
+  try {
+    o.validate();
+  } catch (const InputError& error) {
+    // validate() names the options as `generate` spells them ("--dim"); name ours.
+    std::string message = error.what();
+    if (!prefix.empty() && message.starts_with("--")) message.insert(2, prefix);
+    throw InputError(message);
+  }
   return o;
 }
 

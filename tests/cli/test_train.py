@@ -7,6 +7,7 @@ with h5py, independently of our reader.
 Run by ctest with METAGMM pointing at the binary and MPIRUN at mpirun.
 """
 import glob
+import json
 import os
 import shutil
 import signal
@@ -157,6 +158,9 @@ class ResumeExactness(Workspace):
         self.train("split", "--steps", 8, *extra)
         resumed = run(["train", "--run-dir", self.path("split"), "--resume", "auto", "--steps", 16])
         self.assertIn("resuming from", resumed.stdout)
+        # Not a terminal: plain progress lines, the last one at the final step.
+        self.assertIn("step 16/16  loss", resumed.stderr)
+        self.assertNotIn("\r", resumed.stderr)
         self.assertEqual(state(self.checkpoint("straight", 16)), state(self.checkpoint("split", 16)))
         # metrics.jsonl holds one line per step, exactly as the straight run's.
         self.assertEqual(line_count(os.path.join(self.path("split"), "metrics.jsonl")), 16)
@@ -342,9 +346,22 @@ class Options(Workspace):
         self.assertIn("inner-lr = 0.2\n", stored)   # the file wins over the default
         self.assertIn("meta-batch = 7\n", stored)   # (given on the command line by self.train)
 
+    def test_keeps_the_newest_checkpoints(self):
+        self.train("run", "--steps", 9, "--checkpoint-every", 2, "--keep", 2)
+        names = sorted(n for n in os.listdir(self.path("run")) if n.startswith("checkpoint-"))
+        self.assertEqual(names, ["checkpoint-000000000008.h5", "checkpoint-000000000009.h5"])
+        with open(os.path.join(self.path("run"), "metrics.jsonl")) as f:
+            lines = [json.loads(line) for line in f]
+        self.assertEqual([line["step"] for line in lines], list(range(1, 10)))
+        self.assertIsNone(lines[0]["validation_loglik"])
+        self.assertIsInstance(lines[3]["validation_loglik"], float)  # step 4: --validate-every 4
+
     def test_tasks_generated_on_the_fly(self):
         result = run(["train", "--run-dir", self.path("gen"), "--steps", 5, "--gen-tasks", 50, "--gen-points", "40:60"])
         self.assertIn("generated anchored family", result.stdout)
+        bad = run(["train", "--run-dir", self.path("bad"), "--gen-dim", 0], check=False)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--gen-dim", bad.stderr)
         with h5py.File(self.checkpoint("gen", 5)) as f:
             self.assertEqual(f["model/means"].shape, (4, 2))
 
