@@ -30,5 +30,8 @@ echo "== meta-training: Reptile, 2 MPI ranks (jobs/reptile-anchored.ini)"
 rm -rf "$out/run"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpirun --oversubscribe -np 2 $metagmm train --config jobs/reptile-anchored.ini --tasks "$out/tasks.h5" \
-  --run-dir "$out/run" --progress-seconds 1 | grep -v '^[a-z0-9-]* = '
+  --run-dir "$out/run" --progress-seconds 1 2>&1 | grep --line-buffered -v -e '^[a-z0-9-]* = ' -e '^configuration:'
+echo
+echo "validation: mean query log-likelihood per point after 5 adaptation steps, by meta-step"
+grep -v '"validation_loglik": null' "$out/run/metrics.jsonl" | sed 's/[{}"]//g'
 echo "checkpoints and metrics: $out/run (continue it with: $metagmm train --run-dir $out/run --resume auto --steps 4000)"
