@@ -8,11 +8,11 @@
 
 #include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
-#include "metagmm/core/exact_sum.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/core/text.hpp"
 #include "metagmm/gmm/init.hpp"
 #include "metagmm/train/progress.hpp"
+#include "metagmm/train/reduction.hpp"
 #include "metagmm/train/signals.hpp"
 
 namespace metagmm::train {
@@ -20,7 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr std::size_t kLimbs = exact::kLimbs;
 
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
@@ -56,18 +55,6 @@ class MetricsFile {
  private:
   std::ofstream file_;
 };
-
-// Adds each value to its fixed-point sum in `limbs` (kLimbs per value).
-void accumulate_all(std::span<const double> values, std::int64_t* limbs, const char* what, Index task,
-                    std::int64_t step) {
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (!exact::accumulate(values[i], limbs + i * kLimbs)) {
-      throw std::runtime_error(std::string(what) + " of task " + std::to_string(task) + " at step " +
-                               std::to_string(step + 1) + " is NaN, Inf or beyond 2^79: the adaptation diverged " +
-                               "(lower --inner-lr or --inner-steps)");
-    }
-  }
-}
 
 }  // namespace
 
@@ -117,16 +104,15 @@ double Trainer::validate(const Vector& theta) {
   Index tasks = sampler_.validation_count();
   if (options_.validation_tasks > 0) tasks = std::min(tasks, options_.validation_tasks);
   if (tasks == 0) return kNaN;
-  std::vector<std::int64_t> sum(kLimbs, 0);
+  StepReduction sum(1, comm_.size());
   const auto [begin, end] = share_of(tasks, comm_.rank(), comm_.size());
   for (Index v = begin; v < end; ++v) {
     sampler_.validation(v, episode_);
     const double log_likelihood = algorithm_.adapted_log_likelihood(theta, episode_);
-    accumulate_all(std::span<const double>(&log_likelihood, 1), sum.data(), "the validation log-likelihood",
-                   episode_.task, -1);
+    sum.add(std::span<const double>(&log_likelihood, 1), "the validation log-likelihood", episode_.task);
   }
-  comm_.sum(sum);
-  return exact::to_double(sum.data()) / static_cast<double>(tasks);
+  sum.reduce(comm_);
+  return sum.sums()[0] / static_cast<double>(tasks);
 }
 
 void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer& outer,
@@ -153,12 +139,6 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   const Index B = options_.meta_batch;
   const bool leader = comm_.rank() == 0;
   const auto [begin, end] = share_of(B, comm_.rank(), comm_.size());
-  // The buffer: [the exact sums of the C contribution values (kLimbs each) | stop votes | save
-  // vote | each rank's adaptation time in ns]. The times are diagnostics only (how long the
-  // reduction waited for the slowest rank); nothing computed from them reaches the parameters.
-  const std::size_t stop_vote = static_cast<std::size_t>(C) * kLimbs, save_vote = stop_vote + 1;
-  const std::size_t rank_times = save_vote + 1, buffer_size = rank_times + static_cast<std::size_t>(comm_.size());
-
   TrainResult result;
   Vector theta = resume ? resume->theta : initial;
   METAGMM_CHECK(theta.size() == P, "meta-parameter count");
@@ -182,8 +162,8 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   auto last_save = started;
   const std::int64_t first_step = step;
   Vector meta_gradient(P);
-  std::vector<std::int64_t> batch;
-  std::vector<double> contribution(static_cast<std::size_t>(C)), sums(static_cast<std::size_t>(C));
+  StepReduction reduction(C, comm_.size());
+  std::vector<double> contribution(static_cast<std::size_t>(C));
   TrainTimes& times = result.times;
   // Adds the time since the last mark to `into`.
   auto mark = Clock::now();
@@ -193,27 +173,22 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     mark = now;
   };
   while (step < options_.steps) {
-    batch.assign(buffer_size, 0);
+    reduction.clear();
     const double adapt_before = times.adapt;
     for (Index j = begin; j < end; ++j) {
       sampler_.training(step, j, episode_);
       algorithm_.contribute(theta, episode_, contribution);
-      accumulate_all(contribution, batch.data(), "the contribution", episode_.task, step);
+      reduction.add(contribution, "at step " + std::to_string(step + 1) + ", the contribution", episode_.task);
     }
-    if (stop_signal() != 0) batch[stop_vote] = 1;
-    if (leader && seconds_between(last_save, Clock::now()) >= options_.checkpoint_seconds) batch[save_vote] = 1;
+    if (stop_signal() != 0) reduction.request_stop();
+    if (leader && seconds_between(last_save, Clock::now()) >= options_.checkpoint_seconds) reduction.request_save();
     spent(times.adapt);
-    const double adapt_now = times.adapt - adapt_before;
-    const std::int64_t own_ns = std::llround(adapt_now * 1e9);
-    batch[rank_times + static_cast<std::size_t>(comm_.rank())] = own_ns;
-    comm_.sum(batch);
+    reduction.set_adapt_seconds(comm_.rank(), times.adapt - adapt_before);
+    reduction.reduce(comm_);
     spent(times.reduce);
-    std::int64_t slowest_ns = own_ns;
-    for (int r = 0; r < comm_.size(); ++r) slowest_ns = std::max(slowest_ns, batch[rank_times + static_cast<std::size_t>(r)]);
-    times.wait += static_cast<double>(slowest_ns - own_ns) * 1e-9;
-    for (std::size_t c = 0; c < sums.size(); ++c) sums[c] = exact::to_double(batch.data() + c * kLimbs);
+    times.wait += reduction.slowest_adapt_seconds() - reduction.adapt_seconds(comm_.rank());
 
-    const double loss = algorithm_.combine(theta, sums, B, meta_gradient);
+    const double loss = algorithm_.combine(theta, reduction.sums(), B, meta_gradient);
     outer.step(theta, meta_gradient);
     ++step;
     if (!theta.allFinite()) {
@@ -229,13 +204,13 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     }
     const auto now = Clock::now();
     history.append(step, loss, validation, elapsed_before + seconds_between(started, now));
-    const bool stop = batch[stop_vote] > 0;
+    const bool stop = reduction.stop_requested();
     if (leader) {
       metrics->append(history);
       const double rate = static_cast<double>(step - first_step) / std::max(seconds_between(started, now), 1e-9);
       progress.update({step, options_.steps, loss, last_validation, rate}, stop || step == options_.steps);
     }
-    const bool save = stop || step == options_.steps || batch[save_vote] > 0 ||
+    const bool save = stop || step == options_.steps || reduction.save_requested() ||
                       (options_.checkpoint_every > 0 && step % options_.checkpoint_every == 0);
     spent(times.update);
     if (save) {

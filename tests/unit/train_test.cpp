@@ -3,12 +3,14 @@
 // 5 steps from the random start and 5 EM steps from k-means++ on held-out tasks.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <sstream>
 
 #include "metagmm/comm/communicator.hpp"
 #include "metagmm/gmm/em.hpp"
 #include "metagmm/gmm/init.hpp"
 #include "metagmm/meta/reptile.hpp"
+#include "metagmm/train/reduction.hpp"
 #include "metagmm/train/trainer.hpp"
 #include "metagmm/core/error.hpp"
 #include "support.hpp"
@@ -30,6 +32,27 @@ TEST(ShareOf, CoversEveryTaskOnceWithSharesDifferingByAtMostOne) {
       EXPECT_EQ(next, tasks);
     }
   }
+}
+
+TEST(StepReduction, SumsContributionsAndCarriesRequests) {
+  auto comm = comm::make_serial_communicator();
+  StepReduction reduction(2, 1);
+  const std::vector<double> a = {1e20, 0.25}, b = {1.0, -0.5}, c = {-1e20, 0.0};
+  for (const auto* v : {&a, &b, &c}) reduction.add(*v, "test", 0);
+  EXPECT_FALSE(reduction.stop_requested());
+  reduction.request_save();
+  reduction.set_adapt_seconds(0, 0.5);
+  reduction.reduce(*comm);
+  EXPECT_EQ(reduction.sums(), (std::vector<double>{1.0, -0.25}));  // exact: 1e20 cancels
+  EXPECT_TRUE(reduction.save_requested());
+  EXPECT_FALSE(reduction.stop_requested());
+  EXPECT_EQ(reduction.slowest_adapt_seconds(), 0.5);
+  reduction.clear();
+  reduction.reduce(*comm);
+  EXPECT_EQ(reduction.sums(), (std::vector<double>{0.0, 0.0}));
+  EXPECT_FALSE(reduction.save_requested());
+  const std::vector<double> diverged = {std::nan(""), 0.0};
+  EXPECT_THROW(reduction.add(diverged, "test", 3), std::runtime_error);
 }
 
 struct FamilyRun {

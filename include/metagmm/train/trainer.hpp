@@ -1,8 +1,8 @@
 #pragma once
 // The meta-training loop (DESIGN.md section 5, after Caffe's flat solver loop). Each meta-step:
 // every rank adapts to its share of the meta-batch's tasks and adds each task's contribution to
-// exact fixed-point sums (core/exact_sum.hpp); one integer sum-reduction combines the ranks'
-// sums together with the stop request (a signal on any rank) and rank 0's time-based save
+// exact fixed-point sums (core/exact_sum.hpp); one integer sum-reduction (train/reduction.hpp)
+// combines the ranks' sums together with the stop request (a signal on any rank) and rank 0's time-based save
 // request; then every rank runs the same outer update on the same numbers. Integer addition is
 // associative, so the reduced sums, and everything computed from them, are bit-identical for any
 // number of ranks, and the reduction's size does not grow with the meta-batch.
