@@ -183,6 +183,13 @@ class ResumeExactness(Workspace):
             self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
         self.assertEqual(read_bytes(self.checkpoint("run", 4)), before)
 
+    def test_resume_auto_without_a_checkpoint_starts_a_new_run(self):
+        # A requeued batch job always passes --resume auto, also on its first start.
+        result = self.train("run", "--steps", 4, "--resume", "auto")
+        self.assertIn("starting a new run", result.stdout)
+        self.train("straight", "--steps", 4)
+        self.assertEqual(state(self.checkpoint("run", 4)), state(self.checkpoint("straight", 4)))
+
     def test_a_fresh_run_refuses_a_run_directory_with_checkpoints(self):
         self.train("run", "--steps", 4)
         result = self.train("run", "--steps", 4, check=False)
