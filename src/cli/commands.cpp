@@ -262,8 +262,8 @@ int fit_command(const std::vector<std::string>& args) {
        "start: kmeans++ (k-means++ seeding and Lloyd's k-means, scikit-learn's default), random (K distinct "
        "points), or a model file written by metagmm fit")
       ("max-iter", po::value<int>()->default_value(em_defaults.max_iterations), "EM iterations at most")
-      ("tol", po::value<double>()->default_value(em_defaults.tolerance), "stop when the mean log-likelihood changes by less")
-      ("reg-covar", po::value<double>()->default_value(em_defaults.reg_covar), "added to every variance (covariance diagonal)")
+      ("tol", real_value(em_defaults.tolerance), "stop when the mean log-likelihood changes by less")
+      ("reg-covar", real_value(em_defaults.reg_covar), "added to every variance (covariance diagonal)")
       ("seed", po::value<long long>()->default_value(0), "random seed of the initialisation")
       ("out", po::value<std::string>()->value_name("FILE"), "output model file, HDF5 (required)")
       ("assignments", po::value<std::string>()->value_name("FILE"), "output CSV of assignments (default: OUT without extension + .assignments.csv)");

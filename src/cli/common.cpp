@@ -1,8 +1,13 @@
 #include "common.hpp"
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/core/text.hpp"
 
 namespace metagmm::cli {
+
+po::typed_value<double>* real_value(double default_value) {
+  return po::value<double>()->default_value(default_value, shortest_text(default_value));
+}
 
 // "MIN:MAX" (or a single N meaning N:N).
 std::pair<Index, Index> parse_range(const std::string& text, const std::string& option) {
@@ -41,12 +46,12 @@ void add_generator_options(po::options_description& options, const std::string& 
       (name("seed").c_str(), po::value<long long>()->default_value(0), "random seed of the family and its tasks")
       (name("truth-covariance").c_str(), po::value<std::string>()->default_value("diag"),
        "covariance type of the true components: diag, spherical or full (uniform: always isotropic)")
-      (name("box").c_str(), po::value<double>()->default_value(d.box), "means (anchors) uniform in [-box, box]^d")
-      (name("scale").c_str(), po::value<double>()->default_value(d.scale), "typical component standard deviation")
-      (name("jitter").c_str(), po::value<double>()->default_value(d.jitter), "anchored/warped: task mean offset from its anchor, in units of scale")
-      (name("drop").c_str(), po::value<double>()->default_value(d.drop), "anchored/warped: probability a component is absent from a task")
-      (name("concentration").c_str(), po::value<double>()->default_value(d.concentration), "Dirichlet concentration of each task's weights")
-      (name("warp").c_str(), po::value<double>()->default_value(d.warp), "warped: strength of the deformation, in [0, 1)")
+      (name("box").c_str(), real_value(d.box), "means (anchors) uniform in [-box, box]^d")
+      (name("scale").c_str(), real_value(d.scale), "typical component standard deviation")
+      (name("jitter").c_str(), real_value(d.jitter), "anchored/warped: task mean offset from its anchor, in units of scale")
+      (name("drop").c_str(), real_value(d.drop), "anchored/warped: probability a component is absent from a task")
+      (name("concentration").c_str(), real_value(d.concentration), "Dirichlet concentration of each task's weights")
+      (name("warp").c_str(), real_value(d.warp), "warped: strength of the deformation, in [0, 1)")
       (name("split").c_str(), po::value<std::string>()->default_value(d.split.to_string()), "task fractions TRAIN:VALIDATION:TEST");
 }
 

@@ -9,6 +9,10 @@
 
 namespace metagmm::cli {
 
+// A double option whose default --help shows in its shortest exact form ("0.1", not
+// "0.10000000000000001").
+po::typed_value<double>* real_value(double default_value);
+
 // "MIN:MAX" (or a single N meaning N:N); InputError naming `option` otherwise.
 std::pair<Index, Index> parse_range(const std::string& text, const std::string& option);
 // --seed as an unsigned 64-bit integer.

@@ -56,18 +56,18 @@ void add_train_options(po::options_description& options) {
       ("query", po::value<Index>()->default_value(e.query), "query points per task, scored after adaptation; 0: all the rest")
       ("inner", po::value<std::string>()->default_value("sgd"), "inner adaptation: sgd (gradient steps), adam or em")
       ("inner-steps", po::value<int>()->default_value(i.steps), "inner adaptation steps m")
-      ("inner-lr", po::value<double>()->default_value(i.learning_rate), "inner learning rate alpha (sgd, adam)")
-      ("reg-covar", po::value<double>()->default_value(i.reg_covar), "variance floor added by inner EM steps")
+      ("inner-lr", real_value(i.learning_rate), "inner learning rate alpha (sgd, adam)")
+      ("reg-covar", real_value(i.reg_covar), "variance floor added by inner EM steps")
       ("weighting", po::value<std::string>()->default_value("uniform"),
        "reptile: how tasks' adapted parameters are averaged: uniform, or distance (weights proportional to "
        "|theta_i - theta|^2)");
   po::options_description outer("Outer update");
   outer.add_options()
       ("outer", po::value<std::string>()->default_value("sgd"), "outer optimiser on the meta-gradient: sgd or adam")
-      ("outer-lr", po::value<double>()->default_value(t.outer.learning_rate),
+      ("outer-lr", real_value(t.outer.learning_rate),
        "outer learning rate (reptile with sgd: the step fraction epsilon towards the adapted parameters)")
-      ("outer-beta1", po::value<double>()->default_value(t.outer.beta1), "adam: first-moment decay")
-      ("outer-beta2", po::value<double>()->default_value(t.outer.beta2), "adam: second-moment decay");
+      ("outer-beta1", real_value(t.outer.beta1), "adam: first-moment decay")
+      ("outer-beta2", real_value(t.outer.beta2), "adam: second-moment decay");
   po::options_description monitor("Validation, checkpoints, progress");
   monitor.add_options()
       ("validate-every", po::value<long long>()->default_value(t.validate_every),
@@ -76,12 +76,12 @@ void add_train_options(po::options_description& options) {
        "validation tasks used: the first N of the validation split; 0: all")
       ("checkpoint-every", po::value<long long>()->default_value(t.checkpoint_every),
        "steps between checkpoints; 0: only at the end and on a signal")
-      ("checkpoint-seconds", po::value<double>()->default_value(t.checkpoint_seconds),
+      ("checkpoint-seconds", real_value(t.checkpoint_seconds),
        "also checkpoint when this many seconds passed since the last one")
       ("keep", po::value<int>()->default_value(t.keep), "checkpoints kept in --run-dir (older ones are removed)")
-      ("progress-seconds", po::value<double>()->default_value(t.progress_seconds),
+      ("progress-seconds", real_value(t.progress_seconds),
        "seconds between progress lines when stderr is not a terminal")
-      ("task-cache-mb", po::value<double>()->default_value(1024), "memory per rank for tasks read once and kept");
+      ("task-cache-mb", real_value(1024), "memory per rank for tasks read once and kept");
   po::options_description family("Tasks generated on the fly (when --tasks is empty)");
   add_generator_options(family, "gen-");
   options.add(run).add(model).add(episodes).add(outer).add(monitor).add(family);
