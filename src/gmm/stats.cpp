@@ -218,9 +218,11 @@ bool Evaluator::use_fused(const Gmm& gmm, Output output) const {
 // points, log-densities phi(x) . C_k, log-sum-exp, responsibilities and (for statistics) the
 // moment sums, without writing any per-point array. The log-likelihood sum is taken as
 // sum(max) + log(product of the normalisers), one log per lane every kGroupsPerLog groups.
+template <int kDim>
 void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics) {
   constexpr Index W = kPacketWidth;
-  const Index N = points.rows(), d = points.cols(), K = coefficients_.rows(), F = coefficients_.cols();
+  // kDim > 0: the dimension known at compile time, so the per-dimension loops unroll.
+  const Index N = points.rows(), d = kDim > 0 ? kDim : points.cols(), K = coefficients_.rows(), F = 2 * d + 1;
   fused_.assign(static_cast<std::size_t>(K * F + d + K), Packet{});
   Packet* sums = fused_.data();             // K x F accumulators
   Packet* centred = sums + K * F;           // d: x - c of the group's points
@@ -283,6 +285,16 @@ void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics) {
       for (Index lane = 0; lane < W; ++lane) total += sums[k * F + f][lane];
       moment_sums_(k, f) = total;
     }
+}
+
+void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics) {
+  switch (points.cols()) {
+    case 1: return fused_pass<1>(points, with_statistics);
+    case 2: return fused_pass<2>(points, with_statistics);
+    case 3: return fused_pass<3>(points, with_statistics);
+    case 4: return fused_pass<4>(points, with_statistics);
+    default: return fused_pass<0>(points, with_statistics);
+  }
 }
 
 void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output) {

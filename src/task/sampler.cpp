@@ -1,7 +1,6 @@
 #include "metagmm/task/sampler.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 #include <numeric>
 #include <unordered_map>
@@ -163,11 +162,12 @@ void Sampler::draw(Index task, RandomStream& random, Episode& out) {
   const Index d = points.cols();
   out.support.resize(support, d);
   out.query.resize(query, d);
-  // Rows are contiguous (row-major): copy them whole.
-  const auto row_bytes = static_cast<std::size_t>(d) * sizeof(double);
-  for (Index i = 0; i < support; ++i) std::memcpy(out.support.row(i).data(), points.row(order_[i]).data(), row_bytes);
-  for (Index i = 0; i < query; ++i)
-    std::memcpy(out.query.row(i).data(), points.row(order_[support + i]).data(), row_bytes);
+  // Rows are contiguous (row-major) and short: a plain loop, which the compiler inlines.
+  auto copy_row = [d](const double* from, double* to) {
+    for (Index j = 0; j < d; ++j) to[j] = from[j];
+  };
+  for (Index i = 0; i < support; ++i) copy_row(points.row(order_[i]).data(), out.support.row(i).data());
+  for (Index i = 0; i < query; ++i) copy_row(points.row(order_[support + i]).data(), out.query.row(i).data());
 }
 
 }  // namespace metagmm::task

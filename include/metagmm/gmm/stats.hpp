@@ -72,6 +72,8 @@ class Evaluator {
   void finish_block(Index start, Index rows, Output output);
   bool use_fused(const Gmm& gmm, Output output) const;
   void fused_pass(RowMatrixRef points, bool with_statistics);
+  template <int kDim>
+  void fused_pass(RowMatrixRef points, bool with_statistics);
 
   // Derived from the parameters once per call.
   Eigen::RowVectorXd origin_;  // c, the point the features are centred on
