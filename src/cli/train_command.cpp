@@ -151,6 +151,13 @@ void check_same_run(const std::string& stored, const std::string& current, const
   }
 }
 
+// --tasks as an absolute path, so that the stored configuration still names the file when a
+// resumed job starts from another directory (and a relative spelling of it is the same run).
+void absolute_tasks_path(po::variables_map& v) {
+  const std::string tasks = v["tasks"].as<std::string>();
+  if (!tasks.empty()) v.at("tasks").value() = fs::absolute(tasks).lexically_normal().string();
+}
+
 // Everything before the first meta-step. Returns nullptr when --help was shown.
 std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::Communicator& comm) {
   const CommandSpec spec{"train", "train --algo reptile [--tasks FILE] --run-dir DIR [--resume auto|PATH] [options]",
@@ -168,6 +175,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   if (!parse_options(spec, options, args, v, nullptr, leader)) return nullptr;
 
   auto setup = std::make_unique<TrainSetup>();
+  absolute_tasks_path(v);
   const fs::path run_dir = required<std::string>(v, "run-dir");
   if (v.count("resume")) {
     const std::string resume = v["resume"].as<std::string>();

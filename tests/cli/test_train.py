@@ -165,6 +165,18 @@ class ResumeExactness(Workspace):
         # metrics.jsonl holds one line per step, exactly as the straight run's.
         self.assertEqual(line_count(os.path.join(self.path("split"), "metrics.jsonl")), 16)
 
+    def test_resume_from_another_directory_with_a_relative_tasks_path(self):
+        self.train("run", "--steps", 4)
+        # A requeued job may start elsewhere; the stored configuration names the task set by its
+        # absolute path, and the same file spelled relatively is the same run.
+        tasks_dir, tasks_name = os.path.split(self.tasks)
+        subprocess.run([METAGMM, "train", "--run-dir", self.path("run"), "--resume", "auto", "--steps", "6"],
+                       cwd=self.dir, check=True, capture_output=True, env=ENV)
+        subprocess.run([METAGMM, "train", "--run-dir", self.path("run"), "--resume", "auto", "--steps", "8",
+                        "--tasks", tasks_name], cwd=tasks_dir, check=True, capture_output=True, env=ENV)
+        self.train("straight", "--steps", 8)
+        self.assertEqual(state(self.checkpoint("run", 8)), state(self.checkpoint("straight", 8)))
+
     def test_resume_with_a_different_rank_count(self):
         self.train("straight", "--steps", 12, "--outer", "adam", "--outer-lr", 0.05, ranks=2)
         self.train("split", "--steps", 6, "--outer", "adam", "--outer-lr", 0.05, ranks=2)
