@@ -9,6 +9,7 @@ Run by ctest with METAGMM pointing at the binary and MPIRUN at mpirun.
 import glob
 import json
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -364,6 +365,30 @@ class Options(Workspace):
         self.assertIn("steps = 4\n", stored)        # the command line wins
         self.assertIn("inner-lr = 0.2\n", stored)   # the file wins over the default
         self.assertIn("meta-batch = 7\n", stored)   # (given on the command line by self.train)
+
+    def test_live_progress_line_on_a_terminal(self):
+        # stderr a pseudo-terminal: one line rewritten in place ("\r" + clear-line) instead of
+        # a new line per report.
+        controller, terminal = pty.openpty()
+        process = subprocess.Popen([METAGMM, "train", "--tasks", self.tasks, "--run-dir", self.path("run"),
+                                    "--support", "10", "--steps", "300"],
+                                   stdout=subprocess.DEVNULL, stderr=terminal, env=ENV)
+        os.close(terminal)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.close(controller)
+        self.assertEqual(process.wait(timeout=60), 0)
+        text = output.decode()
+        self.assertIn("\r\x1b[Kstep 300/300", text)
+        self.assertEqual(text.count("\n"), text.count("\r\n"))  # the terminal turns \n into \r\n
+        self.assertLessEqual(text.count("\n"), 1)  # only the line's end
 
     def test_keeps_the_newest_checkpoints(self):
         self.train("run", "--steps", 9, "--checkpoint-every", 2, "--keep", 2)
