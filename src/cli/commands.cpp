@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -20,6 +21,7 @@
 #include "metagmm/task/generate.hpp"
 #include "metagmm/task/gmm_file.hpp"
 #include "metagmm/task/taskset.hpp"
+#include "metagmm/train/checkpoint.hpp"
 
 namespace metagmm::cli {
 namespace {
@@ -155,14 +157,42 @@ void inspect_model(const std::string& path) {
   std::cout << "\n";
 }
 
+void inspect_checkpoint(const std::string& path) {
+  const train::Checkpoint c = train::read_checkpoint(path);  // checks the checksum
+  std::cout << "file        " << path << "\n"
+            << "format      " << train::kCheckpointFormat << " version " << train::kCheckpointVersion
+            << " (checksum verified)\n"
+            << "algorithm   " << c.algorithm << ", step " << c.step << ", seed " << c.seed << "\n"
+            << "model       " << c.shape.components << " components, " << gmm::to_string(c.shape.covariance)
+            << " covariance, d = " << c.shape.dim << ", " << c.shape.parameter_count() << " parameters\n"
+            << "optimizer   " << c.optimizer << ", " << c.optimizer_state.steps << " updates\n";
+  if (c.metrics.size() > 0) {
+    std::cout << "last step   loss " << std::setprecision(6) << c.metrics.loss.back() << ", " << c.metrics.elapsed.back()
+              << " s of training\n";
+    for (std::size_t i = c.metrics.size(); i-- > 0;) {
+      if (!std::isnan(c.metrics.validation[i])) {
+        std::cout << "validation  " << c.metrics.validation[i] << " per point at step " << c.metrics.step[i] << "\n";
+        break;
+      }
+    }
+  }
+  const Vector weights = gmm::Gmm::unpack(c.shape, c.theta).weights();
+  std::cout << "weights    ";
+  for (Index k = 0; k < weights.size(); ++k) std::cout << " " << std::setprecision(4) << weights[k];
+  std::cout << "\nconfiguration:\n" << c.config;
+}
+
 }  // namespace
 
 int inspect_command(const std::vector<std::string>& args) {
   const CommandSpec spec{"inspect", "inspect FILE",
-                         "Prints what a task set or a fitted model holds: format, version, dimension, task count\n"
-                         "and size distribution, splits, labels, truth and how it was made."};
+                         "Prints what a task set, a fitted model or a training checkpoint holds: format, version,\n"
+                         "dimension, task count and size distribution, splits, labels, truth and how it was made;\n"
+                         "for a checkpoint the step, model, optimiser, last loss and validation, and the\n"
+                         "configuration (after verifying its checksum)."};
   po::options_description options("Options");
-  options.add_options()("file", po::value<std::string>()->value_name("FILE"), "task set or model file (also positional)");
+  options.add_options()("file", po::value<std::string>()->value_name("FILE"),
+                        "task set, model or checkpoint file (also positional)");
   po::positional_options_description positional;
   positional.add("file", 1);
   po::variables_map v;
@@ -174,8 +204,11 @@ int inspect_command(const std::vector<std::string>& args) {
     inspect_task_set(path);
   } else if (format == task::kGmmFormat) {
     inspect_model(path);
+  } else if (format == train::kCheckpointFormat) {
+    inspect_checkpoint(path);
   } else {
-    throw InputError(path + ": format '" + format + "' is neither " + task::kTaskSetFormat + " nor " + task::kGmmFormat);
+    throw InputError(path + ": format '" + format + "' is none of " + task::kTaskSetFormat + ", " + task::kGmmFormat +
+                     ", " + train::kCheckpointFormat);
   }
   return kExitOk;
 }

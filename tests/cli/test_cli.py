@@ -240,7 +240,7 @@ class BadInput(Workspace):
             with self.subTest(name):
                 bad = self.bad_task_set(name, spoil)
                 self.expect_refused(["fit", "--data", bad, "--components", 2, "--out", out], phrase, [out])
-                self.expect_refused(["inspect", bad], "neither metagmm.taskset" if name == "format.h5" else phrase)
+                self.expect_refused(["inspect", bad], "none of metagmm.taskset" if name == "format.h5" else phrase)
 
     def test_nan_or_inf_points(self):
         def spoil(f):

@@ -390,6 +390,22 @@ class Options(Workspace):
         self.assertEqual(text.count("\n"), text.count("\r\n"))  # the terminal turns \n into \r\n
         self.assertLessEqual(text.count("\n"), 1)  # only the line's end
 
+    def test_inspect_shows_a_checkpoint_and_refuses_a_damaged_one(self):
+        self.train("run", "--steps", 4)
+        out = run(["inspect", self.checkpoint("run", 4)]).stdout
+        self.assertIn("checksum verified", out)
+        self.assertIn("algorithm   reptile, step 4, seed 0", out)
+        self.assertIn("validation  ", out)
+        self.assertIn("meta-batch = 7\n", out)
+        data = bytearray(read_bytes(self.checkpoint("run", 4)))
+        with h5py.File(self.checkpoint("run", 4)) as f:
+            data[f["model/parameters"].id.get_offset()] ^= 1
+        with open(self.path("flipped.h5"), "wb") as f:
+            f.write(bytes(data))
+        result = run(["inspect", self.path("flipped.h5")], check=False)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("checksum mismatch", result.stderr)
+
     def test_keeps_the_newest_checkpoints(self):
         self.train("run", "--steps", 9, "--checkpoint-every", 2, "--keep", 2)
         names = sorted(n for n in os.listdir(self.path("run")) if n.startswith("checkpoint-"))
