@@ -8,7 +8,6 @@ Run by ctest with METAGMM pointing at the binary; needs Debian's python3-h5py an
 import csv
 import os
 import shutil
-import subprocess
 import tempfile
 import unittest
 
@@ -16,19 +15,13 @@ import h5py
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
+from support import read_bytes, run_checked
+
 METAGMM = os.environ.get("METAGMM", "metagmm")
 
 
 def run(*args, check=True):
-    result = subprocess.run([METAGMM, *map(str, args)], capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"metagmm {' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr}")
-    return result
-
-
-def read_bytes(path):
-    with open(path, "rb") as handle:
-        return handle.read()
+    return run_checked([METAGMM, *args], check=check)
 
 
 class Workspace(unittest.TestCase):

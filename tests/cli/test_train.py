@@ -20,6 +20,8 @@ import unittest
 import h5py
 import numpy as np
 
+from support import read_bytes, run_checked
+
 METAGMM = os.environ.get("METAGMM", "metagmm")
 MPIRUN = os.environ.get("MPIRUN", "mpirun")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
@@ -44,16 +46,7 @@ def environment(ranks):
 
 
 def run(args, ranks=None, check=True, env=None):
-    result = subprocess.run(command(args, ranks), capture_output=True, text=True, timeout=TIMEOUT,
-                            env=env or environment(ranks))
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command(args, ranks))} failed ({result.returncode}):\n{result.stderr}")
-    return result
-
-
-def read_bytes(path):
-    with open(path, "rb") as handle:
-        return handle.read()
+    return run_checked(command(args, ranks), check=check, timeout=TIMEOUT, env=env or environment(ranks))
 
 
 def line_count(path):
