@@ -56,7 +56,7 @@ def main():
     train = np.flatnonzero(split == 0)
     tasks = [torch.from_numpy(points[offsets[t]:offsets[t + 1]]) for t in train]
     rng = np.random.default_rng(0)
-    K, d = args.components, points.shape[1]
+    K = args.components
     pooled = torch.cat(tasks[:16])
     theta = [torch.zeros(K, dtype=torch.float64), pooled[rng.choice(len(pooled), K, replace=False)].clone(),
              torch.log(pooled.std(0)).repeat(K, 1)]
