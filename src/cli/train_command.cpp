@@ -275,10 +275,10 @@ int collectively(comm::Communicator& comm, const std::function<void()>& step) {
 // One line a benchmark can parse: where rank 0's time went.
 void print_times(const train::TrainResult& result, Index meta_batch) {
   const train::TrainTimes& t = result.times;
-  const std::int64_t steps = static_cast<std::int64_t>(result.steps_run);
+  const std::int64_t steps = result.steps_run;
   std::cout << std::setprecision(4) << "time: total " << t.total << " s, adapt " << t.adapt << " s, reduce "
-            << t.reduce << " s (waiting " << t.wait << " s), update " << t.update << " s, validate " << t.validate << " s, checkpoint "
-            << t.checkpoint << " s (" << t.saves << " saves), " << steps << " steps, "
+            << t.reduce << " s (waiting " << t.wait << " s), update " << t.update << " s, validate " << t.validate
+            << " s, checkpoint " << t.checkpoint << " s (" << t.saves << " saves), " << steps << " steps, "
             << (t.total > 0 ? static_cast<double>(steps * meta_batch) / t.total : 0.0) << " tasks/s\n";
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "metagmm/core/error.hpp"
 #include "metagmm/core/exact_sum.hpp"
 
 namespace metagmm::train {
@@ -21,10 +22,13 @@ void StepReduction::clear() {
   converted_ = false;
 }
 
-void StepReduction::add(std::span<const double> contribution, const std::string& what, Index task) {
-  for (std::size_t i = 0; i < contribution.size() && i < static_cast<std::size_t>(values_); ++i) {
+void StepReduction::add(std::span<const double> contribution, const char* what, Index task, std::int64_t step) {
+  METAGMM_CHECK(static_cast<Index>(contribution.size()) == values_, "contribution length");
+  for (std::size_t i = 0; i < contribution.size(); ++i) {
     if (!exact::accumulate(contribution[i], buffer_.data() + i * exact::kLimbs)) {
-      throw std::runtime_error(what + " of task " + std::to_string(task) +
+      // The message is built only here: add() runs for every task of every step.
+      throw std::runtime_error(std::string(what) + " of task " + std::to_string(task) +
+                               (step > 0 ? " at step " + std::to_string(step) : std::string()) +
                                " is NaN, Inf or beyond 2^79: the adaptation diverged (lower --inner-lr or --inner-steps)");
     }
   }

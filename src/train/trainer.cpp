@@ -178,7 +178,7 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     for (Index j = begin; j < end; ++j) {
       sampler_.training(step, j, episode_);
       algorithm_.contribute(theta, episode_, contribution);
-      reduction.add(contribution, "at step " + std::to_string(step + 1) + ", the contribution", episode_.task);
+      reduction.add(contribution, "the contribution", episode_.task, step + 1);
     }
     if (stop_signal() != 0) reduction.request_stop();
     if (leader && seconds_between(last_save, Clock::now()) >= options_.checkpoint_seconds) reduction.request_save();

@@ -19,9 +19,10 @@ class StepReduction {
   // `values`: the length of one contribution.
   StepReduction(Index values, int ranks);
   void clear();
-  // Adds one task's contribution. Throws std::runtime_error naming `what` and the task if a
-  // value is NaN, infinite or too large to sum exactly (a diverged adaptation).
-  void add(std::span<const double> contribution, const std::string& what, Index task);
+  // Adds one task's contribution (exactly `values` long). Throws std::runtime_error naming
+  // `what`, the task and (if positive) the meta-step if a value is NaN, infinite or too large to
+  // sum exactly (a diverged adaptation).
+  void add(std::span<const double> contribution, const char* what, Index task, std::int64_t step = 0);
   void request_stop() { buffer_[stop_] = 1; }
   void request_save() { buffer_[save_] = 1; }
   void set_adapt_seconds(int rank, double seconds);
