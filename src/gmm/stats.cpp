@@ -80,7 +80,55 @@ void Evaluator::prepare_full(const Gmm& gmm, const Vector& log_weights) {
   }
 }
 
-void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points) {
+// The derivatives of the coefficients above along a direction v of the flat parameters (the
+// centre c held fixed). With P = exp(-2 log sd), dP = -2 P v_sd, and d log pi_k = v_ak - pi . v_a.
+void Evaluator::prepare_diagonal_tangent(const Gmm& gmm, const Vector& v, const Vector& log_weights) {
+  const Index K = gmm.shape.components, d = gmm.shape.dim, F = 2 * d + 1;
+  const bool diag = gmm.shape.covariance == CovarianceType::diag;
+  const double mean_logit = log_weights.array().exp().matrix().dot(v.head(K));
+  tangent_coefficients_.resize(K, F);
+  for (Index k = 0; k < K; ++k) {
+    double* t = tangent_coefficients_.row(k).data();
+    double constant = v[k] - mean_logit;
+    for (Index j = 0; j < d; ++j) {
+      const Index sd = K + K * d + (diag ? k * d + j : k);
+      const double precision = std::exp(-2.0 * gmm.log_sd(k, diag ? j : 0));
+      const double offset = gmm.means(k, j) - origin_[j];
+      const double d_precision = -2.0 * precision * v[sd], d_mean = v[K + k * d + j];
+      t[j] = -0.5 * d_precision;
+      t[d + j] = d_precision * offset + precision * d_mean;
+      constant -= v[sd] + 0.5 * d_precision * offset * offset + precision * offset * d_mean;
+    }
+    t[F - 1] = constant;
+  }
+}
+
+// dU has the direction's entries above the diagonal and U_jj v_jj on it (the flat vector holds
+// log U_jj); U^T (mu - c) moves by dU^T (mu - c) + U^T v_mu.
+void Evaluator::prepare_full_tangent(const Gmm& gmm, const Vector& v, const Vector& log_weights) {
+  const Index K = gmm.shape.components, d = gmm.shape.dim, pairs = pair_count(d);
+  const double mean_logit = log_weights.array().exp().matrix().dot(v.head(K));
+  tangent_projection_.resize(K, pairs + d);
+  tangent_constants_.resize(K);
+  Matrix du(d, d);
+  for (Index k = 0; k < K; ++k) {
+    const Matrix& u = gmm.prec_chol[k];
+    du.setZero();
+    double constant = v[k] - mean_logit;
+    for (Index i = 0, p = K + K * d + k * pairs; i < d; ++i)
+      for (Index j = i; j < d; ++j, ++p) {
+        du(i, j) = i == j ? u(i, i) * v[p] : v[p];
+        if (i == j) constant += v[p];
+      }
+    for (Index j = 0, p = 0; j < d; ++j)
+      for (Index i = 0; i <= j; ++i) tangent_projection_(k, p++) = du(i, j);
+    tangent_projection_.row(k).tail(d) = (gmm.means.row(k) - origin_) * du +
+                                         v.segment(K + k * d, d).transpose() * u.triangularView<Eigen::Upper>();
+    tangent_constants_[k] = constant;
+  }
+}
+
+void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points, const Vector* direction) {
   const GmmShape& s = gmm.shape;
   METAGMM_CHECK(points.cols() == s.dim, "points and mixture disagree on the dimension");
   METAGMM_CHECK(points.rows() > 0, "an empty point set has no likelihood");
@@ -94,19 +142,28 @@ void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points) {
   } else {
     prepare_diagonal(gmm, log_weights);
   }
+  if (direction) {
+    METAGMM_CHECK(direction->size() == s.parameter_count(), "direction and mixture disagree on the parameter count");
+    if (s.covariance == CovarianceType::full) {
+      prepare_full_tangent(gmm, *direction, log_weights);
+    } else {
+      prepare_diagonal_tangent(gmm, *direction, log_weights);
+    }
+  }
   block_rows_ = std::clamp(kBlockDoubles / F, kMinBlockRows, kMaxBlockRows);
   grow(features_, block_rows_, F);
   features_.col(F - 1).setOnes();  // blocks overwrite only the other columns
   grow(log_density_, block_rows_, K);
+  if (direction) grow(tangent_density_, block_rows_, K);
   grow(row_max_, block_rows_, 1);
   grow(row_total_, block_rows_, 1);
   grow(row_log_likelihood_, block_rows_, 1);
 }
 
-void Evaluator::block_log_densities(const Gmm& gmm, RowMatrixRef block, bool with_statistics) {
+void Evaluator::block_log_densities(const Gmm& gmm, RowMatrixRef block, Output output) {
   const Index rows = block.rows(), d = gmm.shape.dim, F = features_.cols(), linear = F - d - 1;
-  const bool full = gmm.shape.covariance == CovarianceType::full;
-  const bool pairs = full && with_statistics;  // full needs x x^T features only for statistics
+  const bool full = gmm.shape.covariance == CovarianceType::full, tangent = output == Output::tangent;
+  const bool pairs = full && with_statistics(output);  // full needs x x^T features only for statistics
   // Plain loops over each row: with few dimensions, per-row expression set-up would cost more
   // than the arithmetic.
   for (Index r = 0; r < rows; ++r) {
@@ -122,18 +179,26 @@ void Evaluator::block_log_densities(const Gmm& gmm, RowMatrixRef block, bool wit
     }
   }
   if (full) {
-    full_log_densities(gmm, rows);
-  } else {
-    log_density_.topRows(rows).noalias() = features_.topRows(rows) * coefficients_.transpose();
+    if (tangent) {
+      full_log_densities<true>(gmm, rows);
+    } else {
+      full_log_densities<false>(gmm, rows);
+    }
+    return;
   }
+  log_density_.topRows(rows).noalias() = features_.topRows(rows) * coefficients_.transpose();
+  if (tangent) tangent_density_.topRows(rows).noalias() = features_.topRows(rows) * tangent_coefficients_.transpose();
 }
 
+template <bool kTangent>
 void Evaluator::full_log_densities(const Gmm& gmm, Index rows) {
   // |U_k^T (x - mu_k)|^2 for every point and component, vectorised across points: each lane of
   // a Packet is one point, and the loops walk U_k's upper triangle, so every multiply-add is
   // useful work (a dense matrix product would also multiply U's zero triangle) and the sum of
   // squares never leaves the registers. Four packets go together: four independent chains of
   // additions hide their latency, and each coefficient of U is loaded once for all four.
+  // kTangent: also the derivative along the prepared direction, -y . dy with
+  // dy = dU^T (x - c) - d[U^T (mu - c)], in the same loops.
   constexpr Index W = kPacketWidth, kChains = 4, kSpan = W * kChains;
   const Index K = gmm.shape.components, d = gmm.shape.dim, pairs = pair_count(d);
   const Index spans = (rows + kSpan - 1) / kSpan, stride = spans * kSpan;
@@ -148,23 +213,31 @@ void Evaluator::full_log_densities(const Gmm& gmm, Index rows) {
     for (Index k = 0; k < K; ++k) {
       const double* upper = projection_.row(k).data();
       const double* offsets = upper + pairs;
-      Packet squares[kChains] = {};
+      const double* d_upper = kTangent ? tangent_projection_.row(k).data() : nullptr;
+      Packet squares[kChains] = {}, cross[kChains] = {};
       for (Index j = 0, p = 0; j < d; ++j) {
-        Packet y[kChains];
+        Packet y[kChains], dy[kChains];
         for (Index c = 0; c < kChains; ++c) y[c] = Packet{} - offsets[j];
+        if constexpr (kTangent)
+          for (Index c = 0; c < kChains; ++c) dy[c] = Packet{} - d_upper[pairs + j];
         for (Index i = 0; i <= j; ++i, ++p) {
           const double* x = &transposed_(i, first);
           for (Index c = 0; c < kChains; ++c) {
             Packet xc;
             std::memcpy(&xc, x + c * W, sizeof xc);
             y[c] += upper[p] * xc;
+            if constexpr (kTangent) dy[c] += d_upper[p] * xc;
           }
         }
         for (Index c = 0; c < kChains; ++c) squares[c] += y[c] * y[c];
+        if constexpr (kTangent)
+          for (Index c = 0; c < kChains; ++c) cross[c] += y[c] * dy[c];
       }
       for (Index c = 0; c < kChains; ++c)
-        for (Index lane = 0; lane < W && first + c * W + lane < rows; ++lane)
+        for (Index lane = 0; lane < W && first + c * W + lane < rows; ++lane) {
           log_density_(first + c * W + lane, k) = projection_constants_[k] - 0.5 * squares[c][lane];
+          if constexpr (kTangent) tangent_density_(first + c * W + lane, k) = tangent_constants_[k] - cross[c][lane];
+        }
     }
   }
 }
@@ -192,11 +265,22 @@ void Evaluator::finish_block(Index start, Index rows, Output output) {
   log_likelihood = row_max_.head(rows).array() + row_total_.head(rows).array().log();  // vectorised log
   const double sum = log_likelihood.sum();
   if (output == Output::per_point) per_point_.segment(start, rows) = log_likelihood;
-  if (output == Output::responsibilities || output == Output::statistics) {
+  if (output == Output::responsibilities || with_statistics(output)) {
     for (Index r = 0; r < rows; ++r) {
       double* row = density + r * K;
       const double inverse = 1.0 / row_total_[r];
       for (Index k = 0; k < K; ++k) row[k] *= inverse;
+    }
+  }
+  if (output == Output::tangent) {
+    // w_nk = r_nk (dl_nk - sum_j r_nj dl_nj): the responsibilities' derivative, the derivative of
+    // the log-likelihood's own weights.
+    for (Index r = 0; r < rows; ++r) {
+      const double* resp = density + r * K;
+      double* w = tangent_density_.row(r).data();
+      double mean = 0.0;
+      for (Index k = 0; k < K; ++k) mean += resp[k] * w[k];
+      for (Index k = 0; k < K; ++k) w[k] = resp[k] * (w[k] - mean);
     }
   }
   block_log_likelihood_ += sum;
@@ -204,13 +288,14 @@ void Evaluator::finish_block(Index start, Index rows, Output output) {
 }
 
 void Evaluator::reset_statistics(const Gmm& gmm, RowMatrixRef points) {
-  stats_.points = points.rows();
+  stats_.points = tangent_stats_.points = points.rows();
   moment_sums_ = RowMatrix::Zero(gmm.shape.components, features_.cols());
+  tangent_sums_ = RowMatrix::Zero(gmm.shape.components, features_.cols());
 }
 
 bool Evaluator::use_fused(const Gmm& gmm, Output output) const {
   return gmm.shape.covariance != CovarianceType::full &&
-         (output == Output::likelihood || output == Output::statistics) &&
+         (output == Output::likelihood || with_statistics(output)) &&
          coefficients_.size() <= kMaxFusedCoefficients;
 }
 
@@ -218,15 +303,20 @@ bool Evaluator::use_fused(const Gmm& gmm, Output output) const {
 // points, log-densities phi(x) . C_k, log-sum-exp, responsibilities and (for statistics) the
 // moment sums, without writing any per-point array. The log-likelihood sum is taken as
 // sum(max) + log(product of the normalisers), one log per lane every kGroupsPerLog groups.
-template <int kDim>
+// kTangent: also the log-densities' derivatives along the prepared direction and the moment sums
+// of the weights w (tangent_statistics).
+template <int kDim, bool kTangent>
 void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics) {
   constexpr Index W = kPacketWidth;
   // kDim > 0: the dimension known at compile time, so the per-dimension loops unroll.
   const Index N = points.rows(), d = kDim > 0 ? kDim : points.cols(), K = coefficients_.rows(), F = 2 * d + 1;
-  fused_.assign(static_cast<std::size_t>(K * F + d + K), Packet{});
+  const Index tangent_size = kTangent ? K * F + K : 0;
+  fused_.assign(static_cast<std::size_t>(K * F + d + K + tangent_size), Packet{});
   Packet* sums = fused_.data();             // K x F accumulators
   Packet* centred = sums + K * F;           // d: x - c of the group's points
   Packet* density = centred + d;            // K: log-densities, then exp(. - max)
+  Packet* tangent_sums = density + K;       // kTangent, K x F: accumulators of w phi
+  Packet* tangent = tangent_sums + K * F;   // kTangent, K: dl, then w
   Packet max_sum{}, product = Packet{} + 1.0;
   double log_likelihood = 0.0;
   int groups = 0;
@@ -251,6 +341,12 @@ void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics) {
       for (Index j = 0; j < d; ++j) v += (c[j] * centred[j] + c[d + j]) * centred[j];
       density[k] = v;
       top = v > top ? v : top;
+      if constexpr (kTangent) {
+        const double* t = tangent_coefficients_.row(k).data();
+        Packet dv = Packet{} + t[F - 1];
+        for (Index j = 0; j < d; ++j) dv += (t[j] * centred[j] + t[d + j]) * centred[j];
+        tangent[k] = dv;
+      }
     }
     Packet total{};
     for (Index k = 0; k < K; ++k) {
@@ -264,50 +360,74 @@ void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics) {
     if (++groups == kGroupsPerLog) take_log();
     if (!with_statistics) continue;
     const Packet inverse = valid / total;
-    for (Index k = 0; k < K; ++k) {
-      const Packet r = density[k] * inverse;
-      Packet* row = sums + k * F;
+    auto accumulate = [&](Packet* row, Packet r) {
       for (Index j = 0; j < d; ++j) {
         const Packet weighted = r * centred[j];
         row[d + j] += weighted;
         row[j] += weighted * centred[j];
       }
       row[F - 1] += r;
+    };
+    Packet mean_tangent{};
+    for (Index k = 0; k < K; ++k) {
+      density[k] *= inverse;  // the responsibility r_k
+      accumulate(sums + k * F, density[k]);
+      if constexpr (kTangent) mean_tangent += density[k] * tangent[k];
     }
+    if constexpr (kTangent)
+      for (Index k = 0; k < K; ++k) accumulate(tangent_sums + k * F, density[k] * (tangent[k] - mean_tangent));
   }
   take_log();
   for (Index lane = 0; lane < W; ++lane) log_likelihood += max_sum[lane];
   block_log_likelihood_ = log_likelihood;
   if (!with_statistics) return;
-  for (Index k = 0; k < K; ++k)
-    for (Index f = 0; f < F; ++f) {
-      double total = 0.0;
-      for (Index lane = 0; lane < W; ++lane) total += sums[k * F + f][lane];
-      moment_sums_(k, f) = total;
-    }
+  auto reduce_lanes = [&](const Packet* from, RowMatrix& to) {
+    for (Index k = 0; k < K; ++k)
+      for (Index f = 0; f < F; ++f) {
+        double total = 0.0;
+        for (Index lane = 0; lane < W; ++lane) total += from[k * F + f][lane];
+        to(k, f) = total;
+      }
+  };
+  reduce_lanes(sums, moment_sums_);
+  if constexpr (kTangent) reduce_lanes(tangent_sums, tangent_sums_);
 }
 
-void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics) {
+void Evaluator::fused_pass(RowMatrixRef points, Output output) {
+  const bool statistics = with_statistics(output);
+  if (output == Output::tangent) {
+    switch (points.cols()) {
+      case 1: return fused_pass<1, true>(points, true);
+      case 2: return fused_pass<2, true>(points, true);
+      case 3: return fused_pass<3, true>(points, true);
+      case 4: return fused_pass<4, true>(points, true);
+      default: return fused_pass<0, true>(points, true);
+    }
+  }
   switch (points.cols()) {
-    case 1: return fused_pass<1>(points, with_statistics);
-    case 2: return fused_pass<2>(points, with_statistics);
-    case 3: return fused_pass<3>(points, with_statistics);
-    case 4: return fused_pass<4>(points, with_statistics);
-    default: return fused_pass<0>(points, with_statistics);
+    case 1: return fused_pass<1, false>(points, statistics);
+    case 2: return fused_pass<2, false>(points, statistics);
+    case 3: return fused_pass<3, false>(points, statistics);
+    case 4: return fused_pass<4, false>(points, statistics);
+    default: return fused_pass<0, false>(points, statistics);
   }
 }
 
-void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output) {
-  prepare(gmm, points);
-  if (output == Output::statistics) reset_statistics(gmm, points);
+void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output, const Vector* direction) {
+  prepare(gmm, points, direction);
+  if (with_statistics(output)) reset_statistics(gmm, points);
   if (use_fused(gmm, output)) {
-    fused_pass(points, output == Output::statistics);
+    fused_pass(points, output);
   } else {
     run_blocks(gmm, points, output);
   }
   stats_.log_likelihood_sum = block_log_likelihood_;
-  if (output != Output::statistics) return;
-  collect_statistics(gmm);
+  if (!with_statistics(output)) return;
+  collect_statistics(gmm, moment_sums_, stats_);
+  if (output == Output::tangent) {
+    collect_statistics(gmm, tangent_sums_, tangent_stats_);
+    tangent_stats_.log_likelihood_sum = 0.0;  // its derivative is not needed
+  }
 }
 
 void Evaluator::run_blocks(const Gmm& gmm, RowMatrixRef points, Output output) {
@@ -320,36 +440,39 @@ void Evaluator::run_blocks(const Gmm& gmm, RowMatrixRef points, Output output) {
       output == Output::component_densities ? Eigen::RowVectorXd(gmm.log_weights().transpose()) : Eigen::RowVectorXd();
   for (Index start = 0; start < N; start += block_rows_) {
     const Index rows = std::min(block_rows_, N - start);
-    block_log_densities(gmm, points.middleRows(start, rows), output == Output::statistics);
+    block_log_densities(gmm, points.middleRows(start, rows), output);
     if (output == Output::component_densities) {
       resp_.middleRows(start, rows) = log_density_.topRows(rows).rowwise() - log_weights;
       continue;
     }
     finish_block(start, rows, output);
-    if (output == Output::statistics) {
+    if (with_statistics(output)) {
       moment_sums_.noalias() += log_density_.topRows(rows).transpose() * features_.topRows(rows);
+    }
+    if (output == Output::tangent) {
+      tangent_sums_.noalias() += tangent_density_.topRows(rows).transpose() * features_.topRows(rows);
     }
   }
 }
 
-void Evaluator::collect_statistics(const Gmm& gmm) {
+void Evaluator::collect_statistics(const Gmm& gmm, const RowMatrix& sums, Statistics& out) const {
   const Index K = gmm.shape.components, d = gmm.shape.dim;
   const Index F = features_.cols(), linear = F - d - 1;
-  stats_.centers = origin_.replicate(K, 1);
-  stats_.first = moment_sums_.middleCols(linear, d);
-  stats_.weight_sum = moment_sums_.col(F - 1);
+  out.centers = origin_.replicate(K, 1);
+  out.first = sums.middleCols(linear, d);
+  out.weight_sum = sums.col(F - 1);
   if (gmm.shape.covariance == CovarianceType::full) {
-    stats_.second.resize(0, 0);
-    stats_.scatter.resize(K);
+    out.second.resize(0, 0);
+    out.scatter.resize(K);
     for (Index k = 0; k < K; ++k) {
-      Matrix& scatter = stats_.scatter[k];
+      Matrix& scatter = out.scatter[k];
       scatter.resize(d, d);
       for (Index i = 0, p = 0; i < d; ++i)
-        for (Index j = i; j < d; ++j, ++p) scatter(i, j) = scatter(j, i) = moment_sums_(k, p);
+        for (Index j = i; j < d; ++j, ++p) scatter(i, j) = scatter(j, i) = sums(k, p);
     }
   } else {
-    stats_.second = moment_sums_.leftCols(d);
-    stats_.scatter.clear();
+    out.second = sums.leftCols(d);
+    out.scatter.clear();
   }
 }
 
@@ -387,6 +510,12 @@ IntVector Evaluator::assignments(const Gmm& gmm, RowMatrixRef points) {
 const Statistics& Evaluator::statistics(const Gmm& gmm, RowMatrixRef points) {
   run(gmm, points, Output::statistics);
   return stats_;
+}
+
+std::pair<const Statistics&, const Statistics&> Evaluator::tangent_statistics(const Gmm& gmm, const Vector& direction,
+                                                                               RowMatrixRef points) {
+  run(gmm, points, Output::tangent, &direction);
+  return {stats_, tangent_stats_};
 }
 
 Statistics Evaluator::statistics_of(RowMatrixRef points, RowMatrixRef resp, const RowMatrix& centers,

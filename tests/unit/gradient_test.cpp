@@ -8,6 +8,7 @@ namespace metagmm::gmm {
 namespace {
 
 using metagmm::testing::random_gmm;
+using metagmm::testing::relative_difference;
 
 // Fourth-order central differences, (8[L(h) - L(-h)] - [L(2h) - L(-2h)]) / 12h, with h = 1e-3:
 // truncation ~h^4 |L^(5)| ~ 1e-12, and the loss's own rounding (~1e-14 relative, from the
@@ -66,6 +67,86 @@ INSTANTIATE_TEST_SUITE_P(AllCovarianceTypes, GradientTest,
                          [](const auto& info) {
                            return to_string(std::get<0>(info.param)) + "_d" + std::to_string(std::get<1>(info.param));
                          });
+
+// Hessian-vector products against fourth-order central differences of the exact gradient along
+// a unit direction v. The gradient's derivatives along v grow with the squared Mahalanobis
+// distances (about d), so the step is smaller than the gradient test's: with h = 1e-4 the
+// truncation h^4 |g^(5)| stays below 1e-9 relative up to d = 25 (measured: 1e-3 gives 5e-4 there,
+// 1e-4 gives 7e-8 and 1e-5 gives 3e-11 on a direction of norm 12), and rounding, about
+// 1e-14 |g| / h, stays near 1e-10. The error is taken relative to the product's largest entry
+// (relative_difference): single entries can be far smaller than the gradient's rounding / h. An
+// exact product agrees far inside 1e-6; a missing term is off by 1e-2 or more.
+constexpr double kHessianTolerance = 1e-6;
+constexpr double kHessianStep = 1e-4;
+
+double hessian_error(const Gmm& g, const RowMatrix& X, const Vector& direction) {
+  const Vector v = direction.normalized();
+  Evaluator evaluator;
+  const Vector product = hessian_vector_product(g, v, X, evaluator);
+  const Vector theta = g.pack();
+  auto gradient_at = [&](double offset) {
+    Vector gradient;
+    loss_and_gradient(Gmm::unpack(g.shape, theta + offset * v), X, evaluator, gradient);
+    return gradient;
+  };
+  const double h = kHessianStep;
+  const Vector numeric = (8.0 * (gradient_at(h) - gradient_at(-h)) - (gradient_at(2 * h) - gradient_at(-2 * h))) / (12.0 * h);
+  return relative_difference(product, numeric);
+}
+
+class HessianTest : public ::testing::TestWithParam<std::tuple<CovarianceType, Index>> {};
+
+// d = 1, 2, 5 take the fused pass for diag/spherical; d = 25 the blocked matrix-product pass;
+// full covariances the triangular kernel.
+TEST_P(HessianTest, MatchesCentralDifferencesOfTheGradient) {
+  const auto [type, d] = GetParam();
+  const GmmShape shape{3, d, type};
+  const Gmm truth = random_gmm(shape, 100 + d, 2.0);
+  RandomStream random(200 + d, StreamPurpose::test);
+  const RowMatrix X = sample(truth, 300, random);
+  // Near the truth but not at it: every component owns points, and responsibilities are mixed
+  // where components overlap.
+  Vector theta = truth.pack();
+  for (Index i = 0; i < theta.size(); ++i) theta[i] += 0.3 * random.normal();
+  const Gmm at = Gmm::unpack(shape, theta);
+  double worst = 0.0;
+  for (int trial = 0; trial < 3; ++trial) {  // random directions: every block moves
+    Vector v(shape.parameter_count());
+    for (Index i = 0; i < v.size(); ++i) v[i] = random.normal();
+    worst = std::max(worst, hessian_error(at, X, v));
+  }
+  for (Index i : {Index{0}, shape.parameter_count() - 1}) {  // single coordinates: a logit, a covariance entry
+    worst = std::max(worst, hessian_error(at, X, Vector::Unit(shape.parameter_count(), i)));
+  }
+  std::cout << "[ hessian ] " << to_string(type) << " d=" << d << ": worst relative error " << worst << "\n";
+  EXPECT_LE(worst, kHessianTolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCovarianceTypes, HessianTest,
+                         ::testing::Combine(::testing::Values(CovarianceType::diag, CovarianceType::spherical, CovarianceType::full),
+                                            ::testing::Values(1, 2, 5, 25)),
+                         [](const auto& info) {
+                           return to_string(std::get<0>(info.param)) + "_d" + std::to_string(std::get<1>(info.param));
+                         });
+
+TEST(Hessian, TangentStatisticsKeepTheStatisticsOfThePlainPass) {
+  // The pass that also takes derivatives must not change the statistics themselves.
+  for (auto type : {CovarianceType::diag, CovarianceType::full}) {
+    for (Index d : {2, 25}) {
+      const Gmm g = random_gmm({3, d, type}, 11);
+      RandomStream random(12, StreamPurpose::test);
+      const RowMatrix X = sample(g, 100, random);
+      Evaluator a, b;
+      const Statistics plain = a.statistics(g, X);
+      const auto [stats, tangent] = b.tangent_statistics(g, Vector::Ones(g.shape.parameter_count()), X);
+      EXPECT_EQ(plain.weight_sum, stats.weight_sum);
+      EXPECT_EQ(plain.first, stats.first);
+      EXPECT_DOUBLE_EQ(plain.log_likelihood_sum, stats.log_likelihood_sum);
+      // Each point's weights w_nk sum to zero over k, so the tangent's weight sums do too.
+      EXPECT_NEAR(tangent.weight_sum.sum(), 0.0, 1e-9 * X.rows());
+    }
+  }
+}
 
 TEST(Gradient, FiniteForPointsFarFromEveryComponentInHighDimension) {
   for (auto type : {CovarianceType::diag, CovarianceType::spherical, CovarianceType::full}) {

@@ -12,4 +12,9 @@ Vector loss_gradient(const Gmm& gmm, const Statistics& stats);
 double loss_and_gradient(const Gmm& gmm, RowMatrixRef points, Evaluator& evaluator,
                          Vector& gradient);
 
+// H(theta; X) v: the Hessian of L(theta; X) at `gmm` times `direction` (flat layout), exact. It
+// is the gradient's derivative along v: one pass takes the statistics and their derivative
+// (Evaluator::tangent_statistics), then the gradient formula runs on dual numbers.
+Vector hessian_vector_product(const Gmm& gmm, const Vector& direction, RowMatrixRef points, Evaluator& evaluator);
+
 }  // namespace metagmm::gmm

@@ -17,6 +17,7 @@
 // all buffers live in an Evaluator that is reused across calls, so a hot loop over many tasks
 // allocates nothing once the buffers have grown (first-touch memory is expensive here:
 // shared/BENCHMARKS.md).
+#include <utility>
 #include <vector>
 
 #include "metagmm/core/types.hpp"
@@ -52,27 +53,37 @@ class Evaluator {
   IntVector assignments(const Gmm& gmm, RowMatrixRef points);
   // Statistics of the responsibilities at `gmm`; valid until the next call.
   const Statistics& statistics(const Gmm& gmm, RowMatrixRef points);
+  // The statistics at `gmm` and, in the same pass, their derivative along `direction` (a flat
+  // parameter vector) with the centres held fixed: the moments of the weights
+  // w_nk = r_nk (dl_nk - sum_j r_nj dl_nj), where dl_nk is the derivative of
+  // log pi_k + log N(x_n | mu_k, Sigma_k) along the direction. Valid until the next call.
+  std::pair<const Statistics&, const Statistics&> tangent_statistics(const Gmm& gmm, const Vector& direction,
+                                                                      RowMatrixRef points);
 
   // The statistics of given (for example one-hot) responsibilities, taken about `centers`.
   static Statistics statistics_of(RowMatrixRef points, RowMatrixRef responsibilities,
                                   const RowMatrix& centers, CovarianceType covariance);
 
  private:
-  enum class Output { component_densities, likelihood, per_point, responsibilities, statistics };
-  void run(const Gmm& gmm, RowMatrixRef points, Output output);
+  enum class Output { component_densities, likelihood, per_point, responsibilities, statistics, tangent };
+  static bool with_statistics(Output output) { return output == Output::statistics || output == Output::tangent; }
+  void run(const Gmm& gmm, RowMatrixRef points, Output output, const Vector* direction = nullptr);
   void run_blocks(const Gmm& gmm, RowMatrixRef points, Output output);
-  void collect_statistics(const Gmm& gmm);
-  void prepare(const Gmm& gmm, RowMatrixRef points);
+  void collect_statistics(const Gmm& gmm, const RowMatrix& sums, Statistics& out) const;
+  void prepare(const Gmm& gmm, RowMatrixRef points, const Vector* direction);
   void prepare_diagonal(const Gmm& gmm, const Vector& log_weights);
   void prepare_full(const Gmm& gmm, const Vector& log_weights);
-  void block_log_densities(const Gmm& gmm, RowMatrixRef block, bool with_statistics);
+  void prepare_diagonal_tangent(const Gmm& gmm, const Vector& direction, const Vector& log_weights);
+  void prepare_full_tangent(const Gmm& gmm, const Vector& direction, const Vector& log_weights);
+  void block_log_densities(const Gmm& gmm, RowMatrixRef block, Output output);
   void reset_statistics(const Gmm& gmm, RowMatrixRef points);
 
+  template <bool kTangent>
   void full_log_densities(const Gmm& gmm, Index rows);
   void finish_block(Index start, Index rows, Output output);
   bool use_fused(const Gmm& gmm, Output output) const;
-  void fused_pass(RowMatrixRef points, bool with_statistics);
-  template <int kDim>
+  void fused_pass(RowMatrixRef points, Output output);
+  template <int kDim, bool kTangent>
   void fused_pass(RowMatrixRef points, bool with_statistics);
 
   // Derived from the parameters once per call.
@@ -80,19 +91,26 @@ class Evaluator {
   RowMatrix coefficients_;     // K x F: row k holds C_k (diag, spherical)
   RowMatrix projection_;       // full, K x (d(d+1)/2 + d): U_k's upper triangle by columns, U_k^T (mu_k - c)
   Vector projection_constants_;  // full, K: log pi_k + sum_j log U_jj - d/2 log 2 pi
+  // Their derivatives along the direction of tangent_statistics().
+  RowMatrix tangent_coefficients_;
+  RowMatrix tangent_projection_;
+  Vector tangent_constants_;
   Index block_rows_ = 0;
   // Per-block buffers, grown on demand and reused.
   RowMatrix transposed_;       // full, d x B: the block's centred points, one coordinate per row
   RowMatrix features_;         // B x F: phi of the block's points
   RowMatrix log_density_;      // B x K; becomes responsibilities in place
+  RowMatrix tangent_density_;  // B x K: dl_nk, then the weights w_nk in place
   Vector row_max_;             // B: each row's largest log-density
   Vector row_total_;           // B: sum_k exp(log-density - max)
   Vector row_log_likelihood_;  // B: log p(x) of each row
   RowMatrix moment_sums_;      // K x F: R^T Phi summed over blocks
+  RowMatrix tangent_sums_;     // K x F: W^T Phi summed over blocks
   std::vector<Packet> fused_;  // fused pass: K x F packet accumulators, then centred points and log-densities
   double block_log_likelihood_ = 0.0;
   // Outputs.
   Statistics stats_;
+  Statistics tangent_stats_;
   Vector per_point_;
   RowMatrix resp_;
 };
