@@ -18,6 +18,10 @@ class Algorithm {
  public:
   virtual ~Algorithm() = default;
   virtual std::string name() const = 0;
+  // The meta-parameters are the model's flat parameters followed by this many more that the
+  // algorithm learns besides (Meta-SGD's inner step sizes); their starting values.
+  virtual Index extra_meta_parameters() const { return 0; }
+  virtual Vector initial_extra_parameters() const { return Vector(); }
   // Length of one task's contribution.
   virtual Index contribution_size() const = 0;
   // Adapts from the meta-parameters to one episode and writes the task's contribution.

@@ -1,0 +1,166 @@
+// MAML, first-order MAML and Meta-SGD: the meta-gradient against central differences of the
+// meta-objective itself, and what each variant leaves out.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "metagmm/core/error.hpp"
+#include "metagmm/gmm/gradient.hpp"
+#include "metagmm/gmm/sample.hpp"
+#include "metagmm/meta/maml.hpp"
+#include "support.hpp"
+
+namespace metagmm::meta {
+namespace {
+
+using metagmm::testing::relative_difference;
+
+// Fourth-order central differences of F with h = 1e-3: F is m gradient steps and a loss, smooth
+// at the scale of 1e-3 in d = 2 (truncation ~h^4 |F^(5)| ~ 1e-11), and F's rounding
+// (~1e-15 relative) gives ~1e-12 / h. A meta-gradient that drops any term of the chain rule (the
+// first-order one, or a wrong Hessian-vector product) is off by 1e-2 or more.
+constexpr double kMetaGradientTolerance = 1e-5;
+constexpr double kStep = 1e-3;
+
+struct Problem {
+  gmm::GmmShape shape;
+  task::Episode episode;
+  Vector model;  // a start near the truth: mixed responsibilities, every component used
+};
+
+Problem make_problem(gmm::CovarianceType type) {
+  Problem p;
+  p.shape = {3, 2, type};
+  const gmm::Gmm truth = testing::random_gmm(p.shape, 21, 2.0);
+  RandomStream random(22, StreamPurpose::test);
+  p.episode.task = 0;
+  p.episode.support = gmm::sample(truth, 15, random);
+  p.episode.query = gmm::sample(truth, 40, random);
+  p.model = truth.pack();
+  for (Index i = 0; i < p.model.size(); ++i) p.model[i] += 0.3 * random.normal();
+  return p;
+}
+
+// The task's contribution: [meta-gradient | F].
+std::vector<double> contribution(Maml& maml, const Vector& meta, const task::Episode& e) {
+  std::vector<double> out(static_cast<std::size_t>(maml.contribution_size()));
+  maml.contribute(meta, e, out);
+  return out;
+}
+
+Vector numeric_meta_gradient(Maml& maml, const Vector& meta, const task::Episode& e) {
+  auto f = [&](Index i, double offset) {
+    Vector moved = meta;
+    moved[i] += offset;
+    return contribution(maml, moved, e).back();
+  };
+  Vector numeric(meta.size());
+  for (Index i = 0; i < meta.size(); ++i)
+    numeric[i] = (8.0 * (f(i, kStep) - f(i, -kStep)) - (f(i, 2 * kStep) - f(i, -2 * kStep))) / (12.0 * kStep);
+  return numeric;
+}
+
+Vector analytic_meta_gradient(Maml& maml, const Vector& meta, const task::Episode& e) {
+  const auto out = contribution(maml, meta, e);
+  return Eigen::Map<const Vector>(out.data(), meta.size());
+}
+
+Vector meta_parameters(const Maml& maml, const Vector& model) {
+  Vector meta(model.size() + maml.extra_meta_parameters());
+  meta << model, maml.initial_extra_parameters();
+  // Unequal step sizes, so that a mix-up of blocks or parameters shows.
+  for (Index i = model.size(); i < meta.size(); ++i) meta[i] += 0.1 * static_cast<double>(i % 3);
+  return meta;
+}
+
+class MamlGradientTest : public ::testing::TestWithParam<std::tuple<gmm::CovarianceType, StepSizeLearning>> {};
+
+TEST_P(MamlGradientTest, SecondOrderMatchesCentralDifferencesOfTheMetaObjective) {
+  const auto [type, learning] = GetParam();
+  const Problem p = make_problem(type);
+  for (int m = 1; m <= 5; ++m) {
+    InnerOptions inner;
+    inner.steps = m;
+    inner.learning_rate = 0.05;
+    Maml maml(p.shape, inner, MamlOrder::second, learning);
+    const Vector meta = meta_parameters(maml, p.model);
+    const Vector numeric = numeric_meta_gradient(maml, meta, p.episode);
+    const double error = relative_difference(analytic_meta_gradient(maml, meta, p.episode), numeric);
+    std::cout << "[ maml ] " << gmm::to_string(type) << " step sizes " << to_string(learning) << " m=" << m
+              << ": relative error " << error << "\n";
+    EXPECT_LE(error, kMetaGradientTolerance) << "m = " << m;
+    if (learning != StepSizeLearning::none) {
+      // The step sizes' part on its own: far smaller than theta's, it must not hide in its scale.
+      const Index n = maml.extra_meta_parameters();
+      const Vector analytic = analytic_meta_gradient(maml, meta, p.episode);
+      EXPECT_LE(relative_difference(analytic.tail(n), numeric.tail(n)), kMetaGradientTolerance) << "m = " << m;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllCovarianceTypes, MamlGradientTest,
+    ::testing::Combine(::testing::Values(gmm::CovarianceType::diag, gmm::CovarianceType::spherical, gmm::CovarianceType::full),
+                       ::testing::Values(StepSizeLearning::none, StepSizeLearning::block, StepSizeLearning::parameter)),
+    [](const auto& info) { return gmm::to_string(std::get<0>(info.param)) + "_" + to_string(std::get<1>(info.param)); });
+
+TEST(Maml, FirstOrderIsTheQueryGradientAtTheAdaptedParameters) {
+  const Problem p = make_problem(gmm::CovarianceType::diag);
+  InnerOptions inner;
+  inner.steps = 3;
+  Maml fomaml(p.shape, inner, MamlOrder::first, StepSizeLearning::none);
+  InnerLoop loop(p.shape, inner);
+  Vector adapted = p.model;
+  loop.adapt(adapted, p.episode.support);
+  gmm::Evaluator evaluator;
+  Vector query_gradient;
+  const double loss = gmm::loss_and_gradient(gmm::Gmm::unpack(p.shape, adapted), p.episode.query, evaluator, query_gradient);
+  const auto out = contribution(fomaml, p.model, p.episode);
+  EXPECT_EQ(Eigen::Map<const Vector>(out.data(), p.model.size()), query_gradient);
+  EXPECT_EQ(out.back(), loss);
+  // ... which is not the exact meta-gradient once the support's curvature matters.
+  Maml maml(p.shape, inner, MamlOrder::second, StepSizeLearning::none);
+  EXPECT_GT(relative_difference(query_gradient, analytic_meta_gradient(maml, p.model, p.episode)), 1e-3);
+}
+
+TEST(Maml, FirstOrderWorksWithEveryInnerLoop) {
+  const Problem p = make_problem(gmm::CovarianceType::diag);
+  for (InnerMethod method : {InnerMethod::adam, InnerMethod::em}) {
+    InnerOptions inner;
+    inner.method = method;
+    Maml fomaml(p.shape, inner, MamlOrder::first, StepSizeLearning::none);
+    InnerLoop loop(p.shape, inner);
+    Vector adapted = p.model;
+    loop.adapt(adapted, p.episode.support);
+    EXPECT_DOUBLE_EQ(fomaml.adapted_log_likelihood(p.model, p.episode), loop.mean_log_likelihood(adapted, p.episode.query));
+  }
+}
+
+TEST(Maml, RefusesWhatItCannotDifferentiate) {
+  const gmm::GmmShape shape{2, 2, gmm::CovarianceType::diag};
+  InnerOptions em;
+  em.method = InnerMethod::em;
+  EXPECT_THROW(Maml(shape, em, MamlOrder::second, StepSizeLearning::none), InputError);
+  EXPECT_THROW(Maml(shape, em, MamlOrder::first, StepSizeLearning::block), InputError);
+  EXPECT_THROW(parse_step_size_learning("all", "--meta-sgd"), InputError);
+}
+
+TEST(Maml, CombineAveragesTheTasksContributions) {
+  const Problem p = make_problem(gmm::CovarianceType::spherical);
+  InnerOptions inner;
+  Maml maml(p.shape, inner, MamlOrder::second, StepSizeLearning::block);
+  const Vector meta = meta_parameters(maml, p.model);
+  auto a = contribution(maml, meta, p.episode);
+  task::Episode other = p.episode;
+  other.support = p.episode.query.topRows(20);
+  const auto b = contribution(maml, meta, other);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+  Vector gradient;
+  const double loss = maml.combine(meta, a, 2, gradient);
+  EXPECT_EQ(gradient.size(), meta.size());
+  EXPECT_DOUBLE_EQ(loss, a.back() / 2.0);
+  EXPECT_DOUBLE_EQ(gradient[meta.size() - 1], a[meta.size() - 1] / 2.0);
+}
+
+}  // namespace
+}  // namespace metagmm::meta
