@@ -179,6 +179,11 @@ void inspect_checkpoint(const std::string& path) {
   const Vector weights = gmm::Gmm::unpack(c.shape, c.theta).weights();
   std::cout << "weights    ";
   for (Index k = 0; k < weights.size(); ++k) std::cout << " " << std::setprecision(4) << weights[k];
+  if (c.inner_log_step_sizes.size() > 0) {
+    const Vector alpha = c.inner_log_step_sizes.array().exp();
+    std::cout << "\nstep sizes  " << alpha.size() << " learned inner step sizes (Meta-SGD), from " << alpha.minCoeff()
+              << " to " << alpha.maxCoeff();
+  }
   std::cout << "\nconfiguration:\n" << c.config;
 }
 

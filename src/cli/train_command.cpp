@@ -11,6 +11,8 @@
 #include "metagmm/cli/commands.hpp"
 #include "metagmm/comm/communicator.hpp"
 #include "metagmm/core/error.hpp"
+#include "metagmm/core/text.hpp"
+#include "metagmm/meta/maml.hpp"
 #include "metagmm/meta/reptile.hpp"
 #include "metagmm/train/checkpoint.hpp"
 #include "metagmm/train/signals.hpp"
@@ -23,11 +25,15 @@ namespace fs = std::filesystem;
 
 // A resumed run must keep these: they change what the run is, not how long it runs.
 const std::vector<std::string> kRunIdentity = {
-    "algo", "tasks", "components", "covariance", "seed", "outer",
+    "algo", "meta-sgd", "tasks", "components", "covariance", "seed", "outer",
     "gen-family", "gen-dim", "gen-components", "gen-tasks", "gen-points", "gen-seed", "gen-truth-covariance",
     "gen-box", "gen-scale", "gen-jitter", "gen-drop", "gen-concentration", "gen-warp", "gen-split"};
 // Not part of the stored configuration: where and how this invocation starts.
 const std::vector<std::string> kNotStored = {"resume", "run-dir", "config", "help"};
+
+// The default outer learning rate of the gradient-based algorithms: --outer-lr's default of 1 is
+// Reptile's step fraction, far too long a step along a meta-gradient.
+constexpr double kGradientOuterRate = 0.01;
 
 void add_train_options(po::options_description& options) {
   const train::TrainOptions t;
@@ -35,7 +41,10 @@ void add_train_options(po::options_description& options) {
   const meta::InnerOptions i;
   po::options_description run("Run");
   run.add_options()
-      ("algo", po::value<std::string>()->default_value("reptile"), "meta-learning algorithm: reptile")
+      ("algo", po::value<std::string>()->default_value("reptile"),
+       "meta-learning algorithm: reptile (move towards the adapted parameters), maml (exact second-order "
+       "meta-gradient through the inner steps) or fomaml (first-order MAML: the query gradient at the adapted "
+       "parameters)")
       ("tasks", po::value<std::string>()->default_value(""),
        "task set file (HDF5, from metagmm generate or import); empty: generate tasks on the fly with the --gen-* options")
       ("run-dir", po::value<std::string>()->value_name("DIR"),
@@ -56,16 +65,22 @@ void add_train_options(po::options_description& options) {
       ("query", po::value<Index>()->default_value(e.query), "query points per task, scored after adaptation; 0: all the rest")
       ("inner", po::value<std::string>()->default_value("sgd"), "inner adaptation: sgd (gradient steps), adam or em")
       ("inner-steps", po::value<int>()->default_value(i.steps), "inner adaptation steps m")
-      ("inner-lr", real_value(i.learning_rate), "inner learning rate alpha (sgd, adam)")
+      ("inner-lr", real_value(i.learning_rate),
+       "inner learning rate alpha (sgd, adam); with --meta-sgd, the learned step sizes' starting value")
+      ("meta-sgd", po::value<std::string>()->default_value("none"),
+       "maml/fomaml with --inner sgd: meta-learn the inner step sizes with the initialisation (Meta-SGD): none, "
+       "block (one each for the logits, means and covariances) or parameter (one per parameter); saved in checkpoints")
       ("reg-covar", real_value(i.reg_covar), "variance floor added by inner EM steps")
       ("weighting", po::value<std::string>()->default_value("uniform"),
        "reptile: how tasks' adapted parameters are averaged: uniform, or distance (weights proportional to "
        "|theta_i - theta|^2)");
+  const std::string outer_rate_help =
+      "outer learning rate (reptile with sgd: the step fraction epsilon towards the adapted parameters); left at its "
+      "default, maml and fomaml use " + shortest_text(kGradientOuterRate) + ", a step along a meta-gradient";
   po::options_description outer("Outer update");
   outer.add_options()
       ("outer", po::value<std::string>()->default_value("sgd"), "outer optimiser on the meta-gradient: sgd or adam")
-      ("outer-lr", real_value(t.outer.learning_rate),
-       "outer learning rate (reptile with sgd: the step fraction epsilon towards the adapted parameters)")
+      ("outer-lr", real_value(t.outer.learning_rate), outer_rate_help.c_str())
       ("outer-beta1", real_value(t.outer.beta1), "adam: first-moment decay")
       ("outer-beta2", real_value(t.outer.beta2), "adam: second-moment decay");
   po::options_description monitor("Validation, checkpoints, progress");
@@ -93,6 +108,8 @@ struct TrainSetup {
   task::EpisodeOptions episode;
   meta::InnerOptions inner;
   meta::ReptileWeighting weighting = meta::ReptileWeighting::uniform;
+  meta::StepSizeLearning step_sizes = meta::StepSizeLearning::none;
+  std::unique_ptr<meta::Algorithm> algorithm;
   std::unique_ptr<task::TaskSource> source;
   std::optional<train::Checkpoint> resume;
 };
@@ -102,6 +119,12 @@ T non_negative(const po::variables_map& v, const std::string& name) {
   const auto value = v[name].as<T>();
   if (value < 0) throw InputError("--" + name + ": expected an integer >= 0");
   return value;
+}
+
+std::unique_ptr<meta::Algorithm> make_algorithm(const std::string& name, const TrainSetup& setup) {
+  if (name == "reptile") return std::make_unique<meta::Reptile>(setup.shape, setup.inner, setup.weighting);
+  const auto order = name == "maml" ? meta::MamlOrder::second : meta::MamlOrder::first;
+  return std::make_unique<meta::Maml>(setup.shape, setup.inner, order, setup.step_sizes);
 }
 
 // Which checkpoint to resume from: decided by rank 0 (it reports damaged ones) and broadcast.
@@ -160,7 +183,7 @@ void absolute_tasks_path(po::variables_map& v) {
 
 // Everything before the first meta-step. Returns nullptr when --help was shown.
 std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::Communicator& comm) {
-  const CommandSpec spec{"train", "train --algo reptile [--tasks FILE] --run-dir DIR [--resume auto|PATH] [options]",
+  const CommandSpec spec{"train", "train --algo reptile|maml|fomaml [--tasks FILE] --run-dir DIR [--resume auto|PATH] [options]",
                          "Meta-learns a Gaussian mixture across tasks. Run it directly (one rank) or under\n"
                          "mpirun -np R: each rank adapts to its share of every meta-batch, one reduction per step\n"
                          "combines them, and the result is bit-identical for any R. Checkpoints go to --run-dir\n"
@@ -194,7 +217,9 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   }
 
   const std::string algorithm = v["algo"].as<std::string>();
-  if (algorithm != "reptile") throw InputError("--algo: expected reptile, got '" + algorithm + "'");
+  if (algorithm != "reptile" && algorithm != "maml" && algorithm != "fomaml")
+    throw InputError("--algo: expected reptile, maml or fomaml, got '" + algorithm + "'");
+  if (algorithm != "reptile" && v["outer-lr"].defaulted()) v.at("outer-lr").value() = kGradientOuterRate;
   train::TrainOptions& o = setup->options;
   o.algorithm = algorithm;
   o.steps = v["steps"].as<long long>();
@@ -223,6 +248,9 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   setup->inner.reg_covar = v["reg-covar"].as<double>();
   setup->inner.validate();
   setup->weighting = meta::parse_reptile_weighting(v["weighting"].as<std::string>(), "--weighting");
+  setup->step_sizes = meta::parse_step_size_learning(v["meta-sgd"].as<std::string>(), "--meta-sgd");
+  if (algorithm == "reptile" && setup->step_sizes != meta::StepSizeLearning::none)
+    throw InputError("--meta-sgd: learned step sizes need --algo maml or fomaml");
 
   const double cache_mb = v["task-cache-mb"].as<double>();
   if (!(cache_mb >= 0)) throw InputError("--task-cache-mb: expected a number >= 0");
@@ -237,6 +265,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   setup->shape.dim = setup->source->dim();
   if (setup->resume && !(setup->resume->shape == setup->shape))
     throw InputError("--resume: the checkpoint's model does not match the configuration");
+  setup->algorithm = make_algorithm(algorithm, *setup);
 
   std::error_code error;
   fs::create_directories(run_dir, error);
@@ -299,10 +328,10 @@ int train_command(const std::vector<std::string>& args) {
   }
   try {
     task::Sampler sampler(*setup->source, setup->episode, setup->options.seed);
-    meta::Reptile reptile(setup->shape, setup->inner, setup->weighting);
     const Vector initial = setup->resume ? Vector() : train::initial_meta_parameters(*setup->source, setup->shape,
                                                                                      setup->options.seed);
-    train::Trainer trainer(setup->options, setup->shape, sampler, reptile, *comm, std::cerr, isatty(STDERR_FILENO));
+    train::Trainer trainer(setup->options, setup->shape, sampler, *setup->algorithm, *comm, std::cerr,
+                           isatty(STDERR_FILENO));
     const auto result = trainer.run(initial, setup->resume ? &*setup->resume : nullptr);
     if (comm->rank() == 0) {
       if (result.outcome == train::TrainOutcome::stopped) {

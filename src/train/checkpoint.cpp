@@ -79,8 +79,9 @@ Checkpoint read_content(const std::filesystem::path& path) {
     throw InputError(name + ": format is '" + format.value_or("(missing)") + "', expected '" + kCheckpointFormat + "'");
   }
   const auto version = file.require_int_attribute("/", "version");
-  if (version != kCheckpointVersion)
-    throw InputError(name + ": checkpoint version " + std::to_string(version) + " is not supported");
+  if (version < kOldestCheckpointVersion || version > kCheckpointVersion)
+    throw InputError(name + ": checkpoint version " + std::to_string(version) + " is not supported (this build reads " +
+                     std::to_string(kOldestCheckpointVersion) + " to " + std::to_string(kCheckpointVersion) + ")");
   Checkpoint c;
   c.algorithm = file.require_string_attribute("/", "algorithm");
   c.step = file.require_int_attribute("/", "step");
@@ -90,6 +91,7 @@ Checkpoint read_content(const std::filesystem::path& path) {
   const gmm::Gmm model = task::read_model(file, "/model");
   c.shape = model.shape;
   c.theta = to_vector(file.dataset("/model/parameters", h5::Dtype::float64, 1).read_all<double>());
+  if (file.exists("/inner/log_step_sizes")) c.inner_log_step_sizes = to_vector(read_doubles(file, "/inner/log_step_sizes"));
   c.optimizer_state.steps = file.require_int_attribute("/", "optimizer_steps");
   if (file.exists("/optimizer/first")) {
     c.optimizer_state.first = to_vector(read_doubles(file, "/optimizer/first"));
@@ -136,6 +138,8 @@ std::uint32_t checksum(const Checkpoint& c) {
   crc.add(static_cast<std::int64_t>(c.shape.dim));
   crc.add(gmm::to_string(c.shape.covariance));
   crc.add(c.theta);
+  // Only when present: a checkpoint without them (all of version 1) sums as before.
+  if (c.inner_log_step_sizes.size() > 0) crc.add(c.inner_log_step_sizes);
   crc.add(c.optimizer);
   crc.add(c.optimizer_state.steps);
   crc.add(c.optimizer_state.first);
@@ -164,6 +168,11 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
     file.set_attribute("/", "optimizer", c.optimizer);
     file.set_attribute("/", "optimizer_steps", c.optimizer_state.steps);
     const h5::DatasetOptions plain{.compress = false};
+    if (c.inner_log_step_sizes.size() > 0) {
+      file.create_group("/inner");
+      file.write<double>("/inner/log_step_sizes", {static_cast<std::uint64_t>(c.inner_log_step_sizes.size())},
+                         c.inner_log_step_sizes.data(), plain);
+    }
     if (c.optimizer_state.first.size() > 0) {
       file.create_group("/optimizer");
       const auto P = static_cast<std::uint64_t>(c.optimizer_state.first.size());

@@ -124,7 +124,8 @@ void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer
   c.step = step;
   c.seed = options_.seed;
   c.shape = shape_;
-  c.theta = theta;
+  c.theta = theta.head(shape_.parameter_count());
+  c.inner_log_step_sizes = theta.tail(theta.size() - shape_.parameter_count());
   c.optimizer = meta::to_string(options_.outer.method);
   c.optimizer_state = outer.state();
   c.config = options_.config;
@@ -134,14 +135,24 @@ void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer
 }
 
 TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
-  const Index P = shape_.parameter_count();
+  const Index model_size = shape_.parameter_count(), extra = algorithm_.extra_meta_parameters();
+  const Index P = model_size + extra;
   const Index C = algorithm_.contribution_size();
   const Index B = options_.meta_batch;
   const bool leader = comm_.rank() == 0;
   const auto [begin, end] = share_of(B, comm_.rank(), comm_.size());
   TrainResult result;
-  Vector theta = resume ? resume->theta : initial;
-  METAGMM_CHECK(theta.size() == P, "meta-parameter count");
+  // The meta-parameters: the model's, then the algorithm's own (Meta-SGD's step sizes).
+  Vector theta(P);
+  if (resume) {
+    if (resume->theta.size() != model_size || resume->inner_log_step_sizes.size() != extra)
+      throw InputError("--resume: the checkpoint holds " + std::to_string(resume->inner_log_step_sizes.size()) +
+                       " learned step sizes, " + algorithm_.name() + " as configured learns " + std::to_string(extra));
+    theta << resume->theta, resume->inner_log_step_sizes;
+  } else {
+    METAGMM_CHECK(initial.size() == model_size, "meta-parameter count");
+    theta << initial, algorithm_.initial_extra_parameters();
+  }
   meta::Optimizer outer(options_.outer, P);
   MetricsHistory history;
   std::int64_t step = 0;

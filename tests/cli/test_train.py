@@ -2,7 +2,8 @@
 """metagmm train under mpirun, as a researcher runs it: bit-identical results for any number of
 ranks and across stop-and-resume, clean stops on signals, checkpoints that survive kill -9 and
 are checked on reading, and a failure on one rank ending the whole job. Checkpoints are read
-with h5py, independently of our reader.
+with h5py, independently of our reader. The engine's tests run once per algorithm (the classes
+made at the end of this file).
 
 Run by ctest with METAGMM pointing at the binary and MPIRUN at mpirun.
 """
@@ -80,7 +81,7 @@ def state(path):
     """What a resumed run must reproduce: model, optimiser state, step and losses."""
     with h5py.File(path, "r") as f:
         out = {k: bits(f[k][()]) for k in ("model/parameters", "metrics/loss", "metrics/step")}
-        for k in ("optimizer/first", "optimizer/second"):
+        for k in ("optimizer/first", "optimizer/second", "inner/log_step_sizes"):
             if k in f:
                 out[k] = bits(f[k][()])
         out["step"] = int(f.attrs["step"])
@@ -89,6 +90,12 @@ def state(path):
 
 
 class Workspace(unittest.TestCase):
+    # The algorithm under test: options selecting it, options that give it state of its own
+    # to carry across a resume, and (covariance, options) pairs for the rank-invariance test.
+    ALGO = []
+    OWN_STATE = ["--inner", "adam", "--inner-lr", 0.05]
+    VARIANTS = [("diag", ["--inner", "sgd"]), ("full", ["--inner", "adam"]), ("spherical", ["--inner", "em"])]
+
     @classmethod
     def setUpClass(cls):
         cls.shared = tempfile.mkdtemp(prefix="metagmm_train_")
@@ -110,7 +117,7 @@ class Workspace(unittest.TestCase):
         return os.path.join(self.dir, name)
 
     def train(self, run_dir, *extra, ranks=None, check=True, env=None):
-        return run(["train", "--tasks", self.tasks, "--run-dir", self.path(run_dir), "--support", 10,
+        return run(["train", *self.ALGO, "--tasks", self.tasks, "--run-dir", self.path(run_dir), "--support", 10,
                     "--meta-batch", 7, "--validate-every", 4, "--validation-tasks", 5, *extra],
                    ranks=ranks, check=check, env=env)
 
@@ -120,9 +127,9 @@ class Workspace(unittest.TestCase):
 
 class RankCountInvariance(Workspace):
     def test_checkpoint_identical_for_1_2_3_4_ranks(self):
-        for covariance, inner in [("diag", "sgd"), ("full", "adam"), ("spherical", "em")]:
-            with self.subTest(covariance=covariance, inner=inner):
-                extra = ["--steps", 12, "--covariance", covariance, "--inner", inner, "--outer", "adam",
+        for covariance, variant in self.VARIANTS:
+            with self.subTest(covariance=covariance, variant=variant):
+                extra = ["--steps", 12, "--covariance", covariance, *variant, "--outer", "adam",
                          "--outer-lr", 0.05, "--components", 3]
                 contents = []
                 for ranks in (None, 2, 3, 4):
@@ -138,6 +145,9 @@ class RankCountInvariance(Workspace):
                     self.assertEqual(f.attrs["step"], 12)
                     self.assertTrue(np.all(np.isfinite(f["metrics/loss"][()])))
 
+
+
+class ReptileWeighting(Workspace):
     def test_distance_weighting_is_rank_invariant(self):
         extra = ["--steps", 8, "--weighting", "distance"]
         self.train("one", *extra)
@@ -147,7 +157,7 @@ class RankCountInvariance(Workspace):
 
 class ResumeExactness(Workspace):
     def test_stop_and_resume_equals_straight_run(self):
-        extra = ["--outer", "adam", "--outer-lr", 0.05, "--inner", "adam", "--inner-lr", 0.05]
+        extra = ["--outer", "adam", "--outer-lr", 0.05, *self.OWN_STATE]
         self.train("straight", "--steps", 16, *extra)
         self.train("split", "--steps", 8, *extra)
         resumed = run(["train", "--run-dir", self.path("split"), "--resume", "auto", "--steps", 16])
@@ -181,7 +191,7 @@ class ResumeExactness(Workspace):
     def test_resume_refuses_a_different_run(self):
         self.train("run", "--steps", 4)
         before = read_bytes(self.checkpoint("run", 4))
-        for option, value in [("--seed", 9), ("--components", 5), ("--covariance", "full")]:
+        for option, value in [("--seed", 9), ("--components", 5), ("--covariance", "full"), ("--meta-sgd", "parameter")]:
             result = run(["train", "--run-dir", self.path("run"), "--resume", "auto", "--steps", 8, option, value],
                          check=False)
             self.assertEqual(result.returncode, 2, result.stderr)
@@ -217,7 +227,7 @@ class Signals(Workspace):
 
     def stop_and_resume(self, sig, ranks):
         name = f"stopped-{ranks}"
-        args = ["train", "--tasks", self.tasks, "--run-dir", self.path(name), "--support", 10, "--meta-batch", 7,
+        args = ["train", *self.ALGO, *self.OWN_STATE, "--tasks", self.tasks, "--run-dir", self.path(name), "--support", 10, "--meta-batch", 7,
                 "--steps", 100000000, "--checkpoint-every", 0, "--validate-every", 0, "--outer", "adam",
                 "--outer-lr", 0.05]
         process = subprocess.Popen(command(args, ranks), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -234,8 +244,9 @@ class Signals(Workspace):
         self.assertIn(f"after step {step}", out)
         # Resuming from it is exact.
         run(["train", "--run-dir", self.path(name), "--resume", "auto", "--steps", step + 3], ranks=ranks)
-        run(["train", "--tasks", self.tasks, "--run-dir", self.path(f"straight-{ranks}"), "--support", 10,
-             "--meta-batch", 7, "--steps", step + 3, "--validate-every", 0, "--outer", "adam", "--outer-lr", 0.05])
+        run(["train", *self.ALGO, *self.OWN_STATE, "--tasks", self.tasks, "--run-dir", self.path(f"straight-{ranks}"),
+             "--support", 10, "--meta-batch", 7, "--steps", step + 3, "--validate-every", 0, "--outer", "adam",
+             "--outer-lr", 0.05])
         self.assertEqual(state(self.checkpoint(name, step + 3)), state(self.checkpoint(f"straight-{ranks}", step + 3)))
         return process.returncode
 
@@ -279,7 +290,7 @@ class DamagedCheckpoints(Workspace):
         self.assertEqual(state(self.checkpoint("run", 12)), state(self.checkpoint("straight", 12)))
 
     def test_truncated_and_bit_flipped_checkpoints_are_detected(self):
-        self.train("run", "--steps", 6, "--checkpoint-every", 3)
+        self.train("run", "--steps", 6, "--checkpoint-every", 3, *self.OWN_STATE)
         good = self.checkpoint("run", 6)
         data = read_bytes(good)
         # A newer checkpoint cut short, and one with one bit flipped inside the parameters.
@@ -327,7 +338,7 @@ class Options(Workspace):
     def test_help_lists_every_option_with_its_default(self):
         out = run(["train", "--help"]).stdout
         for option in ["--algo", "--tasks", "--run-dir", "--resume", "--steps", "--seed", "--meta-batch", "--support",
-                       "--query", "--inner", "--inner-steps", "--inner-lr", "--weighting", "--outer", "--outer-lr",
+                       "--query", "--inner", "--inner-steps", "--inner-lr", "--meta-sgd", "--weighting", "--outer", "--outer-lr",
                        "--validate-every", "--checkpoint-every", "--checkpoint-seconds", "--keep", "--gen-family"]:
             self.assertIn(option, out)
         self.assertIn("(=reptile)", out)
@@ -335,7 +346,10 @@ class Options(Workspace):
     def test_bad_values_are_refused_with_one_line(self):
         for args, expected in [(["--steps", 0], "--steps"), (["--inner", "newton"], "--inner"),
                                (["--outer-lr", -1], "--outer-lr"), (["--support", 1000], "--support"),
-                               (["--algo", "magic"], "--algo"), (["--meta-batch", 0], "--meta-batch")]:
+                               (["--algo", "magic"], "--algo"), (["--meta-batch", 0], "--meta-batch"),
+                               (["--algo", "maml", "--inner", "em"], "--inner"), (["--meta-sgd", "all"], "--meta-sgd"),
+                               (["--meta-sgd", "block"], "--meta-sgd"),  # reptile learns no step sizes
+                               (["--algo", "fomaml", "--inner", "adam", "--meta-sgd", "block"], "--meta-sgd")]:
             result = self.train("bad", *args, check=False)
             self.assertEqual(result.returncode, 2, args)
             self.assertIn(expected, result.stderr)
@@ -399,6 +413,16 @@ class Options(Workspace):
         self.assertEqual(result.returncode, 2)
         self.assertIn("checksum mismatch", result.stderr)
 
+    def test_inspect_shows_learned_step_sizes(self):
+        self.train("run", "--steps", 4, "--algo", "maml", "--meta-sgd", "block")
+        out = run(["inspect", self.checkpoint("run", 4)]).stdout
+        self.assertIn("algorithm   maml, step 4", out)
+        self.assertIn("step sizes  3 learned inner step sizes", out)
+        self.assertIn("outer-lr = 0.01\n", out)  # maml's default outer step, not reptile's 1
+        with h5py.File(self.checkpoint("run", 4)) as f:
+            self.assertEqual(f.attrs["version"], 2)
+            self.assertEqual(f["inner/log_step_sizes"].shape, (3,))
+
     def test_keeps_the_newest_checkpoints(self):
         self.train("run", "--steps", 9, "--checkpoint-every", 2, "--keep", 2)
         names = sorted(n for n in os.listdir(self.path("run")) if n.startswith("checkpoint-"))
@@ -417,6 +441,23 @@ class Options(Workspace):
         self.assertIn("--gen-dim", bad.stderr)
         with h5py.File(self.checkpoint("gen", 5)) as f:
             self.assertEqual(f["model/means"].shape, (4, 2))
+
+
+# The engine's guarantees hold for every algorithm: the classes above run for Reptile, and once
+# more for each of these. Each gives its own state to carry across resumes (learned step sizes)
+# and the inner loops it accepts (second-order MAML differentiates through gradient steps only).
+ALGORITHMS = {
+    "Maml": dict(ALGO=["--algo", "maml"], OWN_STATE=["--meta-sgd", "parameter", "--inner-lr", 0.05],
+                 VARIANTS=[("diag", ["--meta-sgd", "block"]), ("full", []), ("spherical", ["--meta-sgd", "parameter"])]),
+    "Fomaml": dict(ALGO=["--algo", "fomaml"], OWN_STATE=["--inner", "adam", "--inner-lr", 0.05],
+                   VARIANTS=[("diag", ["--meta-sgd", "parameter"]), ("full", ["--inner", "adam"]),
+                             ("spherical", ["--inner", "em"])]),
+}
+for _name, _settings in ALGORITHMS.items():
+    for _engine_test in (RankCountInvariance, ResumeExactness, Signals, DamagedCheckpoints):
+        _cls = type(_engine_test.__name__ + _name, (_engine_test,), dict(_settings))
+        globals()[_cls.__name__] = _cls
+del _name, _settings, _engine_test, _cls
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 #pragma once
-// Checkpoints (DESIGN.md section 3), format "metagmm.checkpoint" version 1, one HDF5 file per
+// Checkpoints (DESIGN.md section 3), format "metagmm.checkpoint" version 2, one HDF5 file per
 // save, readable by any HDF5 tool:
 //   /model/...              the meta-parameters: flat vector and named views (layout of
 //                           task/gmm_file.hpp: parameters, weights, means, covariances, ...)
-//   /optimizer/first        float64 [P] Adam's first moments   (absent for SGD)
-//   /optimizer/second       float64 [P] Adam's second moments  (absent for SGD)
+//   /inner/log_step_sizes   float64 [S] Meta-SGD's learned inner step sizes, as logarithms
+//                           (absent when they are not learned; version 1 never has them)
+//   /optimizer/first        float64 [P+S] Adam's first moments   (absent for SGD)
+//   /optimizer/second       float64 [P+S] Adam's second moments  (absent for SGD)
 //   /metrics/step           int64   [n] one entry per meta-step taken so far
 //   /metrics/loss           float64 [n] mean query negative log-likelihood after adaptation
 //   /metrics/validation     float64 [n] validation log-likelihood (NaN where not measured)
@@ -29,7 +31,8 @@
 namespace metagmm::train {
 
 inline constexpr const char* kCheckpointFormat = "metagmm.checkpoint";
-inline constexpr std::int64_t kCheckpointVersion = 1;
+inline constexpr std::int64_t kCheckpointVersion = 2;
+inline constexpr std::int64_t kOldestCheckpointVersion = 1;  // still read
 
 struct MetricsHistory {
   std::vector<std::int64_t> step;
@@ -45,7 +48,8 @@ struct Checkpoint {
   std::int64_t step = 0;  // meta-steps taken
   std::uint64_t seed = 0;
   gmm::GmmShape shape;
-  Vector theta;           // flat meta-parameters
+  Vector theta;           // the model's flat parameters
+  Vector inner_log_step_sizes;  // further meta-parameters: Meta-SGD's log step sizes (or empty)
   std::string optimizer;  // "sgd" or "adam"
   meta::OptimizerState optimizer_state;
   std::string config;     // resolved configuration

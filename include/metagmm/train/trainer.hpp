@@ -62,7 +62,7 @@ struct TrainResult {
   std::int64_t step = 0;        // meta-steps taken in all
   std::int64_t steps_run = 0;   // by this run (after a resume: since it)
   std::filesystem::path checkpoint;  // the last one written (empty if none)
-  Vector theta;
+  Vector theta;  // the meta-parameters: the model's, then the algorithm's own (extra_meta_parameters)
   TrainTimes times;
 };
 
