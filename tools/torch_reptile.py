@@ -27,6 +27,40 @@ def gmm_loss(logits, means, log_sd, x):
     return -torch.logsumexp(log_density + log_w.unsqueeze(-2), -1).mean(-1)  # ...
 
 
+def load_train_tasks(path):
+    """The training split's tasks of a task-set file, one float64 tensor each."""
+    with h5py.File(path, "r") as f:
+        points, offsets, split = f["points"][()], f["task_offsets"][()], f["task_split"][()]
+    return [torch.from_numpy(points[offsets[t]:offsets[t + 1]]) for t in np.flatnonzero(split == 0)]
+
+
+def initial_theta(tasks, components, rng):
+    """Equal weights, means at random pooled points, the pooled spread as every component's."""
+    pooled = torch.cat(tasks[:16])
+    return [torch.zeros(components, dtype=torch.float64),
+            pooled[rng.choice(len(pooled), components, replace=False)].clone(),
+            torch.log(pooled.std(0)).repeat(components, 1)]
+
+
+def episode_sampler(tasks, support, query, rng):
+    """A function drawing one random task's support and query points."""
+    def episode():
+        x = tasks[rng.integers(len(tasks))]
+        order = torch.from_numpy(rng.permutation(len(x))[: support + query])
+        return x[order[:support]], x[order[support:]]
+    return episode
+
+
+def rate_loop(meta_step, seconds):
+    """Meta-steps per second over about `seconds`, after one warm-up step."""
+    meta_step()
+    steps, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        meta_step()
+        steps += 1
+    return steps / (time.perf_counter() - started)
+
+
 def adapt(theta, support, steps, lr):
     params = [p.clone().requires_grad_(True) for p in theta]
     for _ in range(steps):
@@ -51,21 +85,11 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    with h5py.File(args.tasks, "r") as f:
-        points, offsets, split = f["points"][()], f["task_offsets"][()], f["task_split"][()]
-    train = np.flatnonzero(split == 0)
-    tasks = [torch.from_numpy(points[offsets[t]:offsets[t + 1]]) for t in train]
+    tasks = load_train_tasks(args.tasks)
     rng = np.random.default_rng(0)
-    K = args.components
-    pooled = torch.cat(tasks[:16])
-    theta = [torch.zeros(K, dtype=torch.float64), pooled[rng.choice(len(pooled), K, replace=False)].clone(),
-             torch.log(pooled.std(0)).repeat(K, 1)]
-    B, S, Q = args.meta_batch, args.support, args.query
-
-    def episode():
-        x = tasks[rng.integers(len(tasks))]
-        order = torch.from_numpy(rng.permutation(len(x))[: S + Q])
-        return x[order[:S]], x[order[S:]]
+    theta = initial_theta(tasks, args.components, rng)
+    B = args.meta_batch
+    episode = episode_sampler(tasks, args.support, args.query, rng)
 
     def meta_step():
         episodes = [episode() for _ in range(B)]
@@ -89,13 +113,7 @@ def main():
         for p, a in zip(theta, mean_adapted):
             p += args.outer_lr * (a - p)
 
-    meta_step()  # warm-up
-    steps, started = 0, time.perf_counter()
-    while time.perf_counter() - started < args.seconds:
-        meta_step()
-        steps += 1
-    elapsed = time.perf_counter() - started
-    print(f"tasks/s {steps * B / elapsed:.1f}")
+    print(f"tasks/s {rate_loop(meta_step, args.seconds) * B:.1f}")
 
 
 if __name__ == "__main__":

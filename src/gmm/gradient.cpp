@@ -117,14 +117,32 @@ double loss_and_gradient(const Gmm& gmm, RowMatrixRef points, Evaluator& evaluat
   return -stats.log_likelihood_sum / static_cast<double>(stats.points);
 }
 
-Vector hessian_vector_product(const Gmm& gmm, const Vector& direction, RowMatrixRef points, Evaluator& evaluator) {
-  METAGMM_CHECK(direction.size() == gmm.shape.parameter_count(), "Hessian-vector product: direction length");
-  const auto [stats, tangent] = evaluator.tangent_statistics(gmm, direction, points);
+namespace {
+
+// The directional derivative of the gradient from the statistics and their derivative.
+Vector gradient_derivative(const Gmm& gmm, const Statistics& stats, const Statistics& tangent, const Vector& direction) {
   std::vector<Dual> derivative(static_cast<std::size_t>(direction.size()));
   gradient_of<Dual>(gmm.shape, gmm.pack(), &direction, stats, &tangent, derivative.data());
   Vector product(direction.size());
   for (Index i = 0; i < product.size(); ++i) product[i] = derivative[i].tangent;
   return product;
+}
+
+}  // namespace
+
+Vector hessian_vector_product(const Gmm& gmm, const Vector& direction, RowMatrixRef points, Evaluator& evaluator) {
+  METAGMM_CHECK(direction.size() == gmm.shape.parameter_count(), "Hessian-vector product: direction length");
+  const auto [stats, tangent] = evaluator.tangent_statistics(gmm, direction, points);
+  return gradient_derivative(gmm, stats, tangent, direction);
+}
+
+Vector hessian_vector_product(const Gmm& gmm, const Statistics& stats, const Vector& direction, RowMatrixRef points,
+                              Evaluator& evaluator) {
+  METAGMM_CHECK(direction.size() == gmm.shape.parameter_count(), "Hessian-vector product: direction length");
+  const Statistics& tangent = evaluator.statistics_derivative(gmm, direction, points);
+  METAGMM_CHECK(stats.points == tangent.points && stats.centers == tangent.centers,
+                "Hessian-vector product: the statistics were taken at other parameters or points");
+  return gradient_derivative(gmm, stats, tangent, direction);
 }
 
 }  // namespace metagmm::gmm

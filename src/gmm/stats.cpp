@@ -16,12 +16,17 @@ namespace {
 constexpr Index kBlockDoubles = 1 << 14;
 constexpr Index kMaxBlockRows = 256;
 constexpr Index kMinBlockRows = 16;
-// The fused pass serves diag/spherical mixtures with K x F up to this (d = 2, K = 4: 20): its
-// K x F packet accumulators then stay in the first-level cache.
-constexpr Index kMaxFusedCoefficients = 128;
+// The fused pass serves diag/spherical mixtures with K x F up to this (K = 16, d = 32: 1040),
+// where its K x F packet accumulators (two sets for a tangent pass) stay in the second-level
+// cache; it beats the matrix products there (measured: K = 8, d = 16, N = 200 and
+// K = 16, d = 16, N = 100000, tools/bench). Beyond, the products' arithmetic dominates.
+constexpr Index kMaxFusedCoefficients = 1100;
 // Groups of points whose likelihood product is taken before one log per lane: each factor
 // lies in [1, K], so the product stays far from overflow (K <= 128 here).
 constexpr int kGroupsPerLog = 32;
+// Groups of points the fused pass takes together: their log-densities and responsibilities
+// (K x kBlockGroups packets) and coordinates stay in the first-level cache.
+constexpr Index kBlockGroups = 8;
 const double kLogTwoPi = std::log(2.0 * std::numbers::pi);
 
 template <typename M>
@@ -132,7 +137,6 @@ void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points, const Vector* direc
   const GmmShape& s = gmm.shape;
   METAGMM_CHECK(points.cols() == s.dim, "points and mixture disagree on the dimension");
   METAGMM_CHECK(points.rows() > 0, "an empty point set has no likelihood");
-  const Index K = s.components, F = feature_count(s);
   const Vector log_weights = gmm.log_weights();
   // Centring on the mixture's mean keeps the expanded sums' cancellation at
   // eps * (spread of the components / sigma)^2, whatever the data's offset or order.
@@ -150,11 +154,16 @@ void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points, const Vector* direc
       prepare_diagonal_tangent(gmm, *direction, log_weights);
     }
   }
+}
+
+// The buffers of the blocked pass (the fused pass needs none of them).
+void Evaluator::prepare_blocks(const GmmShape& s, bool tangent) {
+  const Index K = s.components, F = feature_count(s);
   block_rows_ = std::clamp(kBlockDoubles / F, kMinBlockRows, kMaxBlockRows);
   grow(features_, block_rows_, F);
   features_.col(F - 1).setOnes();  // blocks overwrite only the other columns
   grow(log_density_, block_rows_, K);
-  if (direction) grow(tangent_density_, block_rows_, K);
+  if (tangent) grow(tangent_density_, block_rows_, K);
   grow(row_max_, block_rows_, 1);
   grow(row_total_, block_rows_, 1);
   grow(row_log_likelihood_, block_rows_, 1);
@@ -162,7 +171,7 @@ void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points, const Vector* direc
 
 void Evaluator::block_log_densities(const Gmm& gmm, RowMatrixRef block, Output output) {
   const Index rows = block.rows(), d = gmm.shape.dim, F = features_.cols(), linear = F - d - 1;
-  const bool full = gmm.shape.covariance == CovarianceType::full, tangent = output == Output::tangent;
+  const bool full = gmm.shape.covariance == CovarianceType::full, tangent = with_tangent(output);
   const bool pairs = full && with_statistics(output);  // full needs x x^T features only for statistics
   // Plain loops over each row: with few dimensions, per-row expression set-up would cost more
   // than the arithmetic.
@@ -272,7 +281,7 @@ void Evaluator::finish_block(Index start, Index rows, Output output) {
       for (Index k = 0; k < K; ++k) row[k] *= inverse;
     }
   }
-  if (output == Output::tangent) {
+  if (with_tangent(output)) {
     // w_nk = r_nk (dl_nk - sum_j r_nj dl_nj): the responsibilities' derivative, the derivative of
     // the log-likelihood's own weights.
     for (Index r = 0; r < rows; ++r) {
@@ -287,10 +296,11 @@ void Evaluator::finish_block(Index start, Index rows, Output output) {
   if (output == Output::responsibilities) resp_.middleRows(start, rows) = log_density_.topRows(rows);
 }
 
-void Evaluator::reset_statistics(const Gmm& gmm, RowMatrixRef points) {
+void Evaluator::reset_statistics(const Gmm& gmm, RowMatrixRef points, Output output) {
   stats_.points = tangent_stats_.points = points.rows();
-  moment_sums_ = RowMatrix::Zero(gmm.shape.components, features_.cols());
-  tangent_sums_ = RowMatrix::Zero(gmm.shape.components, features_.cols());
+  const Index K = gmm.shape.components, F = feature_count(gmm.shape);
+  if (sums_responsibilities(output)) moment_sums_.setZero(K, F);
+  if (with_tangent(output)) tangent_sums_.setZero(K, F);
 }
 
 bool Evaluator::use_fused(const Gmm& gmm, Output output) const {
@@ -299,83 +309,136 @@ bool Evaluator::use_fused(const Gmm& gmm, Output output) const {
          coefficients_.size() <= kMaxFusedCoefficients;
 }
 
-// The whole pass for one group of W points at a time, vectorised across the group: centred
-// points, log-densities phi(x) . C_k, log-sum-exp, responsibilities and (for statistics) the
-// moment sums, without writing any per-point array. The log-likelihood sum is taken as
+// The whole pass in registers and the first-level cache, a block of kBlockGroups groups of W
+// points at a time, vectorised across points (each lane of a Packet is one point):
+//   1. the block's centred points x - c and their squares, one coordinate per row;
+//   2. log-densities phi(x) . C_k, one independent chain per group;
+//   3. per group: log-sum-exp, responsibilities (and for kTangent the weights w);
+//   4. the moment sums R^T Phi (and W^T Phi): for each component, accumulators for a few
+//      coordinates at a time stay in registers across the block's groups, so each sum is
+//      written once per block, not once per point.
+// No per-point array is written and no operand is repacked, which is what a matrix product
+// costs beyond its arithmetic at these sizes. The log-likelihood sum is taken as
 // sum(max) + log(product of the normalisers), one log per lane every kGroupsPerLog groups.
-// kTangent: also the log-densities' derivatives along the prepared direction and the moment sums
-// of the weights w (tangent_statistics).
 template <int kDim, bool kTangent>
-void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics) {
-  constexpr Index W = kPacketWidth;
+void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics, bool sum_responsibilities) {
+  constexpr Index W = kPacketWidth, G = kBlockGroups;
   // kDim > 0: the dimension known at compile time, so the per-dimension loops unroll.
   const Index N = points.rows(), d = kDim > 0 ? kDim : points.cols(), K = coefficients_.rows(), F = 2 * d + 1;
-  const Index tangent_size = kTangent ? K * F + K : 0;
-  fused_.assign(static_cast<std::size_t>(K * F + d + K + tangent_size), Packet{});
-  Packet* sums = fused_.data();             // K x F accumulators
-  Packet* centred = sums + K * F;           // d: x - c of the group's points
-  Packet* density = centred + d;            // K: log-densities, then exp(. - max)
-  Packet* tangent_sums = density + K;       // kTangent, K x F: accumulators of w phi
-  Packet* tangent = tangent_sums + K * F;   // kTangent, K: dl, then w
+  const Index tangent_size = kTangent ? K * F + K * G : 0;
+  fused_.assign(static_cast<std::size_t>(K * F + 2 * d * G + K * G + G + tangent_size), Packet{});
+  Packet* sums = fused_.data();          // K x F accumulators of r phi
+  Packet* centred = sums + K * F;        // d x G: x - c, coordinate j of group g at j * G + g
+  Packet* squares = centred + d * G;     // d x G: (x - c)^2
+  Packet* density = squares + d * G;     // K x G: log-densities, then responsibilities
+  Packet* valid = density + K * G;       // G: 1 for lanes holding a point, else 0
+  Packet* tangent_sums = valid + G;      // kTangent, K x F: accumulators of w phi
+  Packet* tangent = tangent_sums + K * F;  // kTangent, K x G: dl, then w
   Packet max_sum{}, product = Packet{} + 1.0;
   double log_likelihood = 0.0;
-  int groups = 0;
+  int groups_since_log = 0;
   auto take_log = [&] {
     for (Index lane = 0; lane < W; ++lane) log_likelihood += std::log(product[lane]);
     product = Packet{} + 1.0;
-    groups = 0;
+    groups_since_log = 0;
   };
-  for (Index start = 0; start < N; start += W) {
-    const Index lanes = std::min(W, N - start);
-    Packet valid{};
-    for (Index lane = 0; lane < lanes; ++lane) valid[lane] = 1.0;
-    for (Index j = 0; j < d; ++j) {
-      Packet x{};
-      for (Index lane = 0; lane < lanes; ++lane) x[lane] = points(start + lane, j) - origin_[j];
-      centred[j] = x;
-    }
-    Packet top = Packet{} - std::numeric_limits<double>::infinity();
+  // sum_g weight[k][g] * phi of group g, added to the K x F sums; four coordinates at a time.
+  auto accumulate = [&](const Packet* weight, Packet* into, Index groups) {
+    constexpr Index kChunk = 4;
     for (Index k = 0; k < K; ++k) {
-      const double* c = coefficients_.row(k).data();
-      Packet v = Packet{} + c[F - 1];
-      for (Index j = 0; j < d; ++j) v += (c[j] * centred[j] + c[d + j]) * centred[j];
-      density[k] = v;
-      top = v > top ? v : top;
-      if constexpr (kTangent) {
-        const double* t = tangent_coefficients_.row(k).data();
-        Packet dv = Packet{} + t[F - 1];
-        for (Index j = 0; j < d; ++j) dv += (t[j] * centred[j] + t[d + j]) * centred[j];
-        tangent[k] = dv;
+      const Packet* r = weight + k * G;
+      Packet* row = into + k * F;
+      Index j = 0;
+      for (; j + kChunk <= d; j += kChunk) {
+        Packet second[kChunk] = {}, first[kChunk] = {};
+        for (Index g = 0; g < groups; ++g)
+          for (Index c = 0; c < kChunk; ++c) {
+            second[c] += r[g] * squares[(j + c) * G + g];
+            first[c] += r[g] * centred[(j + c) * G + g];
+          }
+        for (Index c = 0; c < kChunk; ++c) {
+          row[j + c] += second[c];
+          row[d + j + c] += first[c];
+        }
       }
+      for (; j < d; ++j) {
+        Packet second{}, first{};
+        for (Index g = 0; g < groups; ++g) {
+          second += r[g] * squares[j * G + g];
+          first += r[g] * centred[j * G + g];
+        }
+        row[j] += second;
+        row[d + j] += first;
+      }
+      Packet total{};
+      for (Index g = 0; g < groups; ++g) total += r[g];
+      row[F - 1] += total;
     }
-    Packet total{};
+  };
+  // log-densities phi . C_k (or their derivatives) of the block's groups, one chain per group.
+  auto evaluate = [&](const RowMatrix& coefficients, Packet* out, Index groups) {
     for (Index k = 0; k < K; ++k) {
-      density[k] = detail::exp_packet(density[k] - top);
-      total += density[k];
+      const double* c = coefficients.row(k).data();
+      Packet v[G];
+      for (Index g = 0; g < G; ++g) v[g] = Packet{} + c[F - 1];
+      for (Index j = 0; j < d; ++j)
+        for (Index g = 0; g < G; ++g) {  // two multiply-adds, not a multiply, a multiply-add and an add
+          v[g] += c[j] * squares[j * G + g];
+          v[g] += c[d + j] * centred[j * G + g];
+        }
+      for (Index g = 0; g < groups; ++g) out[k * G + g] = v[g];
     }
-    // Lanes past the end count as likelihood 1 with no responsibility.
-    total = valid > 0.0 ? total : Packet{} + 1.0;
-    max_sum += top * valid;
-    product *= total;
-    if (++groups == kGroupsPerLog) take_log();
-    if (!with_statistics) continue;
-    const Packet inverse = valid / total;
-    auto accumulate = [&](Packet* row, Packet r) {
+  };
+  for (Index block = 0; block < N; block += G * W) {
+    const Index rows = std::min(G * W, N - block), groups = (rows + W - 1) / W;
+    for (Index g = 0; g < G; ++g) {
+      // Each coordinate's packet is built in a register from the W rows (writing lanes to memory
+      // and reading them back as a packet would stall the loads). Lanes past the end read the
+      // centre itself, so they hold zeros.
+      const double* row[W];
+      Packet mask{};
+      for (Index lane = 0; lane < W; ++lane) {
+        const Index n = block + g * W + lane;
+        row[lane] = n < N ? points.row(n).data() : origin_.data();
+        mask[lane] = n < N ? 1.0 : 0.0;
+      }
+      valid[g] = mask;
       for (Index j = 0; j < d; ++j) {
-        const Packet weighted = r * centred[j];
-        row[d + j] += weighted;
-        row[j] += weighted * centred[j];
+        Packet x;
+        for (Index lane = 0; lane < W; ++lane) x[lane] = row[lane][j];
+        x -= origin_[j];
+        centred[j * G + g] = x;
+        squares[j * G + g] = x * x;
       }
-      row[F - 1] += r;
-    };
-    Packet mean_tangent{};
-    for (Index k = 0; k < K; ++k) {
-      density[k] *= inverse;  // the responsibility r_k
-      accumulate(sums + k * F, density[k]);
-      if constexpr (kTangent) mean_tangent += density[k] * tangent[k];
     }
-    if constexpr (kTangent)
-      for (Index k = 0; k < K; ++k) accumulate(tangent_sums + k * F, density[k] * (tangent[k] - mean_tangent));
+    evaluate(coefficients_, density, groups);
+    if constexpr (kTangent) evaluate(tangent_coefficients_, tangent, groups);
+    for (Index g = 0; g < groups; ++g) {
+      Packet top = Packet{} - std::numeric_limits<double>::infinity();
+      for (Index k = 0; k < K; ++k) top = density[k * G + g] > top ? density[k * G + g] : top;
+      Packet total{};
+      for (Index k = 0; k < K; ++k) {
+        density[k * G + g] = detail::exp_packet(density[k * G + g] - top);
+        total += density[k * G + g];
+      }
+      // Lanes past the end count as likelihood 1 with no responsibility.
+      total = valid[g] > 0.0 ? total : Packet{} + 1.0;
+      max_sum += top * valid[g];
+      product *= total;
+      if (++groups_since_log == kGroupsPerLog) take_log();
+      if (!with_statistics) continue;
+      const Packet inverse = valid[g] / total;
+      Packet mean_tangent{};
+      for (Index k = 0; k < K; ++k) {
+        density[k * G + g] *= inverse;  // the responsibility r_k
+        if constexpr (kTangent) mean_tangent += density[k * G + g] * tangent[k * G + g];
+      }
+      if constexpr (kTangent)
+        for (Index k = 0; k < K; ++k) tangent[k * G + g] = density[k * G + g] * (tangent[k * G + g] - mean_tangent);
+    }
+    if (!with_statistics) continue;
+    if (sum_responsibilities) accumulate(density, sums, groups);
+    if constexpr (kTangent) accumulate(tangent, tangent_sums, groups);
   }
   take_log();
   for (Index lane = 0; lane < W; ++lane) log_likelihood += max_sum[lane];
@@ -389,33 +452,33 @@ void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics) {
         to(k, f) = total;
       }
   };
-  reduce_lanes(sums, moment_sums_);
+  if (sum_responsibilities) reduce_lanes(sums, moment_sums_);
   if constexpr (kTangent) reduce_lanes(tangent_sums, tangent_sums_);
 }
 
 void Evaluator::fused_pass(RowMatrixRef points, Output output) {
-  const bool statistics = with_statistics(output);
-  if (output == Output::tangent) {
+  const bool statistics = with_statistics(output), responsibilities = sums_responsibilities(output);
+  if (with_tangent(output)) {
     switch (points.cols()) {
-      case 1: return fused_pass<1, true>(points, true);
-      case 2: return fused_pass<2, true>(points, true);
-      case 3: return fused_pass<3, true>(points, true);
-      case 4: return fused_pass<4, true>(points, true);
-      default: return fused_pass<0, true>(points, true);
+      case 1: return fused_pass<1, true>(points, true, responsibilities);
+      case 2: return fused_pass<2, true>(points, true, responsibilities);
+      case 3: return fused_pass<3, true>(points, true, responsibilities);
+      case 4: return fused_pass<4, true>(points, true, responsibilities);
+      default: return fused_pass<0, true>(points, true, responsibilities);
     }
   }
   switch (points.cols()) {
-    case 1: return fused_pass<1, false>(points, statistics);
-    case 2: return fused_pass<2, false>(points, statistics);
-    case 3: return fused_pass<3, false>(points, statistics);
-    case 4: return fused_pass<4, false>(points, statistics);
-    default: return fused_pass<0, false>(points, statistics);
+    case 1: return fused_pass<1, false>(points, statistics, responsibilities);
+    case 2: return fused_pass<2, false>(points, statistics, responsibilities);
+    case 3: return fused_pass<3, false>(points, statistics, responsibilities);
+    case 4: return fused_pass<4, false>(points, statistics, responsibilities);
+    default: return fused_pass<0, false>(points, statistics, responsibilities);
   }
 }
 
 void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output, const Vector* direction) {
   prepare(gmm, points, direction);
-  if (with_statistics(output)) reset_statistics(gmm, points);
+  if (with_statistics(output)) reset_statistics(gmm, points, output);
   if (use_fused(gmm, output)) {
     fused_pass(points, output);
   } else {
@@ -423,8 +486,8 @@ void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output, const Ve
   }
   stats_.log_likelihood_sum = block_log_likelihood_;
   if (!with_statistics(output)) return;
-  collect_statistics(gmm, moment_sums_, stats_);
-  if (output == Output::tangent) {
+  if (sums_responsibilities(output)) collect_statistics(gmm, moment_sums_, stats_);
+  if (with_tangent(output)) {
     collect_statistics(gmm, tangent_sums_, tangent_stats_);
     tangent_stats_.log_likelihood_sum = 0.0;  // its derivative is not needed
   }
@@ -432,6 +495,7 @@ void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output, const Ve
 
 void Evaluator::run_blocks(const Gmm& gmm, RowMatrixRef points, Output output) {
   const Index N = points.rows(), K = gmm.shape.components;
+  prepare_blocks(gmm.shape, with_tangent(output));
   if (output == Output::per_point) per_point_.resize(N);
   if (output == Output::responsibilities || output == Output::component_densities) resp_.resize(N, K);
   block_log_likelihood_ = 0.0;
@@ -446,10 +510,10 @@ void Evaluator::run_blocks(const Gmm& gmm, RowMatrixRef points, Output output) {
       continue;
     }
     finish_block(start, rows, output);
-    if (with_statistics(output)) {
+    if (sums_responsibilities(output)) {
       moment_sums_.noalias() += log_density_.topRows(rows).transpose() * features_.topRows(rows);
     }
-    if (output == Output::tangent) {
+    if (with_tangent(output)) {
       tangent_sums_.noalias() += tangent_density_.topRows(rows).transpose() * features_.topRows(rows);
     }
   }
@@ -457,7 +521,7 @@ void Evaluator::run_blocks(const Gmm& gmm, RowMatrixRef points, Output output) {
 
 void Evaluator::collect_statistics(const Gmm& gmm, const RowMatrix& sums, Statistics& out) const {
   const Index K = gmm.shape.components, d = gmm.shape.dim;
-  const Index F = features_.cols(), linear = F - d - 1;
+  const Index F = feature_count(gmm.shape), linear = F - d - 1;
   out.centers = origin_.replicate(K, 1);
   out.first = sums.middleCols(linear, d);
   out.weight_sum = sums.col(F - 1);
@@ -516,6 +580,11 @@ std::pair<const Statistics&, const Statistics&> Evaluator::tangent_statistics(co
                                                                                RowMatrixRef points) {
   run(gmm, points, Output::tangent, &direction);
   return {stats_, tangent_stats_};
+}
+
+const Statistics& Evaluator::statistics_derivative(const Gmm& gmm, const Vector& direction, RowMatrixRef points) {
+  run(gmm, points, Output::derivative, &direction);
+  return tangent_stats_;
 }
 
 Statistics Evaluator::statistics_of(RowMatrixRef points, RowMatrixRef resp, const RowMatrix& centers,

@@ -83,8 +83,13 @@ const Vector& Maml::adapt(const Vector& meta, RowMatrixRef support) {
     return iterates_[0];
   }
   expand_step_sizes(meta);
+  const bool second_order = order_ == MamlOrder::second;
+  if (second_order) statistics_.resize(static_cast<std::size_t>(m));
   for (int j = 0; j < m; ++j) {
-    gmm::loss_and_gradient(gmm::Gmm::unpack(shape_, iterates_[j]), support, evaluator_, gradients_[j]);
+    const gmm::Gmm at = gmm::Gmm::unpack(shape_, iterates_[j]);
+    const gmm::Statistics& stats = evaluator_.statistics(at, support);
+    gradients_[j] = gmm::loss_gradient(at, stats);
+    if (second_order) statistics_[j] = stats;
     iterates_[j + 1] = iterates_[j] - alpha_.cwiseProduct(gradients_[j]);
   }
   return iterates_[m];
@@ -102,8 +107,8 @@ void Maml::contribute(const Vector& meta, const task::Episode& episode, std::spa
       if (learned) step_size_gradient_.noalias() -= adjoint_.cwiseProduct(gradients_[j]);
       if (order_ == MamlOrder::second) {
         scaled_ = alpha_.cwiseProduct(adjoint_);
-        adjoint_ -= gmm::hessian_vector_product(gmm::Gmm::unpack(shape_, iterates_[j]), scaled_, episode.support,
-                                                evaluator_);
+        adjoint_ -= gmm::hessian_vector_product(gmm::Gmm::unpack(shape_, iterates_[j]), statistics_[j], scaled_,
+                                                episode.support, evaluator_);
       }
     }
   }

@@ -1,4 +1,5 @@
-// One EM iteration and one loss + gradient evaluation on the cases of BENCHMARKS.md, one thread.
+// One EM iteration, one loss + gradient evaluation and one Hessian-vector product on the cases of
+// BENCHMARKS.md and the MAML benchmark's task shapes, one thread.
 // With METAGMM_BENCH_DATA=DIR it runs on the case files that tools/bench_em.py wrote there
 // (the same data and starts scikit-learn and VLFeat get); without, on built-in cases of the
 // same shapes, so `metagmm_bench` also runs on its own.
@@ -48,6 +49,9 @@ std::vector<BenchCase> load_cases() {
   cases.push_back(built_in_case("W2_diag_N200000_d64_K32", 1, 200000, 64, 32, 1, CovarianceType::diag));
   cases.push_back(built_in_case("F_full_N20000_d16_K8", 1, 20000, 16, 8, 1, CovarianceType::full));
   cases.push_back(built_in_case("W3_diag_1000tasks_N200_d2_K4", 1000, 200, 2, 4, 10, CovarianceType::diag));
+  // The support sets of tools/bench_maml.py: what one inner step or one reverse step costs.
+  cases.push_back(built_in_case("M1_diag_100tasks_N200_d16_K8", 100, 200, 16, 8, 1, CovarianceType::diag));
+  cases.push_back(built_in_case("M2_full_100tasks_N200_d16_K8", 100, 200, 16, 8, 1, CovarianceType::full));
   return cases;
 }
 
@@ -95,6 +99,21 @@ void loss_and_gradient(benchmark::State& state, const BenchCase* c) {
   state.counters["evaluations"] = static_cast<double>(c->tasks);
 }
 
+// As MAML's reverse pass takes it: the statistics at the parameters kept from the forward pass.
+void hessian_vector_product(benchmark::State& state, const BenchCase* c) {
+  const PreparedCase prepared(*c);
+  const auto& [starts, points] = prepared;
+  gmm::Evaluator evaluator;
+  std::vector<gmm::Statistics> stats;
+  for (Index t = 0; t < c->tasks; ++t) stats.push_back(evaluator.statistics(starts[t], points[t]));
+  const Vector direction = Vector::Ones(starts[0].shape.parameter_count());
+  for (auto _ : state) {
+    for (Index t = 0; t < c->tasks; ++t)
+      benchmark::DoNotOptimize(gmm::hessian_vector_product(starts[t], stats[t], direction, points[t], evaluator));
+  }
+  state.counters["products"] = static_cast<double>(c->tasks);
+}
+
 // The core's peak: independent fused multiply-add chains at the widest vector width this build
 // uses (AVX-512 where the compiler targets it, else AVX2), enough chains to cover the FMA
 // latency on two pipes. GFLOP/s of the other benchmarks are quoted against this, measured in
@@ -129,6 +148,7 @@ int main(int argc, char** argv) {
   for (const auto& c : cases) {
     benchmark::RegisterBenchmark(("em/" + c.name).c_str(), metagmm::bench::em_iterations, &c)->Unit(benchmark::kMillisecond)->UseRealTime();
     benchmark::RegisterBenchmark(("loss_gradient/" + c.name).c_str(), metagmm::bench::loss_and_gradient, &c)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(("hvp/" + c.name).c_str(), metagmm::bench::hessian_vector_product, &c)->Unit(benchmark::kMillisecond)->UseRealTime();
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

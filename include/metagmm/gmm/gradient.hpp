@@ -16,5 +16,9 @@ double loss_and_gradient(const Gmm& gmm, RowMatrixRef points, Evaluator& evaluat
 // is the gradient's derivative along v: one pass takes the statistics and their derivative
 // (Evaluator::tangent_statistics), then the gradient formula runs on dual numbers.
 Vector hessian_vector_product(const Gmm& gmm, const Vector& direction, RowMatrixRef points, Evaluator& evaluator);
+// The same, given the statistics at `gmm` on `points` (Evaluator::statistics, kept from an
+// earlier pass): the pass then takes only their derivative.
+Vector hessian_vector_product(const Gmm& gmm, const Statistics& stats, const Vector& direction, RowMatrixRef points,
+                              Evaluator& evaluator);
 
 }  // namespace metagmm::gmm

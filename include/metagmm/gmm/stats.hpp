@@ -11,9 +11,10 @@
 // is two matrix products per block of points, whatever the covariance type: Phi C^T for the
 // log-densities and R^T Phi for the statistics. (For full covariances the log-densities come
 // instead from |U_k^T (x - mu_k)|^2, a sum of squares that stays accurate when the precision is
-// badly conditioned, by a kernel vectorised across points. For diag and spherical mixtures with
-// few components in few dimensions, K x F small, a matrix product's set-up costs more than its
-// arithmetic: one fused loop over groups of points then does the whole pass in registers.) Blocks stay in cache, and
+// badly conditioned, by a kernel vectorised across points. For diag and spherical mixtures up to
+// K x F of about a thousand, a matrix product's packing and set-up cost more than its arithmetic:
+// one fused loop over blocks of points then does the whole pass in registers and cache.) Blocks
+// stay in cache, and
 // all buffers live in an Evaluator that is reused across calls, so a hot loop over many tasks
 // allocates nothing once the buffers have grown (first-touch memory is expensive here:
 // shared/BENCHMARKS.md).
@@ -59,14 +60,21 @@ class Evaluator {
   // log pi_k + log N(x_n | mu_k, Sigma_k) along the direction. Valid until the next call.
   std::pair<const Statistics&, const Statistics&> tangent_statistics(const Gmm& gmm, const Vector& direction,
                                                                       RowMatrixRef points);
+  // Only the derivative, for callers that kept the statistics at `gmm` from an earlier pass
+  // (MAML's reverse pass): the same pass without summing the responsibilities' moments.
+  const Statistics& statistics_derivative(const Gmm& gmm, const Vector& direction, RowMatrixRef points);
 
   // The statistics of given (for example one-hot) responsibilities, taken about `centers`.
   static Statistics statistics_of(RowMatrixRef points, RowMatrixRef responsibilities,
                                   const RowMatrix& centers, CovarianceType covariance);
 
  private:
-  enum class Output { component_densities, likelihood, per_point, responsibilities, statistics, tangent };
-  static bool with_statistics(Output output) { return output == Output::statistics || output == Output::tangent; }
+  // tangent: the statistics and their derivative; derivative: the derivative alone.
+  enum class Output { component_densities, likelihood, per_point, responsibilities, statistics, tangent, derivative };
+  // Passes that sum moments of the features (and so need them all).
+  static bool with_statistics(Output output) { return output >= Output::statistics; }
+  static bool with_tangent(Output output) { return output >= Output::tangent; }
+  static bool sums_responsibilities(Output output) { return output == Output::statistics || output == Output::tangent; }
   void run(const Gmm& gmm, RowMatrixRef points, Output output, const Vector* direction = nullptr);
   void run_blocks(const Gmm& gmm, RowMatrixRef points, Output output);
   void collect_statistics(const Gmm& gmm, const RowMatrix& sums, Statistics& out) const;
@@ -76,7 +84,8 @@ class Evaluator {
   void prepare_diagonal_tangent(const Gmm& gmm, const Vector& direction, const Vector& log_weights);
   void prepare_full_tangent(const Gmm& gmm, const Vector& direction, const Vector& log_weights);
   void block_log_densities(const Gmm& gmm, RowMatrixRef block, Output output);
-  void reset_statistics(const Gmm& gmm, RowMatrixRef points);
+  void reset_statistics(const Gmm& gmm, RowMatrixRef points, Output output);
+  void prepare_blocks(const GmmShape& shape, bool tangent);
 
   template <bool kTangent>
   void full_log_densities(const Gmm& gmm, Index rows);
@@ -84,7 +93,7 @@ class Evaluator {
   bool use_fused(const Gmm& gmm, Output output) const;
   void fused_pass(RowMatrixRef points, Output output);
   template <int kDim, bool kTangent>
-  void fused_pass(RowMatrixRef points, bool with_statistics);
+  void fused_pass(RowMatrixRef points, bool with_statistics, bool sum_responsibilities);
 
   // Derived from the parameters once per call.
   Eigen::RowVectorXd origin_;  // c, the point the features are centred on

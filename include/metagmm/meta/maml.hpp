@@ -6,8 +6,9 @@
 //
 // Second order (maml): the exact meta-gradient, by a reverse pass over the stored iterates,
 //   v <- grad L(theta_m; Q);  for j = m-1 ... 0:  v <- v - H(theta_j; S) (alpha (.) v),
-// which needs only Hessian-vector products (gmm/gradient.hpp). Memory: the m + 1 iterates and,
-// with learned step sizes, the m support gradients: O(m P).
+// which needs only Hessian-vector products (gmm/gradient.hpp). Memory: the m + 1 iterates, the m
+// support gradients and the support statistics at each iterate (K x features, about P numbers;
+// kept so that each reverse step's pass takes only their derivative): O(m P).
 // First order (fomaml): v = grad L(theta_m; Q), the reverse pass left out; any inner loop.
 //
 // Meta-SGD (Li et al. 2017): the inner step sizes alpha are meta-learned with theta, one per
@@ -61,6 +62,7 @@ class Maml final : public Algorithm {
   Vector alpha_;                   // P: step size of each parameter
   std::vector<Vector> iterates_;   // theta_0 ... theta_m
   std::vector<Vector> gradients_;  // grad L(theta_j; S), j < m
+  std::vector<gmm::Statistics> statistics_;  // second order: the support statistics at theta_j, j < m
   Vector adjoint_, scaled_, step_size_gradient_;
 };
 
