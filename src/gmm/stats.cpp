@@ -47,15 +47,17 @@ void Evaluator::prepare_diagonal(const Gmm& gmm, const Vector& log_weights) {
   const Index K = gmm.shape.components, d = gmm.shape.dim, F = 2 * d + 1;
   coefficients_.resize(K, F);
   const bool diag = gmm.shape.covariance == CovarianceType::diag;
-  // Scalar loops: called once per pass, and for small mixtures per-expression temporaries
-  // would cost more than the arithmetic.
+  // Precisions exp(-2 log sd), all at once (vectorised: one scalar exp each cost more than the
+  // rest of the set-up). Then scalar loops: called once per pass, and for small mixtures
+  // per-expression temporaries would cost more than the arithmetic.
+  precision_ = -2.0 * gmm.log_sd;
+  exp_in_place(precision_.data(), precision_.size());
   for (Index k = 0; k < K; ++k) {
     double* c = coefficients_.row(k).data();
     double constant = log_weights[k] - 0.5 * static_cast<double>(d) * kLogTwoPi;
-    const double shared_precision = diag ? 0.0 : std::exp(-2.0 * gmm.log_sd(k, 0));
     for (Index j = 0; j < d; ++j) {
       const double log_sd = gmm.log_sd(k, diag ? j : 0);
-      const double precision = diag ? std::exp(-2.0 * log_sd) : shared_precision;
+      const double precision = precision_(k, diag ? j : 0);
       const double offset = gmm.means(k, j) - origin_[j];
       // -(x - mu)^2 P / 2 = -(x - c)^2 P / 2 + (x - c) P (mu - c) - (mu - c)^2 P / 2
       c[j] = -0.5 * precision;
@@ -97,7 +99,7 @@ void Evaluator::prepare_diagonal_tangent(const Gmm& gmm, const Vector& v, const 
     double constant = v[k] - mean_logit;
     for (Index j = 0; j < d; ++j) {
       const Index sd = K + K * d + (diag ? k * d + j : k);
-      const double precision = std::exp(-2.0 * gmm.log_sd(k, diag ? j : 0));
+      const double precision = precision_(k, diag ? j : 0);  // from prepare_diagonal
       const double offset = gmm.means(k, j) - origin_[j];
       const double d_precision = -2.0 * precision * v[sd], d_mean = v[K + k * d + j];
       t[j] = -0.5 * d_precision;
@@ -332,6 +334,7 @@ void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics, bool sum_r
   Packet* squares = centred + d * G;     // d x G: (x - c)^2
   Packet* density = squares + d * G;     // K x G: log-densities, then responsibilities
   Packet* valid = density + K * G;       // G: 1 for lanes holding a point, else 0
+  Packet block_top[G];                   // each group's largest log-density
   Packet* tangent_sums = valid + G;      // kTangent, K x F: accumulators of w phi
   Packet* tangent = tangent_sums + K * F;  // kTangent, K x G: dl, then w
   Packet max_sum{}, product = Packet{} + 1.0;
@@ -413,14 +416,19 @@ void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics, bool sum_r
     }
     evaluate(coefficients_, density, groups);
     if constexpr (kTangent) evaluate(tangent_coefficients_, tangent, groups);
+    // Each group's largest log-density, subtracted; then all the block's exps together (independent
+    // chains the processor overlaps).
     for (Index g = 0; g < groups; ++g) {
       Packet top = Packet{} - std::numeric_limits<double>::infinity();
       for (Index k = 0; k < K; ++k) top = density[k * G + g] > top ? density[k * G + g] : top;
+      for (Index k = 0; k < K; ++k) density[k * G + g] -= top;
+      block_top[g] = top;
+    }
+    for (Index k = 0; k < K; ++k) detail::exp_packets(density + k * G, groups);
+    for (Index g = 0; g < groups; ++g) {
+      const Packet top = block_top[g];
       Packet total{};
-      for (Index k = 0; k < K; ++k) {
-        density[k * G + g] = detail::exp_packet(density[k * G + g] - top);
-        total += density[k * G + g];
-      }
+      for (Index k = 0; k < K; ++k) total += density[k * G + g];
       // Lanes past the end count as likelihood 1 with no responsibility.
       total = valid[g] > 0.0 ? total : Packet{} + 1.0;
       max_sum += top * valid[g];

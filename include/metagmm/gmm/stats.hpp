@@ -98,6 +98,7 @@ class Evaluator {
   // Derived from the parameters once per call.
   Eigen::RowVectorXd origin_;  // c, the point the features are centred on
   RowMatrix coefficients_;     // K x F: row k holds C_k (diag, spherical)
+  RowMatrix precision_;        // diag, spherical: exp(-2 log sd), the shape of log_sd
   RowMatrix projection_;       // full, K x (d(d+1)/2 + d): U_k's upper triangle by columns, U_k^T (mu_k - c)
   Vector projection_constants_;  // full, K: log pi_k + sum_j log U_jj - d/2 log 2 pi
   // Their derivatives along the direction of tangent_statistics().
