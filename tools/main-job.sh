@@ -2,7 +2,8 @@
 # The main job on the built-in default example: installs what is missing, builds, generates the
 # default task set (anchored family, 2-d, 4 components), fits eight of its tasks by EM from
 # k-means++ (a table beside the log-likelihood of the true parameters), then meta-trains a
-# Reptile initialisation on it under mpirun with two ranks, checkpointing into build/example/run.
+# Reptile initialisation (build/example/run) and a second-order MAML initialisation with learned
+# inner step sizes (build/example/maml) on it under mpirun with two ranks, and compares them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh build
@@ -35,3 +36,16 @@ echo
 echo "validation: mean query log-likelihood per point after 5 adaptation steps, by meta-step"
 grep -v '"validation_loglik": null' "$out/run/metrics.jsonl" | sed 's/[{}"]//g'
 echo "checkpoints and metrics: $out/run (continue it with: $metagmm train --run-dir $out/run --resume auto --steps 4000)"
+
+echo
+echo "== meta-training: second-order MAML with learned step sizes, 2 MPI ranks (jobs/maml-anchored.ini)"
+rm -rf "$out/maml"
+mpirun --oversubscribe -np 2 $metagmm train --config jobs/maml-anchored.ini --tasks "$out/tasks.h5" \
+  --run-dir "$out/maml" --progress-seconds 1 2>&1 | grep --line-buffered -v -e '^[a-z0-9-]* = ' -e '^configuration:'
+$metagmm inspect "$out/maml/checkpoint-000000002000.h5" | grep -e '^step sizes' -e '^validation  '
+echo
+echo "held-out query log-likelihood per point after 5 adaptation steps on 10 support points (validation split):"
+for run in run maml; do
+  printf "  %-8s %s\n" "$([ $run = run ] && echo reptile || echo maml)" \
+    "$(grep -v '"validation_loglik": null' "$out/$run/metrics.jsonl" | tail -1 | sed 's/.*"validation_loglik": \([-0-9.]*\).*/\1/')"
+done
