@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 
+from bench_reptile import generate_tasks
+
 CASES = [("small K=4 d=2 N=200", 4, 2, 200), ("large K=8 d=16 N=200", 8, 16, 200)]
 QUERY = 20
 META_BATCH = 10
@@ -86,10 +88,7 @@ def main():
     for name, components, dim, support in CASES:
         if name.split()[0] not in args.cases.split(","):
             continue
-        tasks = os.path.join(work, f"{name.split()[0]}.h5")
-        subprocess.run([binary, "generate", "--family", "anchored", "--dim", str(dim), "--components", str(components),
-                        "--tasks", "400", "--points", f"{support + QUERY}:{support + QUERY}", "--seed", "1",
-                        "--out", tasks], check=True, capture_output=True)
+        tasks = generate_tasks(binary, work, name, dim, components, support + QUERY)
         print(f"\n== {name}")
         print("   m   reptile    fomaml      maml  maml/fomaml  | torch 1st  torch 2nd  torch 2nd   | maml vs best")
         print("                                                 | batched    batched    per-task    | torch 2nd")

@@ -34,6 +34,15 @@ TIME_LINE = re.compile(r"time: total (\S+) s, adapt (\S+) s, reduce (\S+) s \(wa
                        r"checkpoint (\S+) s \((\d+) saves\), (\d+) steps, (\S+) tasks/s")
 
 
+def generate_tasks(binary, work, name, dim, components, points):
+    """An anchored task set of 400 tasks of `points` points each for a case; returns its path."""
+    tasks = os.path.join(work, f"{name.split()[0]}.h5")
+    subprocess.run([binary, "generate", "--family", "anchored", "--dim", str(dim), "--components", str(components),
+                    "--tasks", "400", "--points", f"{points}:{points}", "--seed", "1", "--out", tasks],
+                   check=True, capture_output=True)
+    return tasks
+
+
 def train(binary, tasks, run_dir, extra, ranks=None):
     args = [binary, "train", "--tasks", tasks, "--run-dir", run_dir, *map(str, extra)]
     if ranks:
@@ -74,10 +83,7 @@ def main():
     for name, components, dim, support, steps in CASES:
         if name.split()[0] not in args.cases.split(","):
             continue
-        tasks = os.path.join(work, f"{name.split()[0]}.h5")
-        subprocess.run([binary, "generate", "--family", "anchored", "--dim", str(dim), "--components", str(components),
-                        "--tasks", "400", "--points", f"{support + QUERY}:{support + QUERY}", "--seed", "1",
-                        "--out", tasks], check=True, capture_output=True)
+        tasks = generate_tasks(binary, work, name, dim, components, support + QUERY)
         settings = case_settings(components, support)
         # Throughput: no validation or checkpoints in the loop (the peer has neither).
         ours = train(binary, tasks, os.path.join(work, f"{name}-1"),

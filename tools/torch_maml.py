@@ -11,13 +11,12 @@ Two formulations:
 
 Prints "seconds_per_step <value>" and "peak_rss_mb <value>" (the process's maximum resident set).
 """
-import argparse
 import resource
 
 import numpy as np
 import torch
 
-from torch_reptile import episode_sampler, gmm_loss, initial_theta, load_train_tasks, rate_loop
+from torch_reptile import episode_sampler, gmm_loss, initial_theta, load_train_tasks, meta_step_arguments, rate_loop
 
 
 def adapted_query_loss(start, support, query, steps, lr, second_order):
@@ -31,18 +30,8 @@ def adapted_query_loss(start, support, query, steps, lr, second_order):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", required=True)
-    parser.add_argument("--components", type=int, required=True)
-    parser.add_argument("--support", type=int, required=True)
-    parser.add_argument("--query", type=int, required=True)
-    parser.add_argument("--meta-batch", type=int, default=10)
-    parser.add_argument("--inner-steps", type=int, default=5)
-    parser.add_argument("--inner-lr", type=float, default=0.1)
-    parser.add_argument("--outer-lr", type=float, default=0.01)
+    parser = meta_step_arguments(__doc__, outer_lr=0.01)
     parser.add_argument("--order", choices=["first", "second"], default="second")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measure for about this long")
-    parser.add_argument("--batched", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
 

@@ -51,6 +51,22 @@ def episode_sampler(tasks, support, query, rng):
     return episode
 
 
+def meta_step_arguments(description, outer_lr):
+    """The options every PyTorch peer takes: the task set, the episode and the meta-step."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", required=True)
+    parser.add_argument("--components", type=int, required=True)
+    parser.add_argument("--support", type=int, required=True)
+    parser.add_argument("--query", type=int, required=True)
+    parser.add_argument("--meta-batch", type=int, default=10)
+    parser.add_argument("--inner-steps", type=int, default=5)
+    parser.add_argument("--inner-lr", type=float, default=0.1)
+    parser.add_argument("--outer-lr", type=float, default=outer_lr)
+    parser.add_argument("--seconds", type=float, default=5.0, help="measure for about this long")
+    parser.add_argument("--batched", action="store_true")
+    return parser
+
+
 def rate_loop(meta_step, seconds):
     """Meta-steps per second over about `seconds`, after one warm-up step."""
     meta_step()
@@ -71,18 +87,7 @@ def adapt(theta, support, steps, lr):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", required=True)
-    parser.add_argument("--components", type=int, required=True)
-    parser.add_argument("--support", type=int, required=True)
-    parser.add_argument("--query", type=int, required=True)
-    parser.add_argument("--meta-batch", type=int, default=10)
-    parser.add_argument("--inner-steps", type=int, default=5)
-    parser.add_argument("--inner-lr", type=float, default=0.1)
-    parser.add_argument("--outer-lr", type=float, default=1.0)
-    parser.add_argument("--seconds", type=float, default=5.0, help="measure for about this long")
-    parser.add_argument("--batched", action="store_true")
-    args = parser.parse_args()
+    args = meta_step_arguments(__doc__, outer_lr=1.0).parse_args()
     torch.set_num_threads(1)
 
     tasks = load_train_tasks(args.tasks)

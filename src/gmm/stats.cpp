@@ -466,21 +466,20 @@ void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics, bool sum_r
 
 void Evaluator::fused_pass(RowMatrixRef points, Output output) {
   const bool statistics = with_statistics(output), responsibilities = sums_responsibilities(output);
-  if (with_tangent(output)) {
+  // The dimension as a template argument where it is small, for both kinds of pass.
+  auto by_dimension = [&]<bool kTangent>() {
     switch (points.cols()) {
-      case 1: return fused_pass<1, true>(points, true, responsibilities);
-      case 2: return fused_pass<2, true>(points, true, responsibilities);
-      case 3: return fused_pass<3, true>(points, true, responsibilities);
-      case 4: return fused_pass<4, true>(points, true, responsibilities);
-      default: return fused_pass<0, true>(points, true, responsibilities);
+      case 1: return fused_pass<1, kTangent>(points, statistics, responsibilities);
+      case 2: return fused_pass<2, kTangent>(points, statistics, responsibilities);
+      case 3: return fused_pass<3, kTangent>(points, statistics, responsibilities);
+      case 4: return fused_pass<4, kTangent>(points, statistics, responsibilities);
+      default: return fused_pass<0, kTangent>(points, statistics, responsibilities);
     }
-  }
-  switch (points.cols()) {
-    case 1: return fused_pass<1, false>(points, statistics, responsibilities);
-    case 2: return fused_pass<2, false>(points, statistics, responsibilities);
-    case 3: return fused_pass<3, false>(points, statistics, responsibilities);
-    case 4: return fused_pass<4, false>(points, statistics, responsibilities);
-    default: return fused_pass<0, false>(points, statistics, responsibilities);
+  };
+  if (with_tangent(output)) {
+    by_dimension.template operator()<true>();
+  } else {
+    by_dimension.template operator()<false>();
   }
 }
 

@@ -8,6 +8,7 @@ namespace metagmm::gmm {
 namespace {
 
 using metagmm::testing::random_gmm;
+using metagmm::testing::central_difference;
 using metagmm::testing::relative_difference;
 
 // Fourth-order central differences, (8[L(h) - L(-h)] - [L(2h) - L(-2h)]) / 12h, with h = 1e-3:
@@ -37,8 +38,7 @@ CheckResult check_gradient(const Gmm& g, const RowMatrix& X) {
     return -evaluator.mean_log_likelihood(Gmm::unpack(g.shape, moved), X);
   };
   for (Index i = 0; i < theta.size(); ++i) {
-    const double numeric = (8.0 * (loss_at(i, kStep) - loss_at(i, -kStep)) - (loss_at(i, 2 * kStep) - loss_at(i, -2 * kStep))) /
-                           (12.0 * kStep);
+    const double numeric = central_difference([&](double offset) { return loss_at(i, offset); }, kStep);
     const double error = std::abs(analytic[i] - numeric) / std::max({std::abs(analytic[i]), std::abs(numeric), kRelativeFloor});
     if (error > result.worst_relative_error) result = {error, i};
   }
@@ -89,17 +89,19 @@ double hessian_error(const Gmm& g, const RowMatrix& X, const Vector& direction) 
     loss_and_gradient(Gmm::unpack(g.shape, theta + offset * v), X, evaluator, gradient);
     return gradient;
   };
-  const double h = kHessianStep;
-  const Vector numeric = (8.0 * (gradient_at(h) - gradient_at(-h)) - (gradient_at(2 * h) - gradient_at(-2 * h))) / (12.0 * h);
-  return relative_difference(product, numeric);
+  return relative_difference(product, central_difference(gradient_at, kHessianStep));
 }
 
 class HessianTest : public ::testing::TestWithParam<std::tuple<CovarianceType, Index>> {};
 
-// d = 1, 2, 5 take the fused pass for diag/spherical; d = 25 the blocked matrix-product pass;
+// d = 1 ... 25 take the fused pass for diag/spherical; d = 200 (K x F > 1 100) the blocked
+// matrix-product pass;
 // full covariances the triangular kernel.
 TEST_P(HessianTest, MatchesCentralDifferencesOfTheGradient) {
   const auto [type, d] = GetParam();
+  // Full covariances take the same kernel at every d, and with 60 000 parameters at d = 200 the
+  // differences' truncation error, not the product, would be what is measured.
+  if (type == CovarianceType::full && d > 25) GTEST_SKIP() << "full covariances are covered up to d = 25";
   const GmmShape shape{3, d, type};
   const Gmm truth = random_gmm(shape, 100 + d, 2.0);
   RandomStream random(200 + d, StreamPurpose::test);
@@ -124,7 +126,7 @@ TEST_P(HessianTest, MatchesCentralDifferencesOfTheGradient) {
 
 INSTANTIATE_TEST_SUITE_P(AllCovarianceTypes, HessianTest,
                          ::testing::Combine(::testing::Values(CovarianceType::diag, CovarianceType::spherical, CovarianceType::full),
-                                            ::testing::Values(1, 2, 5, 25)),
+                                            ::testing::Values(1, 2, 5, 25, 200)),
                          [](const auto& info) {
                            return to_string(std::get<0>(info.param)) + "_d" + std::to_string(std::get<1>(info.param));
                          });
@@ -132,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(AllCovarianceTypes, HessianTest,
 TEST(Hessian, TangentStatisticsKeepTheStatisticsOfThePlainPass) {
   // The pass that also takes derivatives must not change the statistics themselves.
   for (auto type : {CovarianceType::diag, CovarianceType::full}) {
-    for (Index d : {2, 25}) {
+    for (Index d : {2, 200}) {  // the fused pass and (diag) the blocked one
       const Gmm g = random_gmm({3, d, type}, 11);
       RandomStream random(12, StreamPurpose::test);
       const RowMatrix X = sample(g, 100, random);

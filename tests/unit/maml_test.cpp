@@ -56,7 +56,7 @@ Vector numeric_meta_gradient(Maml& maml, const Vector& meta, const task::Episode
   };
   Vector numeric(meta.size());
   for (Index i = 0; i < meta.size(); ++i)
-    numeric[i] = (8.0 * (f(i, kStep) - f(i, -kStep)) - (f(i, 2 * kStep) - f(i, -2 * kStep))) / (12.0 * kStep);
+    numeric[i] = testing::central_difference([&](double offset) { return f(i, offset); }, kStep);
   return numeric;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <type_traits>
 
 #include "metagmm/core/random.hpp"
 #include "metagmm/gmm/params.hpp"
@@ -43,6 +44,15 @@ inline Vector canonical_parameters(const gmm::Gmm& g) {
   gmm::Gmm copy = g;
   copy.logits = g.log_weights();
   return copy.pack();
+}
+
+// Fourth-order central difference (8[f(h) - f(-h)] - [f(2h) - f(-2h)]) / 12h of f(offset) at 0:
+// truncation ~h^4 |f^(5)|. f may return a number or a vector.
+template <typename F>
+auto central_difference(const F& f, double h) {
+  const auto plus = f(h), minus = f(-h), plus2 = f(2 * h), minus2 = f(-2 * h);
+  using Value = std::remove_cv_t<decltype(plus)>;
+  return Value((8.0 * (plus - minus) - (plus2 - minus2)) / (12.0 * h));
 }
 
 inline std::string temp_file(const std::string& name) {
