@@ -111,7 +111,9 @@ def main():
             print(f"{steps:4d} {ours['reptile']:9.3f} {ours['fomaml']:9.3f} {ours['maml']:9.3f} "
                   f"{ours['maml'] / ours['fomaml']:11.2f}x  | {first * 1e3:9.2f} {second * 1e3:10.2f} "
                   f"{per_task * 1e3:10.2f}   | {best / ours['maml']:8.1f}x")
-        # Peak memory: metagmm keeps the m + 1 iterates (the tape); PyTorch keeps the graph.
+        # Peak memory: metagmm keeps, per task, the m + 1 iterates, the m support gradients and the
+        # m support statistics (K x (2d + 1) = P numbers for diag): the tape, (3m + 1) P doubles.
+        # PyTorch keeps the graph.
         print("peak resident memory of second-order MAML (MB), short runs")
         print("   m   metagmm   tape (KiB)   torch batched")
         parameters = components * (1 + 2 * dim)
@@ -120,7 +122,7 @@ def main():
             ours, _ = peak_rss_mb([binary, "train", "--tasks", tasks, "--run-dir", os.path.join(work, f"mem-{name.split()[0]}-{steps}"),
                                    *map(str, extra)])
             _, theirs = torch_run(script, tasks, components, support, steps, "second", True, 0.5)
-            tape = (steps + 1) * parameters * 8 / 1024
+            tape = (3 * steps + 1) * parameters * 8 / 1024
             print(f"{steps:4d} {ours:9.1f} {tape:12.1f} {theirs:15.1f}")
 
 
