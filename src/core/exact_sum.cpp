@@ -1,5 +1,6 @@
 #include "metagmm/core/exact_sum.hpp"
 
+#include <bit>
 #include <cmath>
 
 namespace metagmm::exact {
@@ -7,10 +8,16 @@ namespace metagmm::exact {
 bool accumulate(double x, std::int64_t* limbs) {
   if (x == 0.0) return true;
   if (!std::isfinite(x) || std::fabs(x) >= kLimit) return false;
-  int exponent = 0;
-  const double fraction = std::frexp(std::fabs(x), &exponent);  // |x| = fraction * 2^exponent
-  std::uint64_t mantissa = static_cast<std::uint64_t>(std::ldexp(fraction, 53));  // exact
-  int shift = exponent - 53 + kFractionBits;  // X = mantissa * 2^shift
+  // |x| = mantissa * 2^exponent, read from the bits (frexp and ldexp cost more than the rest).
+  const auto bits = std::bit_cast<std::uint64_t>(x);
+  const int biased = static_cast<int>((bits >> 52) & 0x7ff);
+  std::uint64_t mantissa = bits & ((std::uint64_t{1} << 52) - 1);
+  int exponent = -1074;  // subnormal
+  if (biased != 0) {
+    mantissa |= std::uint64_t{1} << 52;
+    exponent = biased - 1075;
+  }
+  int shift = exponent + kFractionBits;  // X = mantissa * 2^shift
   if (shift < 0) {
     if (shift <= -64) return true;  // below the resolution
     mantissa >>= -shift;
@@ -38,7 +45,11 @@ double to_double(const std::int64_t* limbs) {
   // Each term is exact in a double; adding from the most significant keeps the error within
   // an ulp of the total.
   double value = 0.0;
-  for (int j = kLimbs - 1; j >= 0; --j) value += std::ldexp(static_cast<double>(normal[j]), 32 * j - kFractionBits);
+  for (int j = kLimbs - 1; j >= 0; --j) {
+    // 2^(32 j - kFractionBits), exact; multiplying by it is exact too.
+    const double weight = std::bit_cast<double>(static_cast<std::uint64_t>(1023 + 32 * j - kFractionBits) << 52);
+    value += static_cast<double>(normal[j]) * weight;
+  }
   return value;
 }
 

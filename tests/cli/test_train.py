@@ -316,6 +316,23 @@ class DamagedCheckpoints(Workspace):
         self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
 
 
+class CheckpointVersions(Workspace):
+    def test_version_1_is_read_and_a_newer_version_refused(self):
+        # Version 1 (before learned step sizes) differs from 2 only by lacking them.
+        self.train("run", "--steps", 4)
+        with h5py.File(self.checkpoint("run", 4), "r+") as f:
+            self.assertEqual(f.attrs["version"], 2)
+            f.attrs["version"] = np.int64(1)
+        run(["train", "--run-dir", self.path("run"), "--resume", "auto", "--steps", 6])
+        self.train("straight", "--steps", 6)
+        self.assertEqual(state(self.checkpoint("run", 6)), state(self.checkpoint("straight", 6)))
+        with h5py.File(self.checkpoint("run", 6), "r+") as f:
+            f.attrs["version"] = np.int64(3)
+        result = run(["inspect", self.checkpoint("run", 6)], check=False)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("checkpoint version 3 is not supported", result.stderr)
+
+
 class RankFailure(Workspace):
     def test_an_error_on_one_rank_ends_the_job(self):
         broken = self.path("broken.h5")

@@ -34,6 +34,7 @@ void expect_same(const Checkpoint& a, const Checkpoint& b) {
   EXPECT_EQ(a.seed, b.seed);
   EXPECT_EQ(a.shape, b.shape);
   EXPECT_EQ(a.theta, b.theta);  // bit for bit
+  EXPECT_EQ(a.inner_log_step_sizes, b.inner_log_step_sizes);
   EXPECT_EQ(a.optimizer, b.optimizer);
   EXPECT_EQ(a.optimizer_state, b.optimizer_state);
   EXPECT_EQ(a.config, b.config);
@@ -63,6 +64,16 @@ TEST(Checkpoint, RoundTripsEveryFieldForEveryCovarianceType) {
   const auto path = testing::temp_file("sgd.h5");
   write_checkpoint(path, sgd);
   expect_same(sgd, read_checkpoint(path));
+  // Meta-SGD: learned step sizes after the model, with Adam moments for all of them.
+  Checkpoint learned = example(gmm::CovarianceType::full);
+  learned.algorithm = "maml";
+  learned.inner_log_step_sizes = Vector::LinSpaced(3, -2.5, -1.0);
+  const Index all = learned.theta.size() + 3;
+  learned.optimizer_state.first = Vector::LinSpaced(all, -1, 1);
+  learned.optimizer_state.second = Vector::LinSpaced(all, 0, 2);
+  const auto learned_path = testing::temp_file("learned.h5");
+  write_checkpoint(learned_path, learned);
+  expect_same(learned, read_checkpoint(learned_path));
 }
 
 TEST(Checkpoint, ChecksumCoversEveryField) {
@@ -74,6 +85,7 @@ TEST(Checkpoint, ChecksumCoversEveryField) {
       [](Checkpoint& c) { c.seed ^= 1; },
       [](Checkpoint& c) { c.shape.covariance = gmm::CovarianceType::spherical; },
       [](Checkpoint& c) { c.theta[3] = std::nextafter(c.theta[3], 1e9); },
+      [](Checkpoint& c) { c.inner_log_step_sizes = Vector::Constant(1, -2.0); },
       [](Checkpoint& c) { c.optimizer = "sgd"; },
       [](Checkpoint& c) { c.optimizer_state.steps += 1; },
       [](Checkpoint& c) { c.optimizer_state.first[0] += 1e-12; },

@@ -10,7 +10,6 @@
 //
 // Arguments below -708 give exp(-708) ~ 3e-308 rather than a subnormal or zero: inputs here
 // are log-densities minus their row maximum, where such terms are below rounding of the sum.
-#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -110,14 +109,23 @@ inline void exp_non_positive(double* values, Index count) {
 inline void exp_in_place(double* values, Index count) {
   constexpr Index width = kPacketWidth;
   constexpr double kHighest = 709.0;
-  for (Index i = 0; i < count; i += width) {
-    const Index lanes = std::min(width, count - i);
-    Packet x{};
-    std::memcpy(&x, values + i, sizeof(double) * static_cast<size_t>(lanes));
+  auto exp_clamped = [](Packet x) {
     x = x > kHighest ? Packet{} + kHighest : x;
-    x = detail::exp_packet(x);
-    std::memcpy(values + i, &x, sizeof(double) * static_cast<size_t>(lanes));
+    return detail::exp_packet(x);
+  };
+  Index i = 0;
+  for (; i + width <= count; i += width) {
+    Packet x;
+    std::memcpy(&x, values + i, sizeof x);
+    x = exp_clamped(x);
+    std::memcpy(values + i, &x, sizeof x);
   }
+  if (i == count) return;
+  // The tail lane by lane (a copy of variable length would go through memory, and slowly).
+  Packet x{};
+  for (Index lane = 0; lane < count - i; ++lane) x[lane] = values[i + lane];
+  x = exp_clamped(x);
+  for (Index lane = 0; lane < count - i; ++lane) values[i + lane] = x[lane];
 }
 
 }  // namespace metagmm::gmm

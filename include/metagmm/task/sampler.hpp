@@ -66,6 +66,7 @@ class Sampler {
   EpisodeOptions options_;
   std::uint64_t seed_;
   std::vector<Index> order_;  // scratch permutation of a task's points
+  RowMatrix staged_;  // the drawn task's points, copied in order before the random gather
 };
 
 }  // namespace metagmm::task
