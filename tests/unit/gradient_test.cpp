@@ -45,15 +45,25 @@ CheckResult check_gradient(const Gmm& g, const RowMatrix& X) {
   return result;
 }
 
+// 300 points of a random 3-component mixture in d dimensions, and the stream that drew them.
+struct Sampled {
+  GmmShape shape;
+  Gmm truth;
+  RandomStream random;
+  RowMatrix X;
+  Sampled(CovarianceType type, Index d)
+      : shape{3, d, type}, truth(random_gmm(shape, 100 + d, 2.0)), random(200 + d, StreamPurpose::test),
+        X(sample(truth, 300, random)) {}
+};
+
 class GradientTest : public ::testing::TestWithParam<std::tuple<CovarianceType, Index>> {};
 
 TEST_P(GradientTest, MatchesCentralFiniteDifferences) {
   const auto [type, d] = GetParam();
-  const GmmShape shape{3, d, type};
+  const Sampled data(type, d);
+  const GmmShape& shape = data.shape;
+  const RowMatrix& X = data.X;
   // Data from one mixture, parameters of another: responsibilities are mixed, not one-hot.
-  const Gmm truth = random_gmm(shape, 100 + d, 2.0);
-  RandomStream random(200 + d, StreamPurpose::test);
-  const RowMatrix X = sample(truth, 300, random);
   const Gmm at = random_gmm(shape, 300 + d, 2.0);
   const CheckResult result = check_gradient(at, X);
   std::cout << "[ gradient ] " << to_string(type) << " d=" << d << ": worst relative error " << result.worst_relative_error
@@ -95,17 +105,16 @@ double hessian_error(const Gmm& g, const RowMatrix& X, const Vector& direction) 
 class HessianTest : public ::testing::TestWithParam<std::tuple<CovarianceType, Index>> {};
 
 // d = 1 ... 25 take the fused pass for diag/spherical; d = 200 (K x F > 1 100) the blocked
-// matrix-product pass;
-// full covariances the triangular kernel.
+// matrix-product pass; full covariances the triangular kernel.
 TEST_P(HessianTest, MatchesCentralDifferencesOfTheGradient) {
   const auto [type, d] = GetParam();
-  const GmmShape shape{3, d, type};
-  const Gmm truth = random_gmm(shape, 100 + d, 2.0);
-  RandomStream random(200 + d, StreamPurpose::test);
-  const RowMatrix X = sample(truth, 300, random);
+  Sampled data(type, d);
+  const GmmShape& shape = data.shape;
+  const RowMatrix& X = data.X;
+  RandomStream& random = data.random;
   // Near the truth but not at it: every component owns points, and responsibilities are mixed
   // where components overlap.
-  Vector theta = truth.pack();
+  Vector theta = data.truth.pack();
   for (Index i = 0; i < theta.size(); ++i) theta[i] += 0.3 * random.normal();
   const Gmm at = Gmm::unpack(shape, theta);
   double worst = 0.0;
