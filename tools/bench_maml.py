@@ -14,14 +14,12 @@ N support and 20 query points per task, outer Adam):
 Every time is the fastest of --repeats runs, for both sides: this machine's timings vary by
 about 20% from run to run, and the minimum is the least disturbed.
 """
-import argparse
 import os
 import re
 import subprocess
 import sys
-import tempfile
 
-from bench_reptile import generate_tasks
+from bench_reptile import bench_arguments, bench_paths, generate_tasks
 
 CASES = [("small K=4 d=2 N=200", 4, 2, 200), ("large K=8 d=16 N=200", 8, 16, 200)]
 QUERY = 20
@@ -73,16 +71,10 @@ def torch_run(script, tasks, components, support, steps, order, batched, seconds
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build", default="build/release")
-    parser.add_argument("--seconds", type=float, default=1.0, help="measuring time per run")
+    parser = bench_arguments(__doc__, 1.0, "measuring time per run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per configuration; the fastest counts")
-    parser.add_argument("--cases", default="small,large")
     args = parser.parse_args()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    binary = os.path.join(root, args.build, "metagmm")
-    script = os.path.join(root, "tools", "torch_maml.py")
-    work = tempfile.mkdtemp(prefix="metagmm_bench_maml_")
+    binary, script, work = bench_paths(args, "torch_maml.py", "maml")
     print(f"machine: {os.cpu_count()} cores; one thread per process; float64 everywhere; times in ms per meta-step "
           f"of {META_BATCH} tasks")
     for name, components, dim, support in CASES:

@@ -34,6 +34,22 @@ TIME_LINE = re.compile(r"time: total (\S+) s, adapt (\S+) s, reduce (\S+) s \(wa
                        r"checkpoint (\S+) s \((\d+) saves\), (\d+) steps, (\S+) tasks/s")
 
 
+def bench_arguments(description, seconds, seconds_help):
+    """The options both meta-training benchmarks take; add more, then parse."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build", default="build/release")
+    parser.add_argument("--seconds", type=float, default=seconds, help=seconds_help)
+    parser.add_argument("--cases", default="small,large")
+    return parser
+
+
+def bench_paths(args, peer, name):
+    """The metagmm binary, the PyTorch peer script and a fresh working directory."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return (os.path.join(root, args.build, "metagmm"), os.path.join(root, "tools", peer),
+            tempfile.mkdtemp(prefix=f"metagmm_bench_{name}_"))
+
+
 def generate_tasks(binary, work, name, dim, components, points):
     """An anchored task set of 400 tasks of `points` points each for a case; returns its path."""
     tasks = os.path.join(work, f"{name.split()[0]}.h5")
@@ -69,16 +85,10 @@ def torch_rate(script, tasks, components, support, seconds, batched):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build", default="build/release")
+    parser = bench_arguments(__doc__, 5.0, "PyTorch measuring time per case")
     parser.add_argument("--ranks", default="1,2", help="rank counts for weak scaling")
-    parser.add_argument("--seconds", type=float, default=5.0, help="PyTorch measuring time per case")
-    parser.add_argument("--cases", default="small,large")
     args = parser.parse_args()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    binary = os.path.join(root, args.build, "metagmm")
-    script = os.path.join(root, "tools", "torch_reptile.py")
-    work = tempfile.mkdtemp(prefix="metagmm_bench_reptile_")
+    binary, script, work = bench_paths(args, "torch_reptile.py", "reptile")
     print(f"machine: {os.cpu_count()} cores; one thread per process; float64 everywhere")
     for name, components, dim, support, steps in CASES:
         if name.split()[0] not in args.cases.split(","):
