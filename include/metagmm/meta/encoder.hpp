@@ -1,0 +1,44 @@
+#pragma once
+// The encoder f_phi of Prototypical Networks (DESIGN.md section 2): a multilayer perceptron
+// R^d -> R^e, affine layers with ReLU between them and none after the last, on Eigen, with
+// exact backpropagation. Its weights phi are a flat vector, layer by layer: W (out x in, row
+// by row) then b (out), so that the training loop and the checkpoints treat them like any
+// other meta-parameters.
+#include <vector>
+
+#include "metagmm/core/random.hpp"
+#include "metagmm/core/types.hpp"
+
+namespace metagmm::meta {
+
+struct EncoderShape {
+  Index input = 1;            // d
+  std::vector<Index> widths;  // each layer's output width; the last is the embedding's e
+  Index layers() const { return static_cast<Index>(widths.size()); }
+  Index output() const { return widths.empty() ? input : widths.back(); }
+  Index layer_input(Index layer) const { return layer == 0 ? input : widths[static_cast<std::size_t>(layer - 1)]; }
+  Index parameter_count() const;
+  void validate() const;  // InputError: at least one layer, every width >= 1
+};
+
+// He initialisation: each W entry normal with variance 2 / (its layer's input width), b = 0.
+Vector he_initial_weights(const EncoderShape& shape, RandomStream& random);
+
+class Encoder {
+ public:
+  explicit Encoder(EncoderShape shape);
+  const EncoderShape& shape() const { return shape_; }
+  // Z = f_phi(X), one row per row of X; valid until the next call. Keeps what backward needs.
+  const RowMatrix& forward(const Vector& phi, RowMatrixRef points);
+  // dL/dphi for the last forward(), given dL/dZ (same shape as Z).
+  void backward(const Vector& phi, const RowMatrix& output_gradient, Vector& gradient);
+
+ private:
+  EncoderShape shape_;
+  std::vector<Index> offsets_;         // where each layer's W starts in phi
+  std::vector<RowMatrix> inputs_;      // each layer's input (the points, then ReLU outputs)
+  std::vector<RowMatrix> pre_;         // each layer's affine output, before the ReLU
+  RowMatrix delta_;                    // backward: dL/d(pre-activation) of the current layer
+};
+
+}  // namespace metagmm::meta

@@ -1,0 +1,91 @@
+#include "metagmm/meta/encoder.hpp"
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "metagmm/core/error.hpp"
+
+namespace metagmm::meta {
+namespace {
+
+using WeightMap = Eigen::Map<const RowMatrix>;
+
+}  // namespace
+
+Index EncoderShape::parameter_count() const {
+  Index count = 0;
+  for (Index l = 0; l < layers(); ++l) count += (layer_input(l) + 1) * widths[static_cast<std::size_t>(l)];
+  return count;
+}
+
+void EncoderShape::validate() const {
+  if (input < 1) throw InputError("encoder: the input dimension must be >= 1");
+  if (widths.empty()) throw InputError("encoder: at least one layer is needed");
+  for (const Index w : widths)
+    if (w < 1) throw InputError("encoder: every layer width must be >= 1, got " + std::to_string(w));
+}
+
+Vector he_initial_weights(const EncoderShape& shape, RandomStream& random) {
+  shape.validate();
+  Vector phi = Vector::Zero(shape.parameter_count());
+  Index at = 0;
+  for (Index l = 0; l < shape.layers(); ++l) {
+    const Index in = shape.layer_input(l), out = shape.widths[static_cast<std::size_t>(l)];
+    const double scale = std::sqrt(2.0 / static_cast<double>(in));
+    for (Index i = 0; i < out * in; ++i) phi[at + i] = scale * random.normal();
+    at += out * in + out;  // the biases stay zero
+  }
+  return phi;
+}
+
+Encoder::Encoder(EncoderShape shape) : shape_(std::move(shape)) {
+  shape_.validate();
+  Index at = 0;
+  for (Index l = 0; l < shape_.layers(); ++l) {
+    offsets_.push_back(at);
+    at += (shape_.layer_input(l) + 1) * shape_.widths[static_cast<std::size_t>(l)];
+  }
+  inputs_.resize(shape_.widths.size());
+  pre_.resize(shape_.widths.size());
+}
+
+const RowMatrix& Encoder::forward(const Vector& phi, RowMatrixRef points) {
+  METAGMM_CHECK(phi.size() == shape_.parameter_count(), "encoder: weight count");
+  METAGMM_CHECK(points.cols() == shape_.input, "encoder: input dimension");
+  for (Index l = 0; l < shape_.layers(); ++l) {
+    const auto layer = static_cast<std::size_t>(l);
+    const Index in = shape_.layer_input(l), out = shape_.widths[layer];
+    const WeightMap w(phi.data() + offsets_[layer], out, in);
+    const auto b = phi.segment(offsets_[layer] + out * in, out).transpose();
+    if (l == 0) {
+      inputs_[0] = points;
+    } else {
+      inputs_[layer] = pre_[layer - 1].cwiseMax(0.0);  // ReLU
+    }
+    pre_[layer].noalias() = inputs_[layer] * w.transpose();
+    pre_[layer].rowwise() += b;
+  }
+  return pre_.back();
+}
+
+void Encoder::backward(const Vector& phi, const RowMatrix& output_gradient, Vector& gradient) {
+  const auto last = shape_.widths.size() - 1;
+  METAGMM_CHECK(output_gradient.rows() == pre_[last].rows() && output_gradient.cols() == pre_[last].cols(),
+                "encoder: output gradient shape");
+  gradient.resize(phi.size());
+  delta_ = output_gradient;  // the last layer has no ReLU
+  for (Index l = shape_.layers() - 1; l >= 0; --l) {
+    const auto layer = static_cast<std::size_t>(l);
+    const Index in = shape_.layer_input(l), out = shape_.widths[layer];
+    Eigen::Map<RowMatrix>(gradient.data() + offsets_[layer], out, in).noalias() = delta_.transpose() * inputs_[layer];
+    gradient.segment(offsets_[layer] + out * in, out) = delta_.colwise().sum().transpose();
+    if (l == 0) break;
+    const WeightMap w(phi.data() + offsets_[layer], out, in);
+    // Through W, then the previous layer's ReLU: zero where its input was not positive.
+    RowMatrix upstream = delta_ * w;
+    delta_ = (pre_[layer - 1].array() > 0.0).select(upstream, 0.0);
+  }
+}
+
+}  // namespace metagmm::meta
