@@ -89,10 +89,9 @@ void Evaluator::prepare_full(const Gmm& gmm, const Vector& log_weights) {
 
 // The derivatives of the coefficients above along a direction v of the flat parameters (the
 // centre c held fixed). With P = exp(-2 log sd), dP = -2 P v_sd, and d log pi_k = v_ak - pi . v_a.
-void Evaluator::prepare_diagonal_tangent(const Gmm& gmm, const Vector& v, const Vector& log_weights) {
+void Evaluator::prepare_diagonal_tangent(const Gmm& gmm, const Vector& v, double mean_logit) {
   const Index K = gmm.shape.components, d = gmm.shape.dim, F = 2 * d + 1;
   const bool diag = gmm.shape.covariance == CovarianceType::diag;
-  const double mean_logit = log_weights.array().exp().matrix().dot(v.head(K));
   tangent_coefficients_.resize(K, F);
   for (Index k = 0; k < K; ++k) {
     double* t = tangent_coefficients_.row(k).data();
@@ -112,9 +111,8 @@ void Evaluator::prepare_diagonal_tangent(const Gmm& gmm, const Vector& v, const 
 
 // dU has the direction's entries above the diagonal and U_jj v_jj on it (the flat vector holds
 // log U_jj); U^T (mu - c) moves by dU^T (mu - c) + U^T v_mu.
-void Evaluator::prepare_full_tangent(const Gmm& gmm, const Vector& v, const Vector& log_weights) {
+void Evaluator::prepare_full_tangent(const Gmm& gmm, const Vector& v, double mean_logit) {
   const Index K = gmm.shape.components, d = gmm.shape.dim, pairs = pair_count(d);
-  const double mean_logit = log_weights.array().exp().matrix().dot(v.head(K));
   tangent_projection_.resize(K, pairs + d);
   tangent_constants_.resize(K);
   Matrix du(d, d);
@@ -150,10 +148,12 @@ void Evaluator::prepare(const Gmm& gmm, RowMatrixRef points, const Vector* direc
   }
   if (direction) {
     METAGMM_CHECK(direction->size() == s.parameter_count(), "direction and mixture disagree on the parameter count");
+    // pi . v_a: the logits' share of every d log pi_k = v_ak - pi . v_a.
+    const double mean_logit = log_weights.array().exp().matrix().dot(direction->head(s.components));
     if (s.covariance == CovarianceType::full) {
-      prepare_full_tangent(gmm, *direction, log_weights);
+      prepare_full_tangent(gmm, *direction, mean_logit);
     } else {
-      prepare_diagonal_tangent(gmm, *direction, log_weights);
+      prepare_diagonal_tangent(gmm, *direction, mean_logit);
     }
   }
 }

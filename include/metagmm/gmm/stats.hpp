@@ -81,8 +81,8 @@ class Evaluator {
   void prepare(const Gmm& gmm, RowMatrixRef points, const Vector* direction);
   void prepare_diagonal(const Gmm& gmm, const Vector& log_weights);
   void prepare_full(const Gmm& gmm, const Vector& log_weights);
-  void prepare_diagonal_tangent(const Gmm& gmm, const Vector& direction, const Vector& log_weights);
-  void prepare_full_tangent(const Gmm& gmm, const Vector& direction, const Vector& log_weights);
+  void prepare_diagonal_tangent(const Gmm& gmm, const Vector& direction, double mean_logit);
+  void prepare_full_tangent(const Gmm& gmm, const Vector& direction, double mean_logit);
   void block_log_densities(const Gmm& gmm, RowMatrixRef block, Output output);
   void reset_statistics(const Gmm& gmm, RowMatrixRef points, Output output);
   void prepare_blocks(const GmmShape& shape, bool tangent);
