@@ -81,22 +81,39 @@ int generate_command(const std::vector<std::string>& args) {
 
 int import_command(const std::vector<std::string>& args) {
   const CommandSpec spec{"import", "import --csv FILE --out FILE [--label-column C] [--task-column C] [options]",
-                         "Converts a CSV table of points into a task set. Every column other than the label and\n"
-                         "task columns is a coordinate. Rows are grouped into tasks by the task column, in order\n"
-                         "of first appearance; without one the whole file is one task."};
+                         "Converts a CSV table of points (optionally gzip-compressed, FILE.gz) into a task set.\n"
+                         "Every column other than the label and task columns is a coordinate. Rows are grouped\n"
+                         "into tasks by the task column, in order of first appearance; without one the whole\n"
+                         "file is one task. With --class-split, one labelled pool becomes a few-shot benchmark:\n"
+                         "one task per split holding the points of that split's classes."};
   po::options_description options("Options");
   options.add_options()
       ("csv", po::value<std::string>()->value_name("FILE"), "input CSV file (required)")
       ("out", po::value<std::string>()->value_name("FILE"), "output task set (required)")
       ("split", po::value<std::string>()->default_value("1:0:0"), "task fractions TRAIN:VALIDATION:TEST")
-      ("seed", po::value<long long>()->default_value(0), "seed of the shuffle that assigns splits");
+      ("seed", po::value<long long>()->default_value(0), "seed of the shuffle that assigns splits")
+      ("class-split", po::value<std::string>()->value_name("TRAIN:VALIDATION:TEST"),
+       "split one labelled pool by class, e.g. 0-4::5-9 (class lists: ranges and commas; VALIDATION may be "
+       "empty): the train task holds the TRAIN classes, the test task the TEST classes; rows of other classes "
+       "are left out. Needs --label-column; replaces --split")
+      ("validation-fraction", real_value(task::ClassSplit{}.validation_fraction),
+       "with --class-split: the fraction of each TRAIN class's rows held out (seeded) into the validation task, "
+       "beside the VALIDATION classes");
   add_csv_options(options);
   po::variables_map v;
   if (!parse_options(spec, options, args, v)) return kExitOk;
   const auto csv = required<std::string>(v, "csv");
   const auto out = required<std::string>(v, "out");
   const auto split = task::SplitFractions::parse(v["split"].as<std::string>(), "--split");
-  task::import_csv(csv, out, csv_options(v), split, seed_option(v));
+  std::optional<task::ClassSplit> classes;
+  if (v.count("class-split")) {
+    if (given(v, "split")) throw InputError("--class-split: cannot be combined with --split");
+    classes = task::ClassSplit::parse(v["class-split"].as<std::string>(), "--class-split");
+    classes->validation_fraction = v["validation-fraction"].as<double>();
+  } else if (given(v, "validation-fraction")) {
+    throw InputError("--validation-fraction: only used with --class-split");
+  }
+  task::import_csv(csv, out, csv_options(v), split, seed_option(v), classes ? &*classes : nullptr);
   const task::TaskSetReader written(out);
   std::cout << "wrote " << written.task_count() << " tasks (" << written.info().points << " points, d = "
             << written.dim() << (written.info().labels ? ", labelled" : "") << ") to " << out << "\n";
@@ -163,8 +180,7 @@ void inspect_checkpoint(const std::string& path) {
             << "format      " << train::kCheckpointFormat << " version " << train::kCheckpointVersion
             << " (checksum verified)\n"
             << "algorithm   " << c.algorithm << ", step " << c.step << ", seed " << c.seed << "\n"
-            << "model       " << c.shape.components << " components, " << gmm::to_string(c.shape.covariance)
-            << " covariance, d = " << c.shape.dim << ", " << c.shape.parameter_count() << " parameters\n"
+            << "model       " << c.model().describe() << ", " << c.theta.size() << " parameters\n"
             << "optimizer   " << c.optimizer << ", " << c.optimizer_state.steps << " updates\n";
   if (c.metrics.size() > 0) {
     std::cout << "last step   loss " << std::setprecision(6) << c.metrics.loss.back() << ", " << c.metrics.elapsed.back()
@@ -176,9 +192,13 @@ void inspect_checkpoint(const std::string& path) {
       }
     }
   }
-  const Vector weights = gmm::Gmm::unpack(c.shape, c.theta).weights();
-  std::cout << "weights    ";
-  for (Index k = 0; k < weights.size(); ++k) std::cout << " " << std::setprecision(4) << weights[k];
+  if (!c.encoder) {
+    const Vector weights = gmm::Gmm::unpack(c.shape, c.theta).weights();
+    std::cout << "weights    ";
+    for (Index k = 0; k < weights.size(); ++k) std::cout << " " << std::setprecision(4) << weights[k];
+  } else {
+    std::cout << "weights     |phi| = " << std::setprecision(4) << c.theta.norm();
+  }
   if (c.inner_log_step_sizes.size() > 0) {
     const Vector alpha = c.inner_log_step_sizes.array().exp();
     std::cout << "\nstep sizes  " << alpha.size() << " learned inner step sizes (Meta-SGD), from " << alpha.minCoeff()
@@ -403,7 +423,8 @@ int run(int argc, char** argv) {
       "  import     convert a CSV table of points into a task set\n"
       "  inspect    show what a task set or model file holds\n"
       "  fit        fit a Gaussian mixture to one dataset by EM\n"
-      "  train      meta-learn a mixture across tasks (Reptile), under mpirun or alone\n\n"
+      "  train      meta-learn across tasks (Reptile, MAML, FOMAML, ProtoNet), under mpirun or alone\n"
+      "  eval       few-shot accuracy and clustering of a trained ProtoNet on held-out tasks\n\n"
       "exit status: 0 done, 2 bad input or options, 3 stopped by a signal after a checkpoint,\n"
       "             1 anything else\n";
   if (argc < 2) {
@@ -422,6 +443,7 @@ int run(int argc, char** argv) {
     if (command == "inspect") return inspect_command(args);
     if (command == "fit") return fit_command(args);
     if (command == "train") return train_command(args);
+    if (command == "eval") return eval_command(args);
     std::cerr << "metagmm: unknown command '" << command << "'\n" << overview;
     return kExitBadInput;
   } catch (const InputError& error) {

@@ -57,10 +57,10 @@ bool parse_options(const CommandSpec& spec, po::options_description& options, co
 }
 
 void store_config_text(const std::string& text, const std::string& source, const po::options_description& options,
-                       po::variables_map& values) {
+                       po::variables_map& values, bool allow_unregistered) {
   std::istringstream stream(text);
   try {
-    po::store(po::parse_config_file(stream, options), values);
+    po::store(po::parse_config_file(stream, options, allow_unregistered), values);
     po::notify(values);
   } catch (const po::error& error) {
     throw InputError(source + ": " + error.what());
@@ -77,6 +77,7 @@ std::string value_text(const po::variable_value& value) {
   if (const auto* v = boost::any_cast<long>(&any)) return std::to_string(*v);
   if (const auto* v = boost::any_cast<int>(&any)) return std::to_string(*v);
   if (const auto* v = boost::any_cast<char>(&any)) return std::string(1, *v);
+  if (const auto* v = boost::any_cast<bool>(&any)) return *v ? "true" : "false";
   METAGMM_CHECK(false, "option of a type resolved_config does not know");
   return {};
 }

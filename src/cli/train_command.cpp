@@ -8,11 +8,13 @@
 #include <optional>
 
 #include "common.hpp"
+#include "fewshot_options.hpp"
 #include "metagmm/cli/commands.hpp"
 #include "metagmm/comm/communicator.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/text.hpp"
 #include "metagmm/meta/maml.hpp"
+#include "metagmm/meta/protonet.hpp"
 #include "metagmm/meta/reptile.hpp"
 #include "metagmm/train/checkpoint.hpp"
 #include "metagmm/train/signals.hpp"
@@ -25,7 +27,7 @@ namespace fs = std::filesystem;
 
 // A resumed run must keep these: they change what the run is, not how long it runs.
 const std::vector<std::string> kRunIdentity = {
-    "algo", "meta-sgd", "tasks", "components", "covariance", "seed", "outer",
+    "algo", "meta-sgd", "tasks", "components", "covariance", "encoder-widths", "seed", "outer",
     "gen-family", "gen-dim", "gen-components", "gen-tasks", "gen-points", "gen-seed", "gen-truth-covariance",
     "gen-box", "gen-scale", "gen-jitter", "gen-drop", "gen-concentration", "gen-warp", "gen-split"};
 // Not part of the stored configuration: where and how this invocation starts.
@@ -34,6 +36,9 @@ const std::vector<std::string> kNotStored = {"resume", "run-dir", "config", "hel
 // The default outer learning rate of the gradient-based algorithms: --outer-lr's default of 1 is
 // Reptile's step fraction, far too long a step along a meta-gradient.
 constexpr double kGradientOuterRate = 0.01;
+// ProtoNet's defaults: Adam with Snell et al.'s learning rate.
+constexpr double kEncoderOuterRate = 0.001;
+constexpr const char* kEncoderOuter = "adam";
 
 void add_train_options(po::options_description& options) {
   const train::TrainOptions t;
@@ -43,8 +48,9 @@ void add_train_options(po::options_description& options) {
   run.add_options()
       ("algo", po::value<std::string>()->default_value("reptile"),
        "meta-learning algorithm: reptile (move towards the adapted parameters), maml (exact second-order "
-       "meta-gradient through the inner steps) or fomaml (first-order MAML: the query gradient at the adapted "
-       "parameters)")
+       "meta-gradient through the inner steps), fomaml (first-order MAML: the query gradient at the adapted "
+       "parameters) or protonet (Prototypical Networks: an encoder learned on N-way K-shot episodes of labelled "
+       "tasks)")
       ("tasks", po::value<std::string>()->default_value(""),
        "task set file (HDF5, from metagmm generate or import); empty: generate tasks on the fly with the --gen-* options")
       ("run-dir", po::value<std::string>()->value_name("DIR"),
@@ -74,12 +80,21 @@ void add_train_options(po::options_description& options) {
       ("weighting", po::value<std::string>()->default_value("uniform"),
        "reptile: how tasks' adapted parameters are averaged: uniform, or distance (weights proportional to "
        "|theta_i - theta|^2)");
+  po::options_description protonet("ProtoNet (--algo protonet): encoder and few-shot episodes");
+  protonet.add_options()
+      ("encoder-widths", po::value<std::string>()->default_value("64,64"),
+       "the encoder's layer widths, comma-separated (ReLU between layers; the last is the embedding's dimension)");
+  add_fewshot_options(protonet, FewShotSettings{});
   const std::string outer_rate_help =
       "outer learning rate (reptile with sgd: the step fraction epsilon towards the adapted parameters); left at its "
-      "default, maml and fomaml use " + shortest_text(kGradientOuterRate) + ", a step along a meta-gradient";
+      "default, maml and fomaml use " + shortest_text(kGradientOuterRate) + ", a step along a meta-gradient, and "
+      "protonet " + shortest_text(kEncoderOuterRate);
+  const std::string outer_help =
+      std::string("outer optimiser on the meta-gradient: sgd or adam (left at its default, protonet uses ") +
+      kEncoderOuter + ")";
   po::options_description outer("Outer update");
   outer.add_options()
-      ("outer", po::value<std::string>()->default_value("sgd"), "outer optimiser on the meta-gradient: sgd or adam")
+      ("outer", po::value<std::string>()->default_value("sgd"), outer_help.c_str())
       ("outer-lr", real_value(t.outer.learning_rate), outer_rate_help.c_str())
       ("outer-beta1", real_value(t.outer.beta1), "adam: first-moment decay")
       ("outer-beta2", real_value(t.outer.beta2), "adam: second-moment decay");
@@ -88,7 +103,8 @@ void add_train_options(po::options_description& options) {
       ("validate-every", po::value<long long>()->default_value(t.validate_every),
        "steps between validations (mean query log-likelihood after adaptation); 0: never")
       ("validation-tasks", po::value<Index>()->default_value(t.validation_tasks),
-       "validation tasks used: the first N of the validation split; 0: all")
+       "validation tasks used: the first N of the validation split; 0: all (protonet: N fixed validation "
+       "episodes; 0: 256)")
       ("checkpoint-every", po::value<long long>()->default_value(t.checkpoint_every),
        "steps between checkpoints; 0: only at the end and on a signal")
       ("checkpoint-seconds", real_value(t.checkpoint_seconds),
@@ -99,12 +115,14 @@ void add_train_options(po::options_description& options) {
       ("task-cache-mb", real_value(1024), "memory per rank for tasks read once and kept");
   po::options_description family("Tasks generated on the fly (when --tasks is empty)");
   add_generator_options(family, "gen-");
-  options.add(run).add(model).add(episodes).add(outer).add(monitor).add(family);
+  options.add(run).add(model).add(episodes).add(protonet).add(outer).add(monitor).add(family);
 }
 
 struct TrainSetup {
   train::TrainOptions options;
   gmm::GmmShape shape;
+  train::ModelShape model;  // the mixture's shape, or protonet's encoder
+  FewShotSettings fewshot;
   task::EpisodeOptions episode;
   meta::InnerOptions inner;
   meta::ReptileWeighting weighting = meta::ReptileWeighting::uniform;
@@ -122,6 +140,7 @@ T non_negative(const po::variables_map& v, const std::string& name) {
 }
 
 std::unique_ptr<meta::Algorithm> make_algorithm(const std::string& name, const TrainSetup& setup) {
+  if (name == "protonet") return std::make_unique<meta::ProtoNet>(*setup.model.encoder, setup.fewshot.refine);
   if (name == "reptile") return std::make_unique<meta::Reptile>(setup.shape, setup.inner, setup.weighting);
   const auto order = name == "maml" ? meta::MamlOrder::second : meta::MamlOrder::first;
   return std::make_unique<meta::Maml>(setup.shape, setup.inner, order, setup.step_sizes);
@@ -183,7 +202,7 @@ void absolute_tasks_path(po::variables_map& v) {
 
 // Everything before the first meta-step. Returns nullptr when --help was shown.
 std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::Communicator& comm) {
-  const CommandSpec spec{"train", "train --algo reptile|maml|fomaml [--tasks FILE] --run-dir DIR [--resume auto|PATH] [options]",
+  const CommandSpec spec{"train", "train --algo reptile|maml|fomaml|protonet [--tasks FILE] --run-dir DIR [--resume auto|PATH] [options]",
                          "Meta-learns a Gaussian mixture across tasks. Run it directly (one rank) or under\n"
                          "mpirun -np R: each rank adapts to its share of every meta-batch, one reduction per step\n"
                          "combines them, and the result is bit-identical for any R. Checkpoints go to --run-dir\n"
@@ -217,9 +236,12 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   }
 
   const std::string algorithm = v["algo"].as<std::string>();
-  if (algorithm != "reptile" && algorithm != "maml" && algorithm != "fomaml")
-    throw InputError("--algo: expected reptile, maml or fomaml, got '" + algorithm + "'");
-  if (algorithm != "reptile" && v["outer-lr"].defaulted()) v.at("outer-lr").value() = kGradientOuterRate;
+  if (algorithm != "reptile" && algorithm != "maml" && algorithm != "fomaml" && algorithm != "protonet")
+    throw InputError("--algo: expected reptile, maml, fomaml or protonet, got '" + algorithm + "'");
+  const bool protonet = algorithm == "protonet";
+  if (algorithm != "reptile" && v["outer-lr"].defaulted())
+    v.at("outer-lr").value() = protonet ? kEncoderOuterRate : kGradientOuterRate;
+  if (protonet && v["outer"].defaulted()) v.at("outer").value() = std::string(kEncoderOuter);
   train::TrainOptions& o = setup->options;
   o.algorithm = algorithm;
   o.steps = v["steps"].as<long long>();
@@ -249,7 +271,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   setup->inner.validate();
   setup->weighting = meta::parse_reptile_weighting(v["weighting"].as<std::string>(), "--weighting");
   setup->step_sizes = meta::parse_step_size_learning(v["meta-sgd"].as<std::string>(), "--meta-sgd");
-  if (algorithm == "reptile" && setup->step_sizes != meta::StepSizeLearning::none)
+  if ((algorithm == "reptile" || protonet) && setup->step_sizes != meta::StepSizeLearning::none)
     throw InputError("--meta-sgd: learned step sizes need --algo maml or fomaml");
 
   const double cache_mb = v["task-cache-mb"].as<double>();
@@ -263,8 +285,16 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   if (setup->shape.components < 1) throw InputError("--components: expected an integer >= 1");
   setup->shape.covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
   setup->shape.dim = setup->source->dim();
-  if (setup->resume && !(setup->resume->shape == setup->shape))
-    throw InputError("--resume: the checkpoint's model does not match the configuration");
+  setup->model = setup->shape;
+  if (protonet) {
+    setup->fewshot = fewshot_settings(v);
+    if (o.validation_tasks > 0) setup->fewshot.episodes.validation_episodes = o.validation_tasks;
+    setup->model = train::ModelShape(
+        meta::EncoderShape{setup->source->dim(), parse_widths(v["encoder-widths"].as<std::string>(), "--encoder-widths")});
+  }
+  if (setup->resume && !(setup->resume->model() == setup->model))
+    throw InputError("--resume: the checkpoint's model (" + setup->resume->model().describe() +
+                     ") does not match the configuration (" + setup->model.describe() + ")");
   setup->algorithm = make_algorithm(algorithm, *setup);
 
   std::error_code error;
@@ -327,10 +357,18 @@ int train_command(const std::vector<std::string>& args) {
     return status;
   }
   try {
-    task::Sampler sampler(*setup->source, setup->episode, setup->options.seed);
-    const Vector initial = setup->resume ? Vector() : train::initial_meta_parameters(*setup->source, setup->shape,
-                                                                                     setup->options.seed);
-    train::Trainer trainer(setup->options, setup->shape, sampler, *setup->algorithm, *comm, std::cerr,
+    std::unique_ptr<task::EpisodeSource> episodes;
+    Vector initial;
+    const std::uint64_t seed = setup->options.seed;
+    if (setup->model.encoder) {
+      episodes = std::make_unique<task::FewShotSampler>(*setup->source, setup->fewshot.episodes, seed);
+      RandomStream random(seed, StreamPurpose::meta_init);
+      if (!setup->resume) initial = meta::he_initial_weights(*setup->model.encoder, random);
+    } else {
+      episodes = std::make_unique<task::Sampler>(*setup->source, setup->episode, seed);
+      if (!setup->resume) initial = train::initial_meta_parameters(*setup->source, setup->shape, seed);
+    }
+    train::Trainer trainer(setup->options, setup->model, *episodes, *setup->algorithm, *comm, std::cerr,
                            isatty(STDERR_FILENO));
     const auto result = trainer.run(initial, setup->resume ? &*setup->resume : nullptr);
     if (comm->rank() == 0) {

@@ -1,15 +1,66 @@
 #include "metagmm/task/csv.hpp"
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/core/random.hpp"
+#include "metagmm/core/text.hpp"
 
 namespace metagmm::task {
 namespace {
+
+// The whole file as text, decompressed when its name ends in .gz.
+std::string read_text(const std::string& path) {
+  if (!path.ends_with(".gz")) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError(path + ": cannot open (no such file or not readable)");
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (!file) throw InputError(path + ": cannot open (no such file or not readable)");
+  std::string text;
+  char buffer[1 << 16];
+  int got = 0;
+  while ((got = gzread(file, buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<std::size_t>(got));
+  int status = Z_OK;
+  const char* message = gzerror(file, &status);
+  const std::string why = got < 0 && message ? message : "";
+  gzclose(file);
+  if (got < 0) throw InputError(path + ": not a readable gzip file (" + why + ")");
+  return text;
+}
+
+// "0-4" or "0,2,5-7" (empty: none).
+std::vector<std::int32_t> parse_classes(const std::string& text, const std::string& what) {
+  std::vector<std::int32_t> classes;
+  std::istringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    const auto dash = part.find('-', 1);
+    try {
+      std::size_t used = 0;
+      const long first = std::stol(part.substr(0, dash), &used);
+      if (used != std::min(dash, part.size())) throw std::invalid_argument(part);
+      long last = first;
+      if (dash != std::string::npos) {
+        last = std::stol(part.substr(dash + 1), &used);
+        if (used != part.size() - dash - 1 || last < first) throw std::invalid_argument(part);
+      }
+      for (long c = first; c <= last; ++c) classes.push_back(static_cast<std::int32_t>(c));
+    } catch (const std::exception&) {
+      throw InputError(what + ": expected class lists like 0-4 or 0,2,5-7, got '" + part + "'");
+    }
+  }
+  return classes;
+}
 
 std::string trim(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\r");
@@ -66,8 +117,7 @@ CsvHeader parse_csv_header(const std::string& text, const std::string& what) {
 }
 
 CsvData read_csv(const std::string& path, const CsvOptions& options) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path + ": cannot open (no such file or not readable)");
+  std::istringstream in(read_text(path));
   std::vector<std::pair<Index, std::vector<std::string>>> rows;  // line number, fields
   std::string line;
   for (Index number = 1; std::getline(in, line); ++number) {
@@ -149,16 +199,122 @@ CsvData read_csv(const std::string& path, const CsvOptions& options) {
   return data;
 }
 
-void import_csv(const std::string& csv_path, const std::string& out_path, const CsvOptions& options,
-                const SplitFractions& split, std::uint64_t seed) {
-  const CsvData data = read_csv(csv_path, options);
+ClassSplit ClassSplit::parse(const std::string& text, const std::string& what) {
+  std::vector<std::string> parts;
+  std::istringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ':')) parts.push_back(part);
+  if (!text.empty() && text.back() == ':') parts.emplace_back();
+  if (parts.size() != 3)
+    throw InputError(what + ": expected TRAIN:VALIDATION:TEST class lists like 0-4::5-9, got '" + text + "'");
+  ClassSplit split;
+  split.train = parse_classes(parts[0], what);
+  split.validation = parse_classes(parts[1], what);
+  split.test = parse_classes(parts[2], what);
+  if (split.train.empty()) throw InputError(what + ": no meta-train classes in '" + text + "'");
+  std::vector<std::int32_t> all = split.train;
+  all.insert(all.end(), split.validation.begin(), split.validation.end());
+  all.insert(all.end(), split.test.begin(), split.test.end());
+  std::sort(all.begin(), all.end());
+  if (const auto twice = std::adjacent_find(all.begin(), all.end()); twice != all.end())
+    throw InputError(what + ": class " + std::to_string(*twice) + " is listed twice in '" + text + "'");
+  return split;
+}
+
+namespace {
+
+std::string import_settings(const std::string& csv_path, const CsvOptions& options, const std::string& split,
+                            std::uint64_t seed, const CsvData& data) {
   std::ostringstream settings;
   settings << "csv = " << csv_path << "\nlabel-column = " << options.label_column << "\ntask-column = " << options.task_column
-           << "\nsplit = " << split.to_string() << "\nseed = " << seed << "\ncolumns =";
+           << "\n" << split << "\nseed = " << seed << "\ncolumns =";
   for (const auto& name : data.point_columns) settings << " " << name;
   settings << "\n";
+  return settings.str();
+}
+
+std::string class_list(const std::vector<std::int32_t>& classes) {
+  std::string text;
+  for (const auto c : classes) text += (text.empty() ? "" : ",") + std::to_string(c);
+  return text;
+}
+
+// One task per split: the rows of its classes in file order; the validation task also gets a
+// seeded random `validation_fraction` of each train class's rows.
+void import_by_class(const std::string& csv_path, const std::string& out_path, const CsvOptions& options,
+                     std::uint64_t seed, const ClassSplit& classes, const CsvData& data) {
+  if (data.labels.size() == 0) throw InputError("--class-split: needs --label-column");
+  if (data.task_names.size() > 1) throw InputError("--class-split: cannot be combined with --task-column");
+  if (!(classes.validation_fraction >= 0.0 && classes.validation_fraction < 1.0))
+    throw InputError("--validation-fraction: expected a number in [0, 1)");
+  std::map<std::int32_t, std::vector<Index>> rows;
+  for (Index i = 0; i < data.labels.size(); ++i) rows[data.labels[i]].push_back(i);
+  std::map<std::int32_t, Split> split_of;
+  for (const auto& [list, split] : {std::pair{&classes.train, Split::train}, std::pair{&classes.validation, Split::validation},
+                                    std::pair{&classes.test, Split::test}}) {
+    for (const auto c : *list) {
+      if (!rows.count(c)) throw InputError(csv_path + ": --class-split names class " + std::to_string(c) + ", which has no rows");
+      split_of[c] = split;
+    }
+  }
+  std::vector<char> held_out(static_cast<std::size_t>(data.labels.size()), 0);
+  RandomStream random(seed, StreamPurpose::split, 1);
+  for (const auto c : classes.train) {
+    std::vector<Index> members = rows[c];
+    const auto count = static_cast<Index>(std::llround(classes.validation_fraction * static_cast<double>(members.size())));
+    for (Index i = 0; i < count; ++i) {
+      const Index pick = i + static_cast<Index>(random.below(members.size() - static_cast<std::size_t>(i)));
+      std::swap(members[static_cast<std::size_t>(i)], members[static_cast<std::size_t>(pick)]);
+      held_out[static_cast<std::size_t>(members[static_cast<std::size_t>(i)])] = 1;
+    }
+  }
+  std::vector<Index> by_split[3];
+  Index left_out = 0;
+  for (Index i = 0; i < data.labels.size(); ++i) {
+    const auto found = split_of.find(data.labels[i]);
+    if (found == split_of.end()) {
+      ++left_out;
+      continue;
+    }
+    const Split split = held_out[static_cast<std::size_t>(i)] ? Split::validation : found->second;
+    by_split[static_cast<int>(split)].push_back(i);
+  }
+  const std::string settings = import_settings(
+      csv_path, options,
+      "class-split = " + class_list(classes.train) + ":" + class_list(classes.validation) + ":" +
+          class_list(classes.test) + "\nvalidation-fraction = " + shortest_text(classes.validation_fraction) +
+          "\nleft-out-rows = " + std::to_string(left_out),
+      seed, data);
+  const Index d = static_cast<Index>(data.point_columns.size());
+  TaskSetWriter writer(out_path, TaskSetHeader{d, "import", settings, true, std::nullopt, std::nullopt});
+  std::vector<std::int8_t> splits;
+  for (const Split split : {Split::train, Split::validation, Split::test}) {
+    const auto& members = by_split[static_cast<int>(split)];
+    if (members.empty()) continue;
+    RowMatrix points(static_cast<Index>(members.size()), d);
+    IntVector labels(static_cast<Index>(members.size()));
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      points.row(static_cast<Index>(i)) = data.points.row(members[i]);
+      labels[static_cast<Index>(i)] = data.labels[members[i]];
+    }
+    writer.add_task(points, &labels, nullptr);
+    splits.push_back(static_cast<std::int8_t>(split));
+  }
+  writer.finish(splits);
+}
+
+}  // namespace
+
+void import_csv(const std::string& csv_path, const std::string& out_path, const CsvOptions& options,
+                const SplitFractions& split, std::uint64_t seed, const ClassSplit* classes) {
+  const CsvData data = read_csv(csv_path, options);
+  if (classes) {
+    import_by_class(csv_path, out_path, options, seed, *classes, data);
+    return;
+  }
   const bool labelled = data.labels.size() > 0;
-  TaskSetHeader header{static_cast<Index>(data.point_columns.size()), "import", settings.str(), labelled, std::nullopt, std::nullopt};
+  const std::string settings = import_settings(csv_path, options, "split = " + split.to_string(), seed, data);
+  TaskSetHeader header{static_cast<Index>(data.point_columns.size()), "import", settings, labelled, std::nullopt, std::nullopt};
   TaskSetWriter writer(out_path, header);
   const Index T = static_cast<Index>(data.task_names.size());
   for (Index t = 0; t < T; ++t) {

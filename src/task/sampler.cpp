@@ -58,6 +58,14 @@ class FileSource final : public TaskSource {
   const RowMatrix& points(Index task) override {
     return cache_.get(task, [&] { return reader_.points(task); });
   }
+  bool has_labels() const override { return reader_.info().labels; }
+  const IntVector& labels(Index task) override {
+    if (!has_labels()) throw InputError(describe() + " has no labels (/labels)");
+    // Labels are small beside the points: all kept once read.
+    auto found = labels_.find(task);
+    if (found == labels_.end()) found = labels_.emplace(task, reader_.labels(task)).first;
+    return found->second;
+  }
   std::string describe() const override {
     return "task set " + reader_.info().path + " (" + std::to_string(reader_.task_count()) + " tasks, d = " +
            std::to_string(reader_.dim()) + ")";
@@ -66,6 +74,7 @@ class FileSource final : public TaskSource {
  private:
   TaskSetReader reader_;
   TaskCache cache_;
+  std::unordered_map<Index, IntVector> labels_;
   std::vector<Index> splits_[3];
   Index min_size_[3] = {0, 0, 0};
 };
@@ -84,7 +93,13 @@ class GeneratedSource final : public TaskSource {
   const std::vector<Index>& tasks_in(Split split) const override { return splits_[static_cast<int>(split)]; }
   Index min_task_size(Split) const override { return options_.points_min; }
   const RowMatrix& points(Index task) override {
-    return cache_.get(task, [&] { return generate_task(options_, anchors_, warp_ ? &*warp_ : nullptr, task).points; });
+    return cache_.get(task, [&] { return generate(task).points; });
+  }
+  bool has_labels() const override { return true; }
+  const IntVector& labels(Index task) override {
+    auto found = labels_.find(task);
+    if (found == labels_.end()) found = labels_.emplace(task, generate(task).labels).first;
+    return found->second;
   }
   std::string describe() const override {
     return "generated " + to_string(options_.family) + " family (" + std::to_string(options_.tasks) +
@@ -92,10 +107,14 @@ class GeneratedSource final : public TaskSource {
   }
 
  private:
+  GeneratedTask generate(Index task) const {
+    return generate_task(options_, anchors_, warp_ ? &*warp_ : nullptr, task);
+  }
   GeneratorOptions options_;
   gmm::Gmm anchors_{gmm::GmmShape{}};
   std::optional<Warp> warp_;
   TaskCache cache_;
+  std::unordered_map<Index, IntVector> labels_;
   std::vector<Index> splits_[3];
 };
 

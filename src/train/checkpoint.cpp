@@ -71,6 +71,40 @@ void pause_for_tests() {
   }
 }
 
+meta::EncoderShape read_encoder(const h5::File& file, const std::string& name) {
+  meta::EncoderShape shape;
+  shape.input = file.require_int_attribute("/encoder", "input");
+  for (const std::int64_t w : file.dataset("/encoder/widths", h5::Dtype::int64, 1).read_all<std::int64_t>())
+    shape.widths.push_back(w);
+  try {
+    shape.validate();
+  } catch (const InputError& error) {
+    throw InputError(name + ": /encoder: " + error.what());
+  }
+  return shape;
+}
+
+// The encoder's flat weights, and each layer's W and b as datasets of their own for readers
+// that do not know the flat layout.
+void write_encoder(h5::File& file, const meta::EncoderShape& shape, const Vector& phi) {
+  file.create_group("/encoder");
+  file.set_attribute("/encoder", "input", static_cast<std::int64_t>(shape.input));
+  const h5::DatasetOptions plain{.compress = false};
+  file.write<double>("/encoder/parameters", {static_cast<std::uint64_t>(phi.size())}, phi.data(), plain);
+  std::vector<std::int64_t> widths(shape.widths.begin(), shape.widths.end());
+  file.write<std::int64_t>("/encoder/widths", {widths.size()}, widths.data(), plain);
+  Index at = 0;
+  for (Index l = 0; l < shape.layers(); ++l) {
+    const auto in = static_cast<std::uint64_t>(shape.layer_input(l));
+    const auto out = static_cast<std::uint64_t>(shape.widths[static_cast<std::size_t>(l)]);
+    const std::string group = "/encoder/layer_" + std::to_string(l + 1);
+    file.create_group(group);
+    file.write<double>(group + "/weights", {out, in}, phi.data() + at, plain);
+    file.write<double>(group + "/bias", {out}, phi.data() + at + static_cast<Index>(out * in), plain);
+    at += static_cast<Index>(out * in + out);
+  }
+}
+
 Checkpoint read_content(const std::filesystem::path& path) {
   const h5::File file = h5::File::open(path.string());
   const std::string name = path.string();
@@ -88,9 +122,17 @@ Checkpoint read_content(const std::filesystem::path& path) {
   c.seed = static_cast<std::uint64_t>(std::stoull(file.require_string_attribute("/", "seed")));
   c.config = file.require_string_attribute("/", "config");
   c.optimizer = file.require_string_attribute("/", "optimizer");
-  const gmm::Gmm model = task::read_model(file, "/model");
-  c.shape = model.shape;
-  c.theta = to_vector(file.dataset("/model/parameters", h5::Dtype::float64, 1).read_all<double>());
+  if (file.exists("/encoder")) {
+    c.encoder = read_encoder(file, name);
+    c.theta = to_vector(read_doubles(file, "/encoder/parameters"));
+    if (c.theta.size() != c.encoder->parameter_count())
+      throw InputError(name + ": /encoder/parameters has " + std::to_string(c.theta.size()) +
+                       " values, the widths need " + std::to_string(c.encoder->parameter_count()));
+  } else {
+    const gmm::Gmm model = task::read_model(file, "/model");
+    c.shape = model.shape;
+    c.theta = to_vector(file.dataset("/model/parameters", h5::Dtype::float64, 1).read_all<double>());
+  }
   if (file.exists("/inner/log_step_sizes")) c.inner_log_step_sizes = to_vector(read_doubles(file, "/inner/log_step_sizes"));
   c.optimizer_state.steps = file.require_int_attribute("/", "optimizer_steps");
   if (file.exists("/optimizer/first")) {
@@ -114,6 +156,16 @@ Checkpoint read_content(const std::filesystem::path& path) {
 
 }  // namespace
 
+std::string ModelShape::describe() const {
+  if (!encoder) {
+    return std::to_string(mixture.components) + " " + gmm::to_string(mixture.covariance) + " components in " +
+           std::to_string(mixture.dim) + " dimensions";
+  }
+  std::string text = "encoder " + std::to_string(encoder->input);
+  for (const Index w : encoder->widths) text += "-" + std::to_string(w);
+  return text;
+}
+
 void MetricsHistory::append(std::int64_t s, double l, double v, double e) {
   step.push_back(s);
   loss.push_back(l);
@@ -134,9 +186,15 @@ std::uint32_t checksum(const Checkpoint& c) {
   crc.add(c.algorithm);
   crc.add(c.step);
   crc.add(static_cast<std::int64_t>(c.seed));
-  crc.add(static_cast<std::int64_t>(c.shape.components));
-  crc.add(static_cast<std::int64_t>(c.shape.dim));
-  crc.add(gmm::to_string(c.shape.covariance));
+  if (c.encoder) {
+    crc.add(std::string("encoder"));
+    crc.add(static_cast<std::int64_t>(c.encoder->input));
+    crc.add(std::vector<std::int64_t>(c.encoder->widths.begin(), c.encoder->widths.end()));
+  } else {
+    crc.add(static_cast<std::int64_t>(c.shape.components));
+    crc.add(static_cast<std::int64_t>(c.shape.dim));
+    crc.add(gmm::to_string(c.shape.covariance));
+  }
   crc.add(c.theta);
   // Only when present: a checkpoint without them (all of version 1) sums as before.
   if (c.inner_log_step_sizes.size() > 0) crc.add(c.inner_log_step_sizes);
@@ -164,7 +222,11 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
     file.set_attribute("/", "seed", std::to_string(c.seed));
     file.set_attribute("/", "config", c.config);
     file.set_attribute("/", "created_by", std::string("metagmm train"));
-    task::write_model(file, "/model", gmm::Gmm::unpack(c.shape, c.theta));
+    if (c.encoder) {
+      write_encoder(file, *c.encoder, c.theta);
+    } else {
+      task::write_model(file, "/model", gmm::Gmm::unpack(c.shape, c.theta));
+    }
     file.set_attribute("/", "optimizer", c.optimizer);
     file.set_attribute("/", "optimizer_steps", c.optimizer_state.steps);
     const h5::DatasetOptions plain{.compress = false};

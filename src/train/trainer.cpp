@@ -93,9 +93,9 @@ Vector initial_meta_parameters(task::TaskSource& source, const gmm::GmmShape& sh
   return gmm::initialize(pooled, shape, gmm::InitMethod::kmeans_plus_plus, 1e-6, random).pack();
 }
 
-Trainer::Trainer(const TrainOptions& options, const gmm::GmmShape& shape, task::Sampler& sampler,
+Trainer::Trainer(const TrainOptions& options, const ModelShape& model, task::EpisodeSource& episodes,
                  meta::Algorithm& algorithm, comm::Communicator& comm, std::ostream& log, bool terminal)
-    : options_(options), shape_(shape), sampler_(sampler), algorithm_(algorithm), comm_(comm), log_(log),
+    : options_(options), model_(model), sampler_(episodes), algorithm_(algorithm), comm_(comm), log_(log),
       terminal_(terminal) {
   options_.validate();
 }
@@ -123,9 +123,10 @@ void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer
   c.algorithm = options_.algorithm;
   c.step = step;
   c.seed = options_.seed;
-  c.shape = shape_;
-  c.theta = theta.head(shape_.parameter_count());
-  c.inner_log_step_sizes = theta.tail(theta.size() - shape_.parameter_count());
+  c.shape = model_.mixture;
+  c.encoder = model_.encoder;
+  c.theta = theta.head(model_.parameter_count());
+  c.inner_log_step_sizes = theta.tail(theta.size() - model_.parameter_count());
   c.optimizer = meta::to_string(options_.outer.method);
   c.optimizer_state = outer.state();
   c.config = options_.config;
@@ -135,7 +136,7 @@ void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer
 }
 
 TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
-  const Index model_size = shape_.parameter_count(), extra = algorithm_.extra_meta_parameters();
+  const Index model_size = model_.parameter_count(), extra = algorithm_.extra_meta_parameters();
   const Index P = model_size + extra;
   const Index C = algorithm_.contribution_size();
   const Index B = options_.meta_batch;

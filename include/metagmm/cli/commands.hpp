@@ -16,6 +16,7 @@ int import_command(const std::vector<std::string>& args);
 int inspect_command(const std::vector<std::string>& args);
 int fit_command(const std::vector<std::string>& args);
 int train_command(const std::vector<std::string>& args);
+int eval_command(const std::vector<std::string>& args);
 
 // Dispatches `metagmm COMMAND ...`, turning errors into one line on stderr and an exit status.
 int run(int argc, char** argv);

@@ -33,9 +33,11 @@ T required(const po::variables_map& values, const std::string& name) {
 }
 
 // Adds the options of `text` (INI syntax) to `values` with the lowest priority: only options
-// still at their defaults take them. `source` names the text in errors.
+// still at their defaults take them. `source` names the text in errors. With
+// `allow_unregistered`, options that `options` does not know are skipped (reading a few
+// settings out of another command's configuration).
 void store_config_text(const std::string& text, const std::string& source, const po::options_description& options,
-                       po::variables_map& values);
+                       po::variables_map& values, bool allow_unregistered = false);
 
 // Every option of `options` that has a value, as "name = value" lines in the order of the
 // description (doubles in their shortest exact form), except those named in `excluded`.

@@ -25,6 +25,7 @@ enum class StreamPurpose : std::uint64_t {
   episode = 5,       // task j of meta-step t and its support/query split (a = t, b = j)
   validation = 6,    // the fixed support/query split of validation task v (a = v)
   meta_init = 7,     // the meta-parameters' starting point
+  evaluation = 8,    // evaluation episode e of a split (a = split, b = e)
 };
 
 class RandomStream {

@@ -19,6 +19,7 @@ struct EncoderShape {
   Index layer_input(Index layer) const { return layer == 0 ? input : widths[static_cast<std::size_t>(layer - 1)]; }
   Index parameter_count() const;
   void validate() const;  // InputError: at least one layer, every width >= 1
+  bool operator==(const EncoderShape&) const = default;
 };
 
 // He initialisation: each W entry normal with variance 2 / (its layer's input width), b = 0.

@@ -24,6 +24,9 @@ class TaskSource {
   virtual Index min_task_size(Split split) const = 0;
   // The points of one task; InputError (naming the file and task) for NaN or Inf.
   virtual const RowMatrix& points(Index task) = 0;
+  // Whether tasks carry labels (component or class per point, -1 unknown), and one task's.
+  virtual bool has_labels() const = 0;
+  virtual const IntVector& labels(Index task) = 0;
   // One line: what the tasks are ("file tasks.h5", "generated anchored family ...").
   virtual std::string describe() const = 0;
 };
@@ -48,17 +51,37 @@ struct Episode {
   Index task = -1;
   RowMatrix support;
   RowMatrix query;
+  // Few-shot (labelled) episodes only, see task/fewshot.hpp: `ways` classes numbered
+  // 0..ways-1, the support grouped by class with `shots` rows each, the query's classes, and
+  // points whose labels the learner does not see (for semi-supervised refinement), with their
+  // classes kept for evaluation (-1: a distractor class outside the episode).
+  Index ways = 0, shots = 0;
+  IntVector query_labels;
+  RowMatrix unlabelled;
+  IntVector unlabelled_labels;
 };
 
-class Sampler {
+// Where the training loop gets its episodes: task j of meta-step t, and fixed validation
+// episodes. Every episode is a pure function of (seed, t, j) or (seed, v).
+class EpisodeSource {
+ public:
+  virtual ~EpisodeSource() = default;
+  // Episode j of meta-step t, from the train split, into `out` (its buffers are reused).
+  virtual void training(std::int64_t step, Index j, Episode& out) = 0;
+  // Validation episode v (v < validation_count()): always the same.
+  virtual void validation(Index v, Episode& out) = 0;
+  virtual Index validation_count() const = 0;
+};
+
+// Support/query episodes of unlabelled tasks (the mixture algorithms).
+class Sampler final : public EpisodeSource {
  public:
   // Throws InputError if a train or validation task is too small for the episode sizes.
   Sampler(TaskSource& source, const EpisodeOptions& options, std::uint64_t seed);
-  // Task j of meta-step t, from the train split, into `out` (its buffers are reused).
-  void training(std::int64_t step, Index j, Episode& out);
-  // Validation episode v (v < validation_count()): always the same task and split.
-  void validation(Index v, Episode& out);
-  Index validation_count() const;
+  void training(std::int64_t step, Index j, Episode& out) override;
+  // Validation episode v: validation task v with always the same split.
+  void validation(Index v, Episode& out) override;
+  Index validation_count() const override;
 
  private:
   void draw(Index task, RandomStream& random, Episode& out);

@@ -1,8 +1,12 @@
 #pragma once
-// Checkpoints (DESIGN.md section 3), format "metagmm.checkpoint" version 2, one HDF5 file per
+// Checkpoints (DESIGN.md section 3), format "metagmm.checkpoint" version 3, one HDF5 file per
 // save, readable by any HDF5 tool:
-//   /model/...              the meta-parameters: flat vector and named views (layout of
-//                           task/gmm_file.hpp: parameters, weights, means, covariances, ...)
+//   /model/...              the mixture algorithms' meta-parameters: flat vector and named views
+//                           (layout of task/gmm_file.hpp: parameters, weights, means, ...)
+//   /encoder/...            instead of /model for protonet (version 3): the encoder's weights,
+//                           parameters float64 [P] (layout of meta/encoder.hpp), widths int64
+//                           [L], attribute input (d), and named views layer_<l>/weights
+//                           float64 [out, in] and layer_<l>/bias float64 [out], l = 1..L
 //   /inner/log_step_sizes   float64 [S] Meta-SGD's learned inner step sizes, as logarithms
 //                           (absent when they are not learned; version 1 never has them)
 //   /optimizer/first        float64 [P+S] Adam's first moments   (absent for SGD)
@@ -26,12 +30,13 @@
 #include <vector>
 
 #include "metagmm/gmm/params.hpp"
+#include "metagmm/meta/encoder.hpp"
 #include "metagmm/meta/optimizer.hpp"
 
 namespace metagmm::train {
 
 inline constexpr const char* kCheckpointFormat = "metagmm.checkpoint";
-inline constexpr std::int64_t kCheckpointVersion = 2;
+inline constexpr std::int64_t kCheckpointVersion = 3;
 inline constexpr std::int64_t kOldestCheckpointVersion = 1;  // still read
 
 struct MetricsHistory {
@@ -43,17 +48,30 @@ struct MetricsHistory {
   bool operator==(const MetricsHistory&) const = default;
 };
 
+// What the model part of the meta-parameters is: a mixture, or (protonet) an encoder.
+struct ModelShape {
+  gmm::GmmShape mixture;
+  std::optional<meta::EncoderShape> encoder;
+  ModelShape(const gmm::GmmShape& shape = {}) : mixture(shape) {}  // NOLINT: a mixture is a model
+  explicit ModelShape(const meta::EncoderShape& shape) : encoder(shape) {}
+  Index parameter_count() const { return encoder ? encoder->parameter_count() : mixture.parameter_count(); }
+  std::string describe() const;
+  bool operator==(const ModelShape&) const = default;
+};
+
 struct Checkpoint {
   std::string algorithm;
   std::int64_t step = 0;  // meta-steps taken
   std::uint64_t seed = 0;
-  gmm::GmmShape shape;
-  Vector theta;           // the model's flat parameters
+  gmm::GmmShape shape;    // the mixture (when there is no encoder)
+  std::optional<meta::EncoderShape> encoder;  // protonet's encoder
+  Vector theta;           // the model's flat parameters (the mixture's or the encoder's)
   Vector inner_log_step_sizes;  // further meta-parameters: Meta-SGD's log step sizes (or empty)
   std::string optimizer;  // "sgd" or "adam"
   meta::OptimizerState optimizer_state;
   std::string config;     // resolved configuration
   MetricsHistory metrics;
+  ModelShape model() const { return encoder ? ModelShape(*encoder) : ModelShape(shape); }
 };
 
 // CRC-32 of the checkpoint's content (everything but the file layout).

@@ -68,7 +68,7 @@ struct TrainResult {
 
 class Trainer {
  public:
-  Trainer(const TrainOptions& options, const gmm::GmmShape& shape, task::Sampler& sampler,
+  Trainer(const TrainOptions& options, const ModelShape& model, task::EpisodeSource& episodes,
           meta::Algorithm& algorithm, comm::Communicator& comm, std::ostream& log, bool terminal);
   // From `initial` (a fresh run), or from `resume` when not null.
   TrainResult run(const Vector& initial, const Checkpoint* resume);
@@ -79,8 +79,8 @@ class Trainer {
             TrainResult& result);
 
   TrainOptions options_;
-  gmm::GmmShape shape_;
-  task::Sampler& sampler_;
+  ModelShape model_;
+  task::EpisodeSource& sampler_;
   meta::Algorithm& algorithm_;
   comm::Communicator& comm_;
   std::ostream& log_;

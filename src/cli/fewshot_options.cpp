@@ -1,0 +1,61 @@
+#include "fewshot_options.hpp"
+
+#include <sstream>
+
+#include "metagmm/core/error.hpp"
+
+namespace metagmm::cli {
+
+void add_fewshot_options(po::options_description& options, const FewShotSettings& defaults) {
+  const task::FewShotOptions& e = defaults.episodes;
+  options.add_options()
+      ("ways", po::value<Index>()->default_value(e.ways), "classes per few-shot episode (N-way)")
+      ("shots", po::value<Index>()->default_value(e.shots), "labelled support points per class (K-shot)")
+      ("queries", po::value<Index>()->default_value(e.queries), "query points per class, classified by the prototypes")
+      ("unlabelled", po::value<Index>()->default_value(e.unlabelled),
+       "unlabelled points per class, used by --refine-steps to refine the prototypes")
+      ("distractor-classes", po::value<Index>()->default_value(e.distractor_classes),
+       "classes outside the episode that add --unlabelled unlabelled points each (distractors)")
+      ("refine-steps", po::value<int>()->default_value(defaults.refine.steps),
+       "soft k-means steps refining the prototypes with the unlabelled points (Ren et al. 2018); 0: none")
+      ("distractor-cluster", po::value<bool>()->default_value(defaults.refine.distractor),
+       "refinement: add a cluster at the origin that absorbs unlabelled points of other classes (true/false)");
+}
+
+FewShotSettings fewshot_settings(const po::variables_map& v) {
+  FewShotSettings s;
+  s.episodes.ways = v["ways"].as<Index>();
+  s.episodes.shots = v["shots"].as<Index>();
+  s.episodes.queries = v["queries"].as<Index>();
+  s.episodes.unlabelled = v["unlabelled"].as<Index>();
+  s.episodes.distractor_classes = v["distractor-classes"].as<Index>();
+  s.episodes.validate();
+  s.refine.steps = v["refine-steps"].as<int>();
+  s.refine.distractor = v["distractor-cluster"].as<bool>();
+  s.refine.validate();
+  if (s.refine.steps > 0 && s.episodes.unlabelled == 0)
+    throw InputError("--refine-steps: refinement needs unlabelled points; set --unlabelled");
+  return s;
+}
+
+std::vector<Index> parse_widths(const std::string& text, const std::string& option) {
+  std::vector<Index> widths;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    std::size_t used = 0;
+    long long width = 0;
+    try {
+      width = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != part.size() || width < 1)
+      throw InputError(option + ": expected layer widths >= 1 separated by commas (\"64,64\"), got '" + text + "'");
+    widths.push_back(static_cast<Index>(width));
+  }
+  if (widths.empty()) throw InputError(option + ": expected at least one layer width");
+  return widths;
+}
+
+}  // namespace metagmm::cli

@@ -1,0 +1,25 @@
+#pragma once
+// The few-shot episode and refinement options that `train --algo protonet` and `eval` share
+// (private to the cli layer).
+#include "metagmm/cli/options.hpp"
+#include "metagmm/meta/encoder.hpp"
+#include "metagmm/meta/prototypes.hpp"
+#include "metagmm/task/fewshot.hpp"
+
+namespace metagmm::cli {
+
+struct FewShotSettings {
+  task::FewShotOptions episodes;
+  meta::RefinementOptions refine;
+};
+
+// --ways, --shots, --queries, --unlabelled, --distractor-classes, --refine-steps,
+// --distractor-cluster with `defaults` shown in --help.
+void add_fewshot_options(po::options_description& options, const FewShotSettings& defaults);
+// Throws InputError naming the option for impossible values or combinations.
+FewShotSettings fewshot_settings(const po::variables_map& v);
+
+// "64,64" -> {64, 64}; InputError naming `option` otherwise.
+std::vector<Index> parse_widths(const std::string& text, const std::string& option);
+
+}  // namespace metagmm::cli
