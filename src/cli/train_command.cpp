@@ -361,7 +361,9 @@ int train_command(const std::vector<std::string>& args) {
     Vector initial;
     const std::uint64_t seed = setup->options.seed;
     if (setup->model.encoder) {
-      episodes = std::make_unique<task::FewShotSampler>(*setup->source, setup->fewshot.episodes, seed);
+      auto fewshot = std::make_unique<task::FewShotSampler>(*setup->source, setup->fewshot.episodes, seed);
+      fewshot->check_training_episodes();
+      episodes = std::move(fewshot);
       RandomStream random(seed, StreamPurpose::meta_init);
       if (!setup->resume) initial = meta::he_initial_weights(*setup->model.encoder, random);
     } else {

@@ -5,34 +5,6 @@
 
 namespace metagmm::exact {
 
-bool accumulate(double x, std::int64_t* limbs) {
-  if (x == 0.0) return true;
-  if (!std::isfinite(x) || std::fabs(x) >= kLimit) return false;
-  // |x| = mantissa * 2^exponent, read from the bits (frexp and ldexp cost more than the rest).
-  const auto bits = std::bit_cast<std::uint64_t>(x);
-  const int biased = static_cast<int>((bits >> 52) & 0x7ff);
-  std::uint64_t mantissa = bits & ((std::uint64_t{1} << 52) - 1);
-  int exponent = -1074;  // subnormal
-  if (biased != 0) {
-    mantissa |= std::uint64_t{1} << 52;
-    exponent = biased - 1075;
-  }
-  int shift = exponent + kFractionBits;  // X = mantissa * 2^shift
-  if (shift < 0) {
-    if (shift <= -64) return true;  // below the resolution
-    mantissa >>= -shift;
-    shift = 0;
-  }
-  const int limb = shift / 32;
-  const unsigned __int128 wide = static_cast<unsigned __int128>(mantissa) << (shift % 32);  // < 2^85
-  const std::int64_t sign = x < 0 ? -1 : 1;
-  for (int piece = 0; piece < 3 && limb + piece < kLimbs; ++piece) {
-    const auto bits = static_cast<std::uint64_t>(wide >> (32 * piece)) & 0xffffffffULL;
-    limbs[limb + piece] += sign * static_cast<std::int64_t>(bits);
-  }
-  return true;
-}
-
 double to_double(const std::int64_t* limbs) {
   std::int64_t normal[kLimbs];
   for (int j = 0; j < kLimbs; ++j) normal[j] = limbs[j];

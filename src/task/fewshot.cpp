@@ -45,6 +45,12 @@ FewShotSampler::FewShotSampler(TaskSource& source, const FewShotOptions& options
   if (source_.tasks_in(Split::train).empty()) throw InputError(source_.describe() + ": no tasks in the train split");
 }
 
+void FewShotSampler::check_training_episodes() {
+  Episode probe;
+  training(0, 0, probe);
+  validation(0, probe);
+}
+
 void FewShotSampler::training(std::int64_t step, Index j, Episode& out) {
   RandomStream random(seed_, StreamPurpose::episode, static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(j));
   draw(Split::train, random, out);

@@ -31,6 +31,9 @@ class FewShotSampler final : public EpisodeSource {
  public:
   // Throws InputError if the source has no labels or no train tasks.
   FewShotSampler(TaskSource& source, const FewShotOptions& options, std::uint64_t seed);
+  // Draws a training and a validation episode, so that tasks too small for the episode shape
+  // are reported (InputError) before training starts rather than at its first step.
+  void check_training_episodes();
   void training(std::int64_t step, Index j, Episode& out) override;
   // Validation episode v, drawn from the validation split (the train split if it is empty).
   void validation(Index v, Episode& out) override;
