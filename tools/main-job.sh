@@ -49,3 +49,14 @@ for run in run maml; do
   printf "  %-8s %s\n" "$([ $run = run ] && echo reptile || echo maml)" \
     "$(grep -v '"validation_loglik": null' "$out/$run/metrics.jsonl" | tail -1 | sed 's/.*"validation_loglik": \([-0-9.]*\).*/\1/')"
 done
+
+echo
+echo "== ProtoNet on the warped family (jobs/warped-2d.ini), 2 MPI ranks (jobs/protonet-warped.ini)"
+$metagmm generate --config jobs/warped-2d.ini --out "$out/warped.h5"
+rm -rf "$out/protonet" "$out/protonet-eval"
+mpirun --oversubscribe -np 2 $metagmm train --config jobs/protonet-warped.ini --tasks "$out/warped.h5" \
+  --run-dir "$out/protonet" --progress-seconds 1 2>&1 | grep --line-buffered -v -e '^[a-z0-9-]* = ' -e '^configuration:'
+echo
+echo "held-out tasks: few-shot accuracy, and clustering whole tasks by EM in the embedding against raw points"
+$metagmm eval --checkpoint "$out/protonet/checkpoint-000000001500.h5" --out "$out/protonet-eval" \
+  --ways 3 --shots 5 --queries 10 --head-tasks 40

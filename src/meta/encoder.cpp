@@ -83,8 +83,8 @@ void Encoder::backward(const Vector& phi, const RowMatrix& output_gradient, Vect
     if (l == 0) break;
     const WeightMap w(phi.data() + offsets_[layer], out, in);
     // Through W, then the previous layer's ReLU: zero where its input was not positive.
-    RowMatrix upstream = delta_ * w;
-    delta_ = (pre_[layer - 1].array() > 0.0).select(upstream, 0.0);
+    upstream_.noalias() = delta_ * w;
+    delta_ = (pre_[layer - 1].array() > 0.0).select(upstream_, 0.0);
   }
 }
 

@@ -48,15 +48,19 @@ class LabelledSource final : public TaskSource {
 
 Index class_of(const RowMatrix& points, Index row) { return static_cast<Index>(points(row, 1)); }
 
+FewShotOptions episode_shape(Index ways, Index shots, Index queries, Index unlabelled = 0, Index distractors = 0) {
+  FewShotOptions o;
+  o.ways = ways;
+  o.shots = shots;
+  o.queries = queries;
+  o.unlabelled = unlabelled;
+  o.distractor_classes = distractors;
+  return o;
+}
+
 TEST(FewShotSampler, EpisodesHaveTheRequestedShapeAndPureClasses) {
   LabelledSource source(8, 7, 12);
-  FewShotOptions o;
-  o.ways = 4;
-  o.shots = 2;
-  o.queries = 3;
-  o.unlabelled = 2;
-  o.distractor_classes = 2;
-  FewShotSampler sampler(source, o, 5);
+  FewShotSampler sampler(source, episode_shape(4, 2, 3, 2, 2), 5);
   Episode e;
   sampler.training(3, 1, e);
   ASSERT_EQ(e.support.rows(), 8);
@@ -93,10 +97,7 @@ TEST(FewShotSampler, EpisodesHaveTheRequestedShapeAndPureClasses) {
 
 TEST(FewShotSampler, EpisodeIsAPureFunctionOfSeedStepAndIndex) {
   LabelledSource source(8, 6, 10);
-  FewShotOptions o;
-  o.ways = 3;
-  o.shots = 2;
-  o.queries = 2;
+  const FewShotOptions o = episode_shape(3, 2, 2);
   FewShotSampler a(source, o, 1), b(source, o, 1), other_seed(source, o, 2);
   Episode x, y;
   b.training(9, 4, y);  // different order of use
@@ -121,10 +122,7 @@ TEST(FewShotSampler, EpisodeIsAPureFunctionOfSeedStepAndIndex) {
 
 TEST(FewShotSampler, ClassesAreShuffledAcrossEpisodes) {
   LabelledSource source(1, 5, 6);
-  FewShotOptions o;
-  o.ways = 5;
-  o.queries = 1;
-  FewShotSampler sampler(source, o, 3);
+  FewShotSampler sampler(source, episode_shape(5, 1, 1), 3);
   std::set<Index> first_classes;
   Episode e;
   for (Index j = 0; j < 40; ++j) {

@@ -40,6 +40,7 @@ class Encoder {
   std::vector<RowMatrix> inputs_;      // each layer's input (the points, then ReLU outputs)
   std::vector<RowMatrix> pre_;         // each layer's affine output, before the ReLU
   RowMatrix delta_;                    // backward: dL/d(pre-activation) of the current layer
+  RowMatrix upstream_;                 // backward: dL/d(the current layer's input)
 };
 
 }  // namespace metagmm::meta
