@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "common.hpp"
@@ -16,7 +17,10 @@
 #include "metagmm/core/random.hpp"
 #include "metagmm/gmm/em.hpp"
 #include "metagmm/gmm/init.hpp"
+#include "metagmm/gmm/rand_index.hpp"
 #include "metagmm/h5/file.hpp"
+#include "metagmm/meta/encoder.hpp"
+#include "metagmm/meta/gmm_head.hpp"
 #include "metagmm/task/csv.hpp"
 #include "metagmm/task/generate.hpp"
 #include "metagmm/task/gmm_file.hpp"
@@ -247,6 +251,7 @@ struct FitData {
   std::optional<gmm::Gmm> truth;  // the task's true parameters, where stored in data space
   std::string description;
   Index stream = 0;  // names the initialisation's random stream: the task index
+  IntVector labels;  // component or class per point (-1 unknown); empty when the data has none
 };
 
 FitData load_fit_data(const std::string& spec, const task::CsvOptions& csv) {
@@ -267,6 +272,7 @@ FitData load_fit_data(const std::string& spec, const task::CsvOptions& csv) {
     const Index t = task.value_or(0);
     data.points = reader.points(t);
     data.stream = t;
+    if (reader.info().labels) data.labels = reader.labels(t);
     if (reader.info().truth && reader.info().truth_space == "data") data.truth = reader.truth(t);
     data.description = path + ":" + std::to_string(t) + " (task " + std::to_string(t) + " of " +
                        std::to_string(reader.task_count()) + (task ? "" : "; choose one with FILE:TASK") + ")";
@@ -278,9 +284,39 @@ FitData load_fit_data(const std::string& spec, const task::CsvOptions& csv) {
                        " tasks; import it (metagmm import) and fit FILE:TASK");
     }
     data.points = table.points;
+    data.labels = table.labels;
     data.description = path;
   }
   return data;
+}
+
+// The points replaced by their embedding under a ProtoNet checkpoint's encoder.
+void embed(FitData& data, const std::string& checkpoint_path) {
+  const train::Checkpoint checkpoint = train::read_checkpoint(checkpoint_path);
+  if (!checkpoint.encoder) {
+    throw InputError("--encoder " + checkpoint_path + ": trained with --algo " + checkpoint.algorithm +
+                     ", which has no encoder (expected protonet)");
+  }
+  if (checkpoint.encoder->input != data.points.cols()) {
+    throw InputError("--encoder " + checkpoint_path + ": its encoder takes " + std::to_string(checkpoint.encoder->input) +
+                     " inputs, " + data.description + " has d = " + std::to_string(data.points.cols()));
+  }
+  meta::Encoder encoder(*checkpoint.encoder);
+  data.points = encoder.forward(checkpoint.theta, data.points);
+  data.truth.reset();  // the true parameters live in the data space
+  data.description += ", embedded by " + checkpoint_path;
+}
+
+// Labels as classes 0..C-1 in increasing label order, -1 (unknown) kept.
+IntVector class_numbers(const IntVector& labels) {
+  std::map<std::int32_t, std::int32_t> number;
+  for (Index i = 0; i < labels.size(); ++i)
+    if (labels[i] >= 0) number.emplace(labels[i], 0);
+  std::int32_t next = 0;
+  for (auto& [label, value] : number) value = next++;
+  IntVector classes(labels.size());
+  for (Index i = 0; i < labels.size(); ++i) classes[i] = labels[i] >= 0 ? number[labels[i]] : -1;
+  return classes;
 }
 
 void write_assignments_csv(const std::string& path, const IntVector& assignments) {
@@ -305,11 +341,14 @@ std::string default_assignments_path(const std::string& out) {
 
 int fit_command(const std::vector<std::string>& args) {
   const CommandSpec spec{"fit", "fit --data FILE[:TASK] --components K [--covariance diag|spherical|full] "
-                                "[--init kmeans++|random|MODEL] --out FILE [options]",
+                                "[--init kmeans++|random|prototypes|MODEL] [--encoder CHECKPOINT] --out FILE [options]",
                          "Fits a Gaussian mixture to one dataset (a CSV file, or task TASK of a task set) by EM,\n"
                          "with scikit-learn's algorithm and stopping rule. Writes the parameters and the\n"
                          "assignments to an HDF5 model file and the assignments to a CSV file, and prints the\n"
-                         "mean log-likelihood per point and the iterations used."};
+                         "mean log-likelihood per point and the iterations used. With --encoder (a ProtoNet\n"
+                         "checkpoint) the points are embedded first and the mixture is fitted in the embedding\n"
+                         "(the GMM head). Where points carry labels, the adjusted Rand index of the assignments\n"
+                         "against them is printed."};
   const gmm::EmOptions em_defaults;
   po::options_description options("Options");
   options.add_options()
@@ -318,7 +357,10 @@ int fit_command(const std::vector<std::string>& args) {
       ("covariance", po::value<std::string>()->default_value("full"), "covariance type: diag, spherical or full")
       ("init", po::value<std::string>()->default_value("kmeans++"),
        "start: kmeans++ (k-means++ seeding and Lloyd's k-means, scikit-learn's default), random (K distinct "
-       "points), or a model file written by metagmm fit")
+       "points), prototypes (the means of the labelled points' classes, K = their number; points labelled -1 "
+       "are unlabelled), or a model file written by metagmm fit")
+      ("encoder", po::value<std::string>()->value_name("CHECKPOINT"),
+       "a metagmm train --algo protonet checkpoint: embed the points with its encoder and fit in the embedding")
       ("max-iter", po::value<int>()->default_value(em_defaults.max_iterations), "EM iterations at most")
       ("tol", real_value(em_defaults.tolerance), "stop when the mean log-likelihood changes by less")
       ("reg-covar", real_value(em_defaults.reg_covar), "added to every variance (covariance diagonal)")
@@ -337,7 +379,8 @@ int fit_command(const std::vector<std::string>& args) {
   em.reg_covar = v["reg-covar"].as<double>();
   em.validate();
   const std::string init = v["init"].as<std::string>();
-  const bool init_from_file = init != "kmeans++" && init != "random";
+  const bool from_prototypes = init == "prototypes";
+  const bool init_from_file = init != "kmeans++" && init != "random" && !from_prototypes;
   const auto seed = seed_option(v);
   auto covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
   std::optional<gmm::Gmm> start;
@@ -355,7 +398,7 @@ int fit_command(const std::vector<std::string>& args) {
     }
     components = start->shape.components;
     covariance = start->shape.covariance;
-  } else {
+  } else if (!from_prototypes) {
     components = required<Index>(v, "components");
     if (components < 1) throw InputError("--components: expected an integer >= 1");
   }
@@ -363,7 +406,20 @@ int fit_command(const std::vector<std::string>& args) {
   { AtomicFile probe(out); }
   { AtomicFile probe(assignments_path); }
 
-  const FitData data = load_fit_data(required<std::string>(v, "data"), csv_options(v));
+  FitData data = load_fit_data(required<std::string>(v, "data"), csv_options(v));
+  if (v.count("encoder")) embed(data, v["encoder"].as<std::string>());
+  IntVector classes;  // the labels as classes 0..C-1 (-1 unknown), for --init prototypes
+  if (from_prototypes) {
+    classes = class_numbers(data.labels);
+    if (classes.size() == 0 || classes.maxCoeff() < 0)
+      throw InputError("--init prototypes: " + data.description + " has no labelled points (a label column or /labels)");
+    const Index found = classes.maxCoeff() + 1;
+    if (given(v, "components") && v["components"].as<Index>() != found) {
+      throw InputError("--components " + std::to_string(v["components"].as<Index>()) + " disagrees with the " +
+                       std::to_string(found) + " classes of the labelled points (--init prototypes)");
+    }
+    components = found;
+  }
   const Index N = data.points.rows(), d = data.points.cols();
   if (components > N) {
     throw InputError("--components " + std::to_string(components) + " is larger than the " + std::to_string(N) +
@@ -377,6 +433,8 @@ int fit_command(const std::vector<std::string>& args) {
                        " has " + std::to_string(d));
     }
     model = *start;
+  } else if (from_prototypes) {
+    model = meta::prototype_start(data.points, classes, covariance, em.reg_covar);
   } else {
     RandomStream random(seed, StreamPurpose::init, static_cast<std::uint64_t>(data.stream));
     model = gmm::initialize(data.points, model.shape, gmm::parse_init_method(init, "--init"), em.reg_covar, random);
@@ -408,8 +466,19 @@ int fit_command(const std::vector<std::string>& args) {
     std::cout << "truth       " << evaluator.mean_log_likelihood(*data.truth, data.points)
               << " per point (the task's true parameters)\n";
   }
-  std::cout
-            << "wrote       " << out << ", " << assignments_path << "\n";
+  if (data.labels.size() > 0 && data.labels.maxCoeff() >= 0) {
+    std::vector<Index> known;
+    for (Index i = 0; i < N; ++i)
+      if (data.labels[i] >= 0) known.push_back(i);
+    IntVector truth(static_cast<Index>(known.size())), found(static_cast<Index>(known.size()));
+    for (std::size_t i = 0; i < known.size(); ++i) {
+      truth[static_cast<Index>(i)] = data.labels[known[i]];
+      found[static_cast<Index>(i)] = record.assignments[known[i]];
+    }
+    std::cout << "ari         " << std::setprecision(4) << gmm::adjusted_rand_index(truth, found) << " (adjusted Rand index against "
+              << known.size() << " known labels)\n";
+  }
+  std::cout << "wrote       " << out << ", " << assignments_path << "\n";
   return kExitOk;
 }
 

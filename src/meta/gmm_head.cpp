@@ -23,7 +23,8 @@ HeadFit fit_head(RowMatrixRef points, Index components, const HeadOptions& optio
                 options);
 }
 
-HeadFit fit_head_from_labels(RowMatrixRef points, const IntVector& few_labels, const HeadOptions& options) {
+gmm::Gmm prototype_start(RowMatrixRef points, const IntVector& few_labels, gmm::CovarianceType covariance,
+                         double reg_covar) {
   METAGMM_CHECK(few_labels.size() == points.rows(), "GMM head: one label per point");
   const Index K = few_labels.maxCoeff() + 1;
   METAGMM_CHECK(K >= 1, "GMM head: no labelled point");
@@ -39,8 +40,11 @@ HeadFit fit_head_from_labels(RowMatrixRef points, const IntVector& few_labels, c
   IntVector start = gmm::nearest_centers(points, prototypes);
   for (Index i = 0; i < points.rows(); ++i)
     if (few_labels[i] >= 0) start[i] = few_labels[i];
-  const gmm::GmmShape shape{K, points.cols(), options.covariance};
-  return run_em(points, gmm::gmm_from_labels(points, start, prototypes, shape, options.em.reg_covar), options);
+  return gmm::gmm_from_labels(points, start, prototypes, gmm::GmmShape{K, points.cols(), covariance}, reg_covar);
+}
+
+HeadFit fit_head_from_labels(RowMatrixRef points, const IntVector& few_labels, const HeadOptions& options) {
+  return run_em(points, prototype_start(points, few_labels, options.covariance, options.em.reg_covar), options);
 }
 
 }  // namespace metagmm::meta

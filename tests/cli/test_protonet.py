@@ -156,6 +156,28 @@ class Warped(Workspace):
             self.assertAlmostEqual(np.mean(scores), summary["mean"], places=12)
 
 
+    def test_fit_in_the_embedding(self):
+        """metagmm fit --encoder: the GMM head on one new task, with its assignments."""
+        with h5py.File(self.tasks) as f:
+            task = int(np.nonzero(f["task_split"][()] == 2)[0][0])
+            offsets = f["task_offsets"][()]
+            labels = f["labels"][offsets[task]:offsets[task + 1]]
+        data = f"{self.tasks}:{task}"
+        out = self.path("fit.h5")
+        report = run("fit", "--data", data, "--encoder", self.checkpoint, "--init", "kmeans++", "--components",
+                     len(set(labels)), "--covariance", "diag", "--out", out).stdout
+        self.assertIn("embedded by", report)
+        with h5py.File(out) as f:
+            self.assertEqual(f["means"].shape, (len(set(labels)), 2))  # in the 2-d embedding
+            assignments = f["assignments"][()]
+        printed = float(next(line for line in report.splitlines() if line.startswith("ari")).split()[1])
+        self.assertAlmostEqual(printed, adjusted_rand_score(labels, assignments), places=4)
+        # From the prototypes of the labelled points: K is their number of classes.
+        report = run("fit", "--data", data, "--encoder", self.checkpoint, "--init", "prototypes", "--covariance", "diag",
+                     "--out", self.path("fit_prototypes.h5")).stdout
+        self.assertIn(f"{len(set(labels))} components, diag covariance, init prototypes", report)
+
+
 class BadInput(Workspace):
     @classmethod
     def setUpClass(cls):
@@ -218,6 +240,14 @@ class BadInput(Workspace):
         self.refused("eval", "--checkpoint", proto, "--tasks", other, "--out", self.path("e3"),
                      expect="takes 2 inputs")
         self.refused("eval", "--checkpoint", proto, "--out", self.path("e4"), "--episodes", 0, expect="--episodes")
+        # fit --encoder: a checkpoint without an encoder, another dimension; prototypes need labels.
+        self.refused("fit", "--data", tasks, "--components", 2, "--encoder", reptile, "--out", self.path("f1.h5"),
+                     expect="has no encoder")
+        self.refused("fit", "--data", other, "--components", 2, "--encoder", proto, "--out", self.path("f2.h5"),
+                     expect="takes 2 inputs")
+        self.refused("fit", "--data", unlabelled, "--init", "prototypes", "--out", self.path("f3.h5"),
+                     expect="no labelled points")
+        self.assertFalse(any(os.path.exists(self.path(f"f{i}.h5")) for i in (1, 2, 3)))
         self.assertFalse(os.path.exists(os.path.join(self.path("e3"), "eval.json")))
         # A good run, on the checkpoint's own training tasks (no --tasks).
         results = self.evaluate("e5", "--checkpoint", proto, "--ways", 2, "--queries", 2, "--unlabelled", 1,

@@ -23,7 +23,13 @@ struct HeadFit {
 // K components from k-means++ and Lloyd's k-means. InputError if there are fewer points than K.
 HeadFit fit_head(RowMatrixRef points, Index components, const HeadOptions& options, RandomStream& random);
 
-// K = the number of classes in `few_labels` (class 0..K-1 of a point, -1 unlabelled; every class
+// The start from a few labels: K = the number of classes in `few_labels` (class 0..K-1 of a
+// point, -1 unlabelled; every class needs a labelled point); the class prototypes, each point
+// assigned to its nearest prototype and each labelled point to its class, then one M-step.
+gmm::Gmm prototype_start(RowMatrixRef points, const IntVector& few_labels, gmm::CovarianceType covariance,
+                         double reg_covar);
+
+// EM from prototype_start: K = the number of classes in `few_labels` (class 0..K-1 of a point, -1 unlabelled; every class
 // needs at least one labelled point): starts from the class prototypes.
 HeadFit fit_head_from_labels(RowMatrixRef points, const IntVector& few_labels, const HeadOptions& options);
 
