@@ -18,7 +18,8 @@ void add_fewshot_options(po::options_description& options, const FewShotSettings
        "classes outside the episode that add --unlabelled unlabelled points each (distractors)")
       ("refine-steps", po::value<int>()->default_value(defaults.refine.steps),
        "soft k-means steps refining the prototypes with the unlabelled points (Ren et al. 2018); 0: none")
-      ("distractor-cluster", po::value<bool>()->default_value(defaults.refine.distractor),
+      ("distractor-cluster",
+       po::value<bool>()->default_value(defaults.refine.distractor, defaults.refine.distractor ? "true" : "false"),
        "refinement: add a cluster at the origin that absorbs unlabelled points of other classes (true/false)");
 }
 

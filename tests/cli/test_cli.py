@@ -169,8 +169,15 @@ class Fit(Workspace):
     def test_help_explains_every_option(self):
         for command, options in {
             "generate": ["--family", "--out", "--dim", "--components", "--tasks", "--points", "--seed", "--truth-covariance", "--split", "--config"],
-            "import": ["--csv", "--out", "--label-column", "--task-column", "--delimiter", "--header"],
-            "fit": ["--data", "--components", "--covariance", "--init", "--max-iter", "--tol", "--reg-covar", "--out"],
+            "import": ["--csv", "--out", "--label-column", "--task-column", "--delimiter", "--header", "--class-split",
+                       "--validation-fraction"],
+            "fit": ["--data", "--components", "--covariance", "--init", "--max-iter", "--tol", "--reg-covar", "--out",
+                    "--encoder", "prototypes"],
+            "train": ["--algo", "protonet", "--encoder-widths", "--ways", "--shots", "--queries", "--unlabelled",
+                      "--distractor-classes", "--refine-steps", "--distractor-cluster"],
+            "eval": ["--checkpoint", "--tasks", "--split", "--out", "--episodes", "--seed", "--ways", "--shots",
+                     "--queries", "--unlabelled", "--refine-steps", "--head-tasks", "--head-covariance",
+                     "--head-reg-covar", "--head-max-iter"],
             "inspect": ["FILE"],
         }.items():
             text = run(command, "--help").stdout
