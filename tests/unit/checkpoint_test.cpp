@@ -28,11 +28,22 @@ Checkpoint example(gmm::CovarianceType covariance) {
   return c;
 }
 
+Checkpoint encoder_example() {
+  Checkpoint c = example(gmm::CovarianceType::diag);
+  c.algorithm = "protonet";
+  c.encoder = meta::EncoderShape{3, {5, 2}};
+  c.theta = Vector::LinSpaced(c.encoder->parameter_count(), -1, 1);
+  c.optimizer_state.first = Vector::LinSpaced(c.theta.size(), -1, 1);
+  c.optimizer_state.second = Vector::LinSpaced(c.theta.size(), 0, 2);
+  return c;
+}
+
 void expect_same(const Checkpoint& a, const Checkpoint& b) {
   EXPECT_EQ(a.algorithm, b.algorithm);
   EXPECT_EQ(a.step, b.step);
   EXPECT_EQ(a.seed, b.seed);
   EXPECT_EQ(a.shape, b.shape);
+  EXPECT_EQ(a.encoder, b.encoder);
   EXPECT_EQ(a.theta, b.theta);  // bit for bit
   EXPECT_EQ(a.inner_log_step_sizes, b.inner_log_step_sizes);
   EXPECT_EQ(a.optimizer, b.optimizer);
@@ -74,6 +85,25 @@ TEST(Checkpoint, RoundTripsEveryFieldForEveryCovarianceType) {
   const auto learned_path = testing::temp_file("learned.h5");
   write_checkpoint(learned_path, learned);
   expect_same(learned, read_checkpoint(learned_path));
+  // ProtoNet: an encoder's weights instead of a mixture.
+  const auto encoder_path = testing::temp_file("encoder.h5");
+  const Checkpoint encoder = encoder_example();
+  write_checkpoint(encoder_path, encoder);
+  expect_same(encoder, read_checkpoint(encoder_path));
+  EXPECT_EQ(read_checkpoint(encoder_path).model().describe(), "encoder 3-5-2");
+}
+
+TEST(Checkpoint, EncoderChecksumCoversItsShape) {
+  const Checkpoint base = encoder_example();
+  Checkpoint wider = base;
+  wider.encoder->widths = {5, 3};
+  EXPECT_NE(checksum(wider), checksum(base));
+  Checkpoint input = base;
+  input.encoder->input = 4;
+  EXPECT_NE(checksum(input), checksum(base));
+  Checkpoint mixture = base;
+  mixture.encoder.reset();
+  EXPECT_NE(checksum(mixture), checksum(base));
 }
 
 TEST(Checkpoint, ChecksumCoversEveryField) {
