@@ -31,6 +31,7 @@ Checkpoint example(gmm::CovarianceType covariance) {
 Checkpoint encoder_example() {
   Checkpoint c = example(gmm::CovarianceType::diag);
   c.algorithm = "protonet";
+  c.shape = gmm::GmmShape{};  // unused with an encoder, and not stored
   c.encoder = meta::EncoderShape{3, {5, 2}};
   c.theta = Vector::LinSpaced(c.encoder->parameter_count(), -1, 1);
   c.optimizer_state.first = Vector::LinSpaced(c.theta.size(), -1, 1);
