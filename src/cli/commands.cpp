@@ -10,11 +10,13 @@
 #include <map>
 #include <sstream>
 
+#include "checkpoint_algorithm.hpp"
 #include "common.hpp"
 #include "metagmm/cli/options.hpp"
 #include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
+#include "metagmm/core/text.hpp"
 #include "metagmm/gmm/em.hpp"
 #include "metagmm/gmm/init.hpp"
 #include "metagmm/gmm/rand_index.hpp"
@@ -290,6 +292,13 @@ FitData load_fit_data(const std::string& spec, const task::CsvOptions& csv) {
   return data;
 }
 
+// The inner steps a checkpoint's adaptation takes (from its stored configuration).
+int inner_steps(const train::Checkpoint& checkpoint) {
+  const auto config = parse_config_lines(checkpoint.config);
+  const auto found = config.find("inner-steps");
+  return found == config.end() ? 0 : std::stoi(found->second);
+}
+
 // The points replaced by their embedding under a ProtoNet checkpoint's encoder.
 void embed(FitData& data, const std::string& checkpoint_path) {
   const train::Checkpoint checkpoint = train::read_checkpoint(checkpoint_path);
@@ -358,7 +367,12 @@ int fit_command(const std::vector<std::string>& args) {
       ("init", po::value<std::string>()->default_value("kmeans++"),
        "start: kmeans++ (k-means++ seeding and Lloyd's k-means, scikit-learn's default), random (K distinct "
        "points), prototypes (the means of the labelled points' classes, K = their number; points labelled -1 "
-       "are unlabelled), or a model file written by metagmm fit")
+       "are unlabelled), a model file written by metagmm fit, or a checkpoint of metagmm train (its "
+       "meta-learned mixture)")
+      ("adapt", po::value<std::string>()->default_value("auto"),
+       "from a start: em (EM until --tol or --max-iter), or inner (a checkpoint's own adaptation, exactly as "
+       "training adapted each task: its --inner, --inner-steps, --inner-lr and learned step sizes); auto: inner "
+       "for a checkpoint, em otherwise")
       ("encoder", po::value<std::string>()->value_name("CHECKPOINT"),
        "a metagmm train --algo protonet checkpoint: embed the points with its encoder and fit in the embedding")
       ("max-iter", po::value<int>()->default_value(em_defaults.max_iterations), "EM iterations at most")
@@ -380,14 +394,31 @@ int fit_command(const std::vector<std::string>& args) {
   em.validate();
   const std::string init = v["init"].as<std::string>();
   const bool from_prototypes = init == "prototypes";
+  const std::string adapt = v["adapt"].as<std::string>();
+  if (adapt != "auto" && adapt != "em" && adapt != "inner")
+    throw InputError("--adapt: expected auto, em or inner, got '" + adapt + "'");
   const bool init_from_file = init != "kmeans++" && init != "random" && !from_prototypes;
   const auto seed = seed_option(v);
   auto covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
   std::optional<gmm::Gmm> start;
+  std::optional<train::Checkpoint> checkpoint;  // --init CHECKPOINT
   Index components = 0;
   if (init_from_file) {
-    if (!std::filesystem::exists(init)) throw InputError("--init '" + init + "': expected kmeans++, random or an existing model file");
-    start = task::read_gmm_file(init);
+    if (!std::filesystem::exists(init)) {
+      throw InputError("--init '" + init + "': expected kmeans++, random, prototypes, or an existing model file or "
+                       "checkpoint");
+    }
+    if (h5::is_hdf5_file(init) &&
+        h5::File::open(init).string_attribute("/", "format") == std::string(train::kCheckpointFormat)) {
+      checkpoint = train::read_checkpoint(init);
+      if (checkpoint->encoder) {
+        throw InputError("--init " + init + ": a protonet checkpoint holds an encoder, not a mixture (fit in its "
+                         "embedding with --encoder)");
+      }
+      start = gmm::Gmm::unpack(checkpoint->shape, checkpoint->theta);
+    } else {
+      start = task::read_gmm_file(init);
+    }
     if (given(v, "components") && v["components"].as<Index>() != start->shape.components) {
       throw InputError("--components " + std::to_string(v["components"].as<Index>()) + " disagrees with --init " + init +
                        ", which has " + std::to_string(start->shape.components));
@@ -439,8 +470,19 @@ int fit_command(const std::vector<std::string>& args) {
     RandomStream random(seed, StreamPurpose::init, static_cast<std::uint64_t>(data.stream));
     model = gmm::initialize(data.points, model.shape, gmm::parse_init_method(init, "--init"), em.reg_covar, random);
   }
+  const bool inner = adapt == "inner" || (adapt == "auto" && checkpoint);
+  if (inner && !checkpoint) throw InputError("--adapt inner: needs --init CHECKPOINT (a checkpoint's own adaptation)");
+  std::unique_ptr<meta::Algorithm> algorithm;
+  if (inner) algorithm = checkpoint_algorithm(*checkpoint, init);
   gmm::Evaluator evaluator;
-  const gmm::EmResult result = gmm::fit_em(model, data.points, em, evaluator);
+  gmm::EmResult result;
+  if (inner) {
+    model = gmm::Gmm::unpack(model.shape, algorithm->adapted_model(meta_parameters(*checkpoint), data.points));
+    result.mean_log_likelihood = evaluator.mean_log_likelihood(model, data.points);
+    result.iterations = inner_steps(*checkpoint);
+  } else {
+    result = gmm::fit_em(model, data.points, em, evaluator);
+  }
 
   task::FitRecord record;
   record.assignments = evaluator.assignments(model, data.points);
@@ -450,6 +492,7 @@ int fit_command(const std::vector<std::string>& args) {
   record.data = data.description;
   std::ostringstream settings;
   settings << "components = " << components << "\ncovariance = " << gmm::to_string(covariance) << "\ninit = " << init
+           << "\nadapt = " << (inner ? "inner" : "em")
            << "\nmax-iter = " << em.max_iterations << "\ntol = " << em.tolerance << "\nreg-covar = " << em.reg_covar
            << "\nseed = " << seed << "\n";
   record.settings = settings.str();
@@ -459,8 +502,9 @@ int fit_command(const std::vector<std::string>& args) {
   std::cout << "data        " << data.description << ", " << N << " points, d = " << d << "\n"
             << "model       " << components << " components, " << gmm::to_string(covariance) << " covariance, init "
             << init << "\n"
-            << "em          " << result.iterations << " iterations, " << (result.converged ? "converged" : "not converged")
-            << " (tol " << em.tolerance << "), " << std::fixed << std::setprecision(3) << seconds_since(began) * 1e3 << " ms\n"
+            << (inner ? "adapt       " : "em          ") << result.iterations << (inner ? " inner steps of " + checkpoint->algorithm + ", " : " iterations, ")
+            << (inner ? "as in training" : result.converged ? "converged" : "not converged")
+            << (inner ? std::string() : " (tol " + shortest_text(em.tolerance) + ")") << ", " << std::fixed << std::setprecision(3) << seconds_since(began) * 1e3 << " ms\n"
             << "loglik      " << std::setprecision(6) << result.mean_log_likelihood << " per point\n";
   if (data.truth) {
     std::cout << "truth       " << evaluator.mean_log_likelihood(*data.truth, data.points)

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "common.hpp"
+#include "checkpoint_algorithm.hpp"
 #include "fewshot_options.hpp"
 #include "metagmm/cli/commands.hpp"
 #include "metagmm/comm/communicator.hpp"
@@ -137,13 +138,6 @@ T non_negative(const po::variables_map& v, const std::string& name) {
   const auto value = v[name].as<T>();
   if (value < 0) throw InputError("--" + name + ": expected an integer >= 0");
   return value;
-}
-
-std::unique_ptr<meta::Algorithm> make_algorithm(const std::string& name, const TrainSetup& setup) {
-  if (name == "protonet") return std::make_unique<meta::ProtoNet>(*setup.model.encoder, setup.fewshot.refine);
-  if (name == "reptile") return std::make_unique<meta::Reptile>(setup.shape, setup.inner, setup.weighting);
-  const auto order = name == "maml" ? meta::MamlOrder::second : meta::MamlOrder::first;
-  return std::make_unique<meta::Maml>(setup.shape, setup.inner, order, setup.step_sizes);
 }
 
 // Which checkpoint to resume from: decided by rank 0 (it reports damaged ones) and broadcast.
@@ -295,7 +289,8 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   if (setup->resume && !(setup->resume->model() == setup->model))
     throw InputError("--resume: the checkpoint's model (" + setup->resume->model().describe() +
                      ") does not match the configuration (" + setup->model.describe() + ")");
-  setup->algorithm = make_algorithm(algorithm, *setup);
+  setup->algorithm = make_algorithm({algorithm, setup->model, setup->inner, setup->weighting, setup->step_sizes,
+                                     setup->fewshot});
 
   std::error_code error;
   fs::create_directories(run_dir, error);

@@ -46,9 +46,13 @@ double Reptile::combine(const Vector&, std::span<const double> sums, Index tasks
 }
 
 double Reptile::adapted_log_likelihood(const Vector& theta, const task::Episode& episode) {
+  return inner_.mean_log_likelihood(adapted_model(theta, episode.support), episode.query);
+}
+
+Vector Reptile::adapted_model(const Vector& theta, RowMatrixRef points) {
   adapted_ = theta;
-  inner_.adapt(adapted_, episode.support);
-  return inner_.mean_log_likelihood(adapted_, episode.query);
+  inner_.adapt(adapted_, points);
+  return adapted_;
 }
 
 }  // namespace metagmm::meta

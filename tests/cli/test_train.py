@@ -486,6 +486,62 @@ class Options(Workspace):
             self.assertEqual(f["model/means"].shape, (4, 2))
 
 
+
+class FitFromCheckpoint(Workspace):
+    """metagmm fit --init CHECKPOINT: a user's data fitted from a meta-learned mixture."""
+
+    def model_file_of(self, checkpoint, path):
+        """The checkpoint's /model as a metagmm.gmm file (the same layout at the root), by h5py."""
+        with h5py.File(checkpoint) as source, h5py.File(path, "w") as target:
+            for name, item in source["model"].items():
+                target.create_dataset(name, data=item[()])
+            for key, value in source["model"].attrs.items():
+                target.attrs[key] = value
+            target.attrs["format"] = "metagmm.gmm"
+            target.attrs["version"] = np.int64(1)
+        return path
+
+    def test_em_from_a_checkpoint_equals_em_from_its_model(self):
+        self.train("run", "--steps", 6)
+        checkpoint = self.checkpoint("run", 6)
+        data = f"{self.tasks}:110"
+        run(["fit", "--data", data, "--init", checkpoint, "--adapt", "em", "--out", self.path("a.h5")])
+        run(["fit", "--data", data, "--init", self.model_file_of(checkpoint, self.path("m.h5")), "--out", self.path("b.h5")])
+        with h5py.File(self.path("a.h5")) as a, h5py.File(self.path("b.h5")) as b:
+            self.assertEqual(bits(a["parameters"][()]), bits(b["parameters"][()]))
+            self.assertEqual(list(a["assignments"][()]), list(b["assignments"][()]))
+
+    def test_inner_adaptation_with_learned_step_sizes_improves_the_fit(self):
+        from sklearn.mixture import GaussianMixture
+        self.train("run", "--steps", 6, "--algo", "maml", "--meta-sgd", "block", "--inner-lr", 0.05)
+        checkpoint = self.checkpoint("run", 6)
+        report = run(["fit", "--data", f"{self.tasks}:110", "--init", checkpoint, "--out", self.path("a.h5")]).stdout
+        self.assertIn("5 inner steps of maml, as in training", report)
+        # The start scored by scikit-learn on the same points: the adaptation raised it.
+        with h5py.File(self.tasks) as f:
+            offsets = f["task_offsets"][()]
+            points = f["points"][offsets[110]:offsets[111]]
+        with h5py.File(checkpoint) as f:
+            start = GaussianMixture(n_components=4, covariance_type="diag")
+            start.weights_, start.means_ = f["model/weights"][()], f["model/means"][()]
+            start.covariances_ = f["model/covariances"][()]
+            start.precisions_cholesky_ = f["model/precisions_cholesky"][()]
+        with h5py.File(self.path("a.h5")) as f:
+            adapted = f.attrs["mean_log_likelihood"]
+            self.assertEqual(f.attrs["iterations"], 5)
+        self.assertGreater(adapted, start.score(points) + 1e-3)
+
+    def test_bad_starts_are_refused(self):
+        self.train("proto", "--steps", 2, "--algo", "protonet", "--ways", 2, "--queries", 2)
+        for args, expected in [(["--init", self.checkpoint("proto", 2)], "holds an encoder"),
+                               (["--components", 2, "--adapt", "inner"], "needs --init CHECKPOINT"),
+                               (["--components", 2, "--adapt", "newton"], "--adapt")]:
+            result = run(["fit", "--data", f"{self.tasks}:3", *args, "--out", self.path("x.h5")], check=False)
+            self.assertEqual(result.returncode, 2, result.stderr)
+            self.assertIn(expected, result.stderr)
+            self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+            self.assertFalse(os.path.exists(self.path("x.h5")))
+
 # The engine's guarantees hold for every algorithm: the classes above run for Reptile, and once
 # more for each of these. Each gives its own state to carry across resumes (learned step sizes)
 # and the inner loops it accepts (second-order MAML differentiates through gradient steps only).

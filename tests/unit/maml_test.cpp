@@ -8,6 +8,8 @@
 #include "metagmm/gmm/gradient.hpp"
 #include "metagmm/gmm/sample.hpp"
 #include "metagmm/meta/maml.hpp"
+#include "metagmm/meta/protonet.hpp"
+#include "metagmm/meta/reptile.hpp"
 #include "support.hpp"
 
 namespace metagmm::meta {
@@ -160,6 +162,33 @@ TEST(Maml, CombineAveragesTheTasksContributions) {
   EXPECT_EQ(gradient.size(), meta.size());
   EXPECT_DOUBLE_EQ(loss, a.back() / 2.0);
   EXPECT_DOUBLE_EQ(gradient[meta.size() - 1], a[meta.size() - 1] / 2.0);
+}
+
+// adapted_model (what metagmm fit --init CHECKPOINT uses) is the adaptation training scores:
+// the same bits as adapted_log_likelihood's adapted parameters, learned step sizes included.
+TEST(AdaptedModel, IsTheAdaptationTrainingScores) {
+  const Problem p = make_problem(gmm::CovarianceType::diag);
+  InnerOptions inner;
+  inner.learning_rate = 0.05;
+  gmm::Evaluator evaluator;
+  auto query_loglik = [&](const Vector& model) {
+    return evaluator.mean_log_likelihood(gmm::Gmm::unpack(p.shape, model), p.episode.query);
+  };
+  Maml maml(p.shape, inner, MamlOrder::second, StepSizeLearning::block);
+  const Vector meta = meta_parameters(maml, p.model);
+  const Vector adapted = maml.adapted_model(meta, p.episode.support);
+  EXPECT_EQ(query_loglik(adapted), maml.adapted_log_likelihood(meta, p.episode));
+  // The learned step sizes are used: the same start with --inner-lr everywhere lands elsewhere.
+  Vector plain = meta;
+  plain.tail(maml.extra_meta_parameters()).setConstant(std::log(inner.learning_rate));
+  EXPECT_NE(adapted, maml.adapted_model(plain, p.episode.support));
+  inner.method = InnerMethod::em;
+  Reptile reptile(p.shape, inner, ReptileWeighting::uniform);
+  const Vector em_adapted = reptile.adapted_model(p.model, p.episode.support);
+  EXPECT_EQ(query_loglik(em_adapted), reptile.adapted_log_likelihood(p.model, p.episode));
+  EXPECT_NE(em_adapted, p.model);
+  ProtoNet protonet(EncoderShape{2, {3}}, {});
+  EXPECT_THROW(protonet.adapted_model(Vector::Zero(9), p.episode.support), InputError);
 }
 
 }  // namespace

@@ -32,6 +32,10 @@ class Algorithm {
                          Vector& meta_gradient) = 0;
   // Mean query log-likelihood per point after adapting the meta-parameters to the support.
   virtual double adapted_log_likelihood(const Vector& theta, const task::Episode& episode) = 0;
+  // The mixture's flat parameters after the algorithm's own adaptation of the meta-parameters
+  // to `points` (what training scores on a task's query points). InputError for an algorithm
+  // that learns no mixture.
+  virtual Vector adapted_model(const Vector& theta, RowMatrixRef points);
 };
 
 }  // namespace metagmm::meta

@@ -42,6 +42,7 @@ class Maml final : public Algorithm {
   void contribute(const Vector& meta, const task::Episode& episode, std::span<double> out) override;
   double combine(const Vector& meta, std::span<const double> sums, Index tasks, Vector& meta_gradient) override;
   double adapted_log_likelihood(const Vector& meta, const task::Episode& episode) override;
+  Vector adapted_model(const Vector& meta, RowMatrixRef points) override { return adapt(meta, points); }
 
  private:
   // The per-parameter inner step sizes alpha from the meta-parameters.

@@ -27,6 +27,7 @@ class Reptile final : public Algorithm {
   void contribute(const Vector& theta, const task::Episode& episode, std::span<double> out) override;
   double combine(const Vector& theta, std::span<const double> sums, Index tasks, Vector& meta_gradient) override;
   double adapted_log_likelihood(const Vector& theta, const task::Episode& episode) override;
+  Vector adapted_model(const Vector& theta, RowMatrixRef points) override;
 
  private:
   Index parameters_;
