@@ -37,6 +37,8 @@ std::unique_ptr<meta::Algorithm> checkpoint_algorithm(const train::Checkpoint& c
   s.inner.steps = static_cast<int>(number("inner-steps"));
   s.inner.learning_rate = number("inner-lr");
   s.inner.reg_covar = number("reg-covar");
+  // Checkpoints from before MAP steps have no relevance setting and never used it.
+  if (config.count("relevance")) s.inner.relevance = gmm::Relevance::parse(setting("relevance"), where + "relevance");
   s.inner.validate();
   s.weighting = meta::parse_reptile_weighting(setting("weighting"), where + "weighting");
   // Checkpoints from before Meta-SGD have no meta-sgd setting and learned none.

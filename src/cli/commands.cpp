@@ -19,6 +19,7 @@
 #include "metagmm/core/text.hpp"
 #include "metagmm/gmm/em.hpp"
 #include "metagmm/gmm/init.hpp"
+#include "metagmm/gmm/map.hpp"
 #include "metagmm/gmm/rand_index.hpp"
 #include "metagmm/h5/file.hpp"
 #include "metagmm/meta/encoder.hpp"
@@ -370,9 +371,12 @@ int fit_command(const std::vector<std::string>& args) {
        "are unlabelled), a model file written by metagmm fit, or a checkpoint of metagmm train (its "
        "meta-learned mixture)")
       ("adapt", po::value<std::string>()->default_value("auto"),
-       "from a start: em (EM until --tol or --max-iter), or inner (a checkpoint's own adaptation, exactly as "
-       "training adapted each task: its --inner, --inner-steps, --inner-lr and learned step sizes); auto: inner "
-       "for a checkpoint, em otherwise")
+       "from a start: em (EM until --tol or --max-iter), map (MAP-EM towards the start as the prior, Reynolds et "
+       "al. 2000, until --tol or --max-iter), or inner (a checkpoint's own adaptation, exactly as training adapted "
+       "each task: its --inner, --inner-steps, --inner-lr and learned step sizes); auto: inner for a checkpoint, "
+       "em otherwise")
+      ("relevance", po::value<std::string>()->default_value(gmm::Relevance{}.to_string()),
+       "--adapt map: relevance factors r, one for every block or WEIGHTS:MEANS:COVARIANCES")
       ("encoder", po::value<std::string>()->value_name("CHECKPOINT"),
        "a metagmm train --algo protonet checkpoint: embed the points with its encoder and fit in the embedding")
       ("max-iter", po::value<int>()->default_value(em_defaults.max_iterations), "EM iterations at most")
@@ -395,8 +399,9 @@ int fit_command(const std::vector<std::string>& args) {
   const std::string init = v["init"].as<std::string>();
   const bool from_prototypes = init == "prototypes";
   const std::string adapt = v["adapt"].as<std::string>();
-  if (adapt != "auto" && adapt != "em" && adapt != "inner")
-    throw InputError("--adapt: expected auto, em or inner, got '" + adapt + "'");
+  if (adapt != "auto" && adapt != "em" && adapt != "inner" && adapt != "map")
+    throw InputError("--adapt: expected auto, em, map or inner, got '" + adapt + "'");
+  const gmm::Relevance relevance = gmm::Relevance::parse(v["relevance"].as<std::string>(), "--relevance");
   const bool init_from_file = init != "kmeans++" && init != "random" && !from_prototypes;
   const auto seed = seed_option(v);
   auto covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
@@ -472,6 +477,8 @@ int fit_command(const std::vector<std::string>& args) {
   }
   const bool inner = adapt == "inner" || (adapt == "auto" && checkpoint);
   if (inner && !checkpoint) throw InputError("--adapt inner: needs --init CHECKPOINT (a checkpoint's own adaptation)");
+  const bool map = adapt == "map";
+  if (map && !start) throw InputError("--adapt map: needs --init MODEL or CHECKPOINT, the prior to adapt");
   std::unique_ptr<meta::Algorithm> algorithm;
   if (inner) algorithm = checkpoint_algorithm(*checkpoint, init);
   gmm::Evaluator evaluator;
@@ -480,6 +487,8 @@ int fit_command(const std::vector<std::string>& args) {
     model = gmm::Gmm::unpack(model.shape, algorithm->adapted_model(meta_parameters(*checkpoint), data.points));
     result.mean_log_likelihood = evaluator.mean_log_likelihood(model, data.points);
     result.iterations = inner_steps(*checkpoint);
+  } else if (map) {
+    result = gmm::fit_map(model, *start, data.points, em, relevance, evaluator);
   } else {
     result = gmm::fit_em(model, data.points, em, evaluator);
   }
@@ -492,7 +501,7 @@ int fit_command(const std::vector<std::string>& args) {
   record.data = data.description;
   std::ostringstream settings;
   settings << "components = " << components << "\ncovariance = " << gmm::to_string(covariance) << "\ninit = " << init
-           << "\nadapt = " << (inner ? "inner" : "em")
+           << "\nadapt = " << (inner ? "inner" : map ? "map\nrelevance = " + relevance.to_string() : "em")
            << "\nmax-iter = " << em.max_iterations << "\ntol = " << em.tolerance << "\nreg-covar = " << em.reg_covar
            << "\nseed = " << seed << "\n";
   record.settings = settings.str();
@@ -502,7 +511,7 @@ int fit_command(const std::vector<std::string>& args) {
   std::cout << "data        " << data.description << ", " << N << " points, d = " << d << "\n"
             << "model       " << components << " components, " << gmm::to_string(covariance) << " covariance, init "
             << init << "\n"
-            << (inner ? "adapt       " : "em          ") << result.iterations << (inner ? " inner steps of " + checkpoint->algorithm + ", " : " iterations, ")
+            << (inner ? "adapt       " : map ? "map-em      " : "em          ") << result.iterations << (inner ? " inner steps of " + checkpoint->algorithm + ", " : " iterations, ")
             << (inner ? "as in training" : result.converged ? "converged" : "not converged")
             << (inner ? std::string() : " (tol " + shortest_text(em.tolerance) + ")") << ", " << std::fixed << std::setprecision(3) << seconds_since(began) * 1e3 << " ms\n"
             << "loglik      " << std::setprecision(6) << result.mean_log_likelihood << " per point\n";

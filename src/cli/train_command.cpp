@@ -70,14 +70,19 @@ void add_train_options(po::options_description& options) {
   episodes.add_options()
       ("support", po::value<Index>()->default_value(e.support), "support points per task: what the inner loop adapts on")
       ("query", po::value<Index>()->default_value(e.query), "query points per task, scored after adaptation; 0: all the rest")
-      ("inner", po::value<std::string>()->default_value("sgd"), "inner adaptation: sgd (gradient steps), adam or em")
+      ("inner", po::value<std::string>()->default_value("sgd"),
+       "inner adaptation: sgd (gradient steps), adam, em, or map (MAP-EM steps towards the meta-parameters as the "
+       "prior, Reynolds et al. 2000)")
       ("inner-steps", po::value<int>()->default_value(i.steps), "inner adaptation steps m")
       ("inner-lr", real_value(i.learning_rate),
        "inner learning rate alpha (sgd, adam); with --meta-sgd, the learned step sizes' starting value")
       ("meta-sgd", po::value<std::string>()->default_value("none"),
        "maml/fomaml with --inner sgd: meta-learn the inner step sizes with the initialisation (Meta-SGD): none, "
        "block (one each for the logits, means and covariances) or parameter (one per parameter); saved in checkpoints")
-      ("reg-covar", real_value(i.reg_covar), "variance floor added by inner EM steps")
+      ("reg-covar", real_value(i.reg_covar), "variance floor added by inner EM and MAP steps")
+      ("relevance", po::value<std::string>()->default_value(i.relevance.to_string()),
+       "map: relevance factors r, one for every block or WEIGHTS:MEANS:COVARIANCES; each component moves from the "
+       "prior towards its data by n_k / (n_k + r)")
       ("weighting", po::value<std::string>()->default_value("uniform"),
        "reptile: how tasks' adapted parameters are averaged: uniform, or distance (weights proportional to "
        "|theta_i - theta|^2)");
@@ -262,6 +267,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   setup->inner.steps = v["inner-steps"].as<int>();
   setup->inner.learning_rate = v["inner-lr"].as<double>();
   setup->inner.reg_covar = v["reg-covar"].as<double>();
+  setup->inner.relevance = gmm::Relevance::parse(v["relevance"].as<std::string>(), "--relevance");
   setup->inner.validate();
   setup->weighting = meta::parse_reptile_weighting(v["weighting"].as<std::string>(), "--weighting");
   setup->step_sizes = meta::parse_step_size_learning(v["meta-sgd"].as<std::string>(), "--meta-sgd");

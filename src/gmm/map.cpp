@@ -2,14 +2,43 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
+#include <vector>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/core/text.hpp"
 
 namespace metagmm::gmm {
 
 void Relevance::validate() const {
   for (const double r : {weights, means, covariances})
     if (!(r >= 0.0) || !std::isfinite(r)) throw InputError("--relevance: expected factors >= 0");
+}
+
+Relevance Relevance::parse(const std::string& text, const std::string& what) {
+  std::vector<double> parts;
+  std::istringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ':')) {
+    std::size_t used = 0;
+    double value = -1.0;
+    try {
+      value = std::stod(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != part.size() || !(value >= 0.0) || !std::isfinite(value))
+      throw InputError(what + ": expected a relevance factor >= 0, or three as WEIGHTS:MEANS:COVARIANCES, got '" + text + "'");
+    parts.push_back(value);
+  }
+  if (parts.size() == 1) return {parts[0], parts[0], parts[0]};
+  if (parts.size() != 3)
+    throw InputError(what + ": expected one relevance factor or three as WEIGHTS:MEANS:COVARIANCES, got '" + text + "'");
+  return {parts[0], parts[1], parts[2]};
+}
+
+std::string Relevance::to_string() const {
+  return shortest_text(weights) + ":" + shortest_text(means) + ":" + shortest_text(covariances);
 }
 
 Gmm map_maximization_step(const Statistics& stats, const Gmm& prior, const Relevance& r, double reg_covar) {
@@ -64,6 +93,26 @@ double map_em_step(Gmm& gmm, const Gmm& prior, RowMatrixRef points, const Releva
   const double mean_log_likelihood = stats.log_likelihood_sum / static_cast<double>(stats.points);
   gmm = map_maximization_step(stats, prior, relevance, reg_covar);
   return mean_log_likelihood;
+}
+
+EmResult fit_map(Gmm& gmm, const Gmm& prior, RowMatrixRef points, const EmOptions& options, const Relevance& relevance,
+                 Evaluator& evaluator) {
+  options.validate();
+  relevance.validate();
+  EmResult result;
+  double previous = -std::numeric_limits<double>::infinity();
+  for (int iteration = 1; iteration <= options.max_iterations; ++iteration) {
+    const double current = map_em_step(gmm, prior, points, relevance, options.reg_covar, evaluator);
+    result.history.push_back(current);
+    result.iterations = iteration;
+    if (std::abs(current - previous) < options.tolerance) {
+      result.converged = true;
+      break;
+    }
+    previous = current;
+  }
+  result.mean_log_likelihood = evaluator.mean_log_likelihood(gmm, points);
+  return result;
 }
 
 }  // namespace metagmm::gmm

@@ -5,6 +5,7 @@
 #include "metagmm/core/error.hpp"
 #include "metagmm/gmm/em.hpp"
 #include "metagmm/gmm/gradient.hpp"
+#include "metagmm/gmm/map.hpp"
 
 namespace metagmm::meta {
 namespace {
@@ -23,6 +24,7 @@ std::string to_string(InnerMethod method) {
     case InnerMethod::sgd: return "sgd";
     case InnerMethod::adam: return "adam";
     case InnerMethod::em: return "em";
+    case InnerMethod::map: return "map";
   }
   return "?";
 }
@@ -31,13 +33,15 @@ InnerMethod parse_inner_method(std::string_view text, std::string_view what) {
   if (text == "sgd") return InnerMethod::sgd;
   if (text == "adam") return InnerMethod::adam;
   if (text == "em") return InnerMethod::em;
-  throw InputError(std::string(what) + ": expected sgd, adam or em, got '" + std::string(text) + "'");
+  if (text == "map") return InnerMethod::map;
+  throw InputError(std::string(what) + ": expected sgd, adam, em or map, got '" + std::string(text) + "'");
 }
 
 void InnerOptions::validate() const {
   if (steps < 0) throw InputError("--inner-steps: expected an integer >= 0");
   if (!(learning_rate > 0.0) || !std::isfinite(learning_rate)) throw InputError("--inner-lr: expected a finite number > 0");
   if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) throw InputError("--reg-covar: expected a finite number >= 0");
+  relevance.validate();
 }
 
 InnerLoop::InnerLoop(const gmm::GmmShape& shape, const InnerOptions& options)
@@ -47,6 +51,14 @@ void InnerLoop::adapt(Vector& theta, RowMatrixRef support) {
   if (options_.method == InnerMethod::em) {
     gmm::Gmm model = gmm::Gmm::unpack(shape_, theta);
     for (int i = 0; i < options_.steps; ++i) gmm::em_step(model, support, options_.reg_covar, evaluator_);
+    theta = model.pack();
+    return;
+  }
+  if (options_.method == InnerMethod::map) {  // MAP-EM towards the meta-parameters as the prior
+    const gmm::Gmm prior = gmm::Gmm::unpack(shape_, theta);
+    gmm::Gmm model = prior;
+    for (int i = 0; i < options_.steps; ++i)
+      gmm::map_em_step(model, prior, support, options_.relevance, options_.reg_covar, evaluator_);
     theta = model.pack();
     return;
   }

@@ -99,7 +99,8 @@ class Workspace(unittest.TestCase):
     # to carry across a resume, and (covariance, options) pairs for the rank-invariance test.
     ALGO = []
     OWN_STATE = ["--inner", "adam", "--inner-lr", 0.05]
-    VARIANTS = [("diag", ["--inner", "sgd"]), ("full", ["--inner", "adam"]), ("spherical", ["--inner", "em"])]
+    VARIANTS = [("diag", ["--inner", "sgd"]), ("full", ["--inner", "adam"]), ("spherical", ["--inner", "em"]),
+                ("diag", ["--inner", "map", "--relevance", "2:4:8"])]
 
     @classmethod
     def setUpClass(cls):
@@ -132,13 +133,13 @@ class Workspace(unittest.TestCase):
 
 class RankCountInvariance(Workspace):
     def test_checkpoint_identical_for_1_2_3_4_ranks(self):
-        for covariance, variant in self.VARIANTS:
+        for index, (covariance, variant) in enumerate(self.VARIANTS):
             with self.subTest(covariance=covariance, variant=variant):
                 extra = ["--steps", 12, "--covariance", covariance, *variant, "--outer", "adam",
                          "--outer-lr", 0.05, "--components", 3]
                 contents = []
                 for ranks in (None, 2, 3, 4):
-                    name = f"{covariance}-{ranks}"
+                    name = f"{index}-{covariance}-{ranks}"
                     self.train(name, *extra, ranks=ranks)
                     contents.append(checkpoint_content(self.checkpoint(name, 12)))
                 for other in contents[1:]:
@@ -146,7 +147,7 @@ class RankCountInvariance(Workspace):
                     for key in contents[0]:
                         self.assertTrue(np.array_equal(contents[0][key], other[key]), key)
                 # The runs did train: the parameters moved away from the start.
-                with h5py.File(self.checkpoint(f"{covariance}-None", 12)) as f:
+                with h5py.File(self.checkpoint(f"{index}-{covariance}-None", 12)) as f:
                     self.assertEqual(f.attrs["step"], 12)
                     self.assertTrue(np.all(np.isfinite(f["metrics/loss"][()])))
 
@@ -531,11 +532,32 @@ class FitFromCheckpoint(Workspace):
             self.assertEqual(f.attrs["iterations"], 5)
         self.assertGreater(adapted, start.score(points) + 1e-3)
 
+    def test_map_adaptation_limits(self):
+        """--adapt map: no relevance is EM; infinite relevance keeps the start (the prior)."""
+        self.train("run", "--steps", 6)
+        checkpoint = self.checkpoint("run", 6)
+        data = f"{self.tasks}:110"
+        fits = {}
+        for name, extra in (("em", ["--adapt", "em"]), ("map0", ["--adapt", "map", "--relevance", 0]),
+                            ("map_inf", ["--adapt", "map", "--relevance", "1e15"])):
+            run(["fit", "--data", data, "--init", checkpoint, "--max-iter", 3, "--tol", 1e-12, "--reg-covar", 0,
+                 *extra, "--out", self.path(name + ".h5")])
+            with h5py.File(self.path(name + ".h5")) as f:
+                fits[name] = {k: f[k][()] for k in ("weights", "means", "covariances")}
+        with h5py.File(checkpoint) as f:
+            start = {k: f["model/" + k][()] for k in ("weights", "means", "covariances")}
+        for key in ("weights", "means", "covariances"):
+            np.testing.assert_allclose(fits["map0"][key], fits["em"][key], rtol=1e-9)
+            np.testing.assert_allclose(fits["map_inf"][key], start[key], rtol=1e-9)
+        self.assertFalse(np.allclose(fits["em"]["means"], start["means"], rtol=1e-3))
+
     def test_bad_starts_are_refused(self):
         self.train("proto", "--steps", 2, "--algo", "protonet", "--ways", 2, "--queries", 2)
         for args, expected in [(["--init", self.checkpoint("proto", 2)], "holds an encoder"),
                                (["--components", 2, "--adapt", "inner"], "needs --init CHECKPOINT"),
-                               (["--components", 2, "--adapt", "newton"], "--adapt")]:
+                               (["--components", 2, "--adapt", "newton"], "--adapt"),
+                               (["--components", 2, "--adapt", "map"], "needs --init MODEL or CHECKPOINT"),
+                               (["--components", 2, "--relevance", "-1"], "--relevance")]:
             result = run(["fit", "--data", f"{self.tasks}:3", *args, "--out", self.path("x.h5")], check=False)
             self.assertEqual(result.returncode, 2, result.stderr)
             self.assertIn(expected, result.stderr)

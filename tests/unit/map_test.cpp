@@ -4,9 +4,11 @@
 
 #include <Eigen/Cholesky>
 
+#include "metagmm/core/error.hpp"
 #include "metagmm/gmm/em.hpp"
 #include "metagmm/gmm/map.hpp"
 #include "metagmm/gmm/sample.hpp"
+#include "metagmm/meta/inner.hpp"
 #include "support.hpp"
 
 namespace metagmm::gmm {
@@ -117,6 +119,33 @@ TEST(MapStep, UnequalRelevanceKeepsCovariancesPositive) {
   for (int step = 0; step < 5; ++step)
     map_em_step(adapted, c.prior, c.points, Relevance{1.0, 0.1, 100.0}, 0.0, evaluator);
   for (Index k = 0; k < 3; ++k) EXPECT_EQ(covariance_matrix(adapted, k).llt().info(), Eigen::Success);
+}
+
+// The inner loop's map method: m MAP-EM steps with the meta-parameters as the fixed prior.
+TEST(MapStep, InnerLoopTakesMapStepsTowardsTheMetaParameters) {
+  const Case c = make_case(CovarianceType::diag);
+  meta::InnerOptions options;
+  options.method = meta::InnerMethod::map;
+  options.steps = 3;
+  options.relevance = Relevance{2.0, 4.0, 8.0};
+  meta::InnerLoop inner(c.prior.shape, options);
+  Vector theta = c.prior.pack();
+  inner.adapt(theta, c.points);
+  Evaluator evaluator;
+  Gmm expected = c.prior;
+  for (int step = 0; step < 3; ++step) map_em_step(expected, c.prior, c.points, options.relevance, 1e-6, evaluator);
+  EXPECT_EQ(theta, expected.pack());
+}
+
+TEST(MapStep, RelevanceParsesOneOrThreeFactors) {
+  const Relevance one = Relevance::parse("4", "--relevance");
+  EXPECT_EQ(one.weights, 4.0);
+  EXPECT_EQ(one.covariances, 4.0);
+  const Relevance three = Relevance::parse("1:2.5:16", "--relevance");
+  EXPECT_EQ(three.means, 2.5);
+  EXPECT_EQ(three.to_string(), "1:2.5:16");
+  for (const char* bad : {"", "-1", "1:2", "a", "1:2:3:4", "inf"})
+    EXPECT_THROW(Relevance::parse(bad, "--relevance"), InputError) << bad;
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCovarianceTypes, MapStep,

@@ -9,6 +9,9 @@
 // for means and covariances this is Reynolds' formula alpha E[x x^T] + (1 - alpha)(Sigma + mu mu^T)
 // - mu_k mu_k^T; taken about the adapted mean it stays positive definite for any pair of factors.
 // A component with no data keeps the prior; r -> 0 gives the maximum-likelihood M-step.
+#include <string>
+
+#include "metagmm/gmm/em.hpp"
 #include "metagmm/gmm/stats.hpp"
 
 namespace metagmm::gmm {
@@ -16,6 +19,9 @@ namespace metagmm::gmm {
 struct Relevance {
   double weights = 16.0, means = 16.0, covariances = 16.0;  // Reynolds et al. used 16
   void validate() const;  // InputError: every factor >= 0 and finite
+  // "R" (every block) or "RW:RM:RV"; InputError naming `what` otherwise.
+  static Relevance parse(const std::string& text, const std::string& what);
+  std::string to_string() const;  // "RW:RM:RV"
 };
 
 // The MAP M-step from the statistics of a point set (taken at any mixture) towards `prior`.
@@ -25,5 +31,10 @@ Gmm map_maximization_step(const Statistics& stats, const Gmm& prior, const Relev
 // the steps). Returns the mean log-likelihood before the step.
 double map_em_step(Gmm& gmm, const Gmm& prior, RowMatrixRef points, const Relevance& relevance, double reg_covar,
                    Evaluator& evaluator);
+
+// MAP-EM steps towards `prior` from `gmm`, stopping as fit_em does (the mean log-likelihood
+// changing by less than options.tolerance, or options.max_iterations steps).
+EmResult fit_map(Gmm& gmm, const Gmm& prior, RowMatrixRef points, const EmOptions& options, const Relevance& relevance,
+                 Evaluator& evaluator);
 
 }  // namespace metagmm::gmm

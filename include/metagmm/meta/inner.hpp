@@ -1,16 +1,18 @@
 #pragma once
 // Inner adaptation of one task (DESIGN.md section 2): m steps from the meta-parameters on
-// the task's support set, by gradient descent (plain or Adam) or by EM.
+// the task's support set, by gradient descent (plain or Adam), by EM, or by MAP-EM towards the
+// meta-parameters as the prior (gmm/map.hpp).
 #include <string>
 #include <string_view>
 
+#include "metagmm/gmm/map.hpp"
 #include "metagmm/gmm/params.hpp"
 #include "metagmm/gmm/stats.hpp"
 #include "metagmm/meta/optimizer.hpp"
 
 namespace metagmm::meta {
 
-enum class InnerMethod { sgd, adam, em };
+enum class InnerMethod { sgd, adam, em, map };
 std::string to_string(InnerMethod method);
 InnerMethod parse_inner_method(std::string_view text, std::string_view what);
 
@@ -18,7 +20,8 @@ struct InnerOptions {
   InnerMethod method = InnerMethod::sgd;  // --inner
   int steps = 5;                          // --inner-steps: m
   double learning_rate = 0.1;             // --inner-lr: alpha (sgd, adam)
-  double reg_covar = 1e-6;                // --reg-covar: variance floor of EM steps
+  double reg_covar = 1e-6;                // --reg-covar: variance floor of EM and MAP steps
+  gmm::Relevance relevance;               // --relevance: MAP steps' relevance factors
   void validate() const;
 };
 
