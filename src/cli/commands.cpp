@@ -257,16 +257,48 @@ struct FitData {
   IntVector labels;  // component or class per point (-1 unknown); empty when the data has none
 };
 
+// Every task of one split of a task set, pooled into one point set (the "universal background
+// model" of speaker verification is a mixture fitted to such a pool).
+FitData pooled_split(const std::string& path, task::Split split) {
+  const task::TaskSetReader reader(path);
+  const std::vector<Index> tasks = reader.tasks_in(split);
+  if (tasks.empty()) throw InputError("--data " + path + ": no tasks in the " + task::split_name(split) + " split");
+  Index rows = 0;
+  for (const Index t : tasks) rows += reader.task_size(t);
+  FitData data;
+  data.points.resize(rows, reader.dim());
+  if (reader.info().labels) data.labels.resize(rows);
+  Index at = 0;
+  for (const Index t : tasks) {
+    const Index n = reader.task_size(t);
+    data.points.middleRows(at, n) = reader.points(t);
+    if (reader.info().labels) data.labels.segment(at, n) = reader.labels(t);
+    at += n;
+  }
+  // Its own initialisation stream, apart from every task's (whose index names theirs).
+  data.stream = reader.task_count() + static_cast<Index>(split);
+  data.description = path + ":" + task::split_name(split) + " (the " + std::to_string(tasks.size()) + " tasks of the " +
+                     task::split_name(split) + " split, pooled)";
+  return data;
+}
+
 FitData load_fit_data(const std::string& spec, const task::CsvOptions& csv) {
-  // FILE:TASK selects a task of a task set; the suffix must be a number so paths with colons work.
+  // FILE:TASK selects a task of a task set, FILE:SPLIT pools a split's tasks; the suffix must be
+  // a number or a split name so that paths with colons work.
   std::string path = spec;
   std::optional<Index> task;
   const auto colon = spec.rfind(':');
-  if (colon != std::string::npos && colon + 1 < spec.size() &&
-      std::all_of(spec.begin() + static_cast<long>(colon) + 1, spec.end(), ::isdigit) &&
-      std::filesystem::exists(spec.substr(0, colon))) {
-    path = spec.substr(0, colon);
-    task = std::stoll(spec.substr(colon + 1));
+  const std::string suffix = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (!suffix.empty() && std::filesystem::exists(spec.substr(0, colon))) {
+    if (suffix == "train" || suffix == "validation" || suffix == "test") {
+      if (!h5::is_hdf5_file(spec.substr(0, colon)))
+        throw InputError("--data " + spec + ": FILE:SPLIT needs a task set (HDF5)");
+      return pooled_split(spec.substr(0, colon), task::parse_split(suffix, "--data"));
+    }
+    if (std::all_of(suffix.begin(), suffix.end(), ::isdigit)) {
+      path = spec.substr(0, colon);
+      task = std::stoll(suffix);
+    }
   }
   if (!std::filesystem::exists(path)) throw InputError("--data " + path + ": no such file");
   FitData data;
@@ -350,7 +382,7 @@ std::string default_assignments_path(const std::string& out) {
 }  // namespace
 
 int fit_command(const std::vector<std::string>& args) {
-  const CommandSpec spec{"fit", "fit --data FILE[:TASK] --components K [--covariance diag|spherical|full] "
+  const CommandSpec spec{"fit", "fit --data FILE[:TASK|:SPLIT] --components K [--covariance diag|spherical|full] "
                                 "[--init kmeans++|random|prototypes|MODEL] [--encoder CHECKPOINT] --out FILE [options]",
                          "Fits a Gaussian mixture to one dataset (a CSV file, or task TASK of a task set) by EM,\n"
                          "with scikit-learn's algorithm and stopping rule. Writes the parameters and the\n"
@@ -362,7 +394,9 @@ int fit_command(const std::vector<std::string>& args) {
   const gmm::EmOptions em_defaults;
   po::options_description options("Options");
   options.add_options()
-      ("data", po::value<std::string>()->value_name("FILE[:TASK]"), "CSV file, or task set with an optional task index (default 0) (required)")
+      ("data", po::value<std::string>()->value_name("FILE[:TASK|:SPLIT]"),
+       "CSV file, or task set with an optional task index (default 0), or with train, validation or test: all "
+       "that split's tasks pooled, e.g. for a pooled model to MAP-adapt (required)")
       ("components", po::value<Index>(), "number of components K (required unless --init is a model file)")
       ("covariance", po::value<std::string>()->default_value("full"), "covariance type: diag, spherical or full")
       ("init", po::value<std::string>()->default_value("kmeans++"),

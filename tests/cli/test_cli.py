@@ -116,6 +116,24 @@ class TaskSetLayout(Workspace):
 
 
 class Fit(Workspace):
+    def test_a_split_pooled_equals_its_points_in_one_csv(self):
+        """FILE:train pools the train split's tasks: the same fit as their points written out by h5py."""
+        tasks = self.generate()
+        with h5py.File(tasks, "r") as f:
+            offsets, split, points = f["task_offsets"][()], f["task_split"][()], f["points"][()]
+        pooled = np.concatenate([points[offsets[t]:offsets[t + 1]] for t in np.nonzero(split == 0)[0]])
+        csv_path = self.path("pooled.csv")
+        np.savetxt(csv_path, pooled, delimiter=",", fmt="%.17g")  # round-trips every double
+        start = self.path("start.h5")
+        run("fit", "--data", f"{tasks}:0", "--components", 3, "--covariance", "diag", "--out", start)
+        report = run("fit", "--data", f"{tasks}:train", "--init", start, "--out", self.path("a.h5")).stdout
+        self.assertIn(f"the 24 tasks of the train split, pooled), {len(pooled)} points", report)
+        run("fit", "--data", csv_path, "--init", start, "--out", self.path("b.h5"))
+        with h5py.File(self.path("a.h5")) as a, h5py.File(self.path("b.h5")) as b:
+            self.assertEqual(a["parameters"][()].tobytes(), b["parameters"][()].tobytes())
+        result = run("fit", "--data", f"{csv_path}:train", "--components", 2, "--out", self.path("c.h5"), check=False)
+        self.assertEqual(result.returncode, 2)
+
     def test_fit_agrees_with_scikit_learn_reading_our_parameters(self):
         tasks = self.generate()
         for covariance in ["diag", "spherical", "full"]:
