@@ -48,12 +48,13 @@ double em_step(Gmm& gmm, RowMatrixRef points, double reg_covar, Evaluator& evalu
   return mean_log_likelihood;
 }
 
-EmResult fit_em(Gmm& gmm, RowMatrixRef points, const EmOptions& options, Evaluator& evaluator) {
+EmResult iterate_to_convergence(Gmm& gmm, RowMatrixRef points, const EmOptions& options, Evaluator& evaluator,
+                                const std::function<double()>& step) {
   options.validate();
   EmResult result;
   double previous = -std::numeric_limits<double>::infinity();
   for (int iteration = 1; iteration <= options.max_iterations; ++iteration) {
-    const double current = em_step(gmm, points, options.reg_covar, evaluator);
+    const double current = step();
     result.history.push_back(current);
     result.iterations = iteration;
     if (std::abs(current - previous) < options.tolerance) {
@@ -64,6 +65,11 @@ EmResult fit_em(Gmm& gmm, RowMatrixRef points, const EmOptions& options, Evaluat
   }
   result.mean_log_likelihood = evaluator.mean_log_likelihood(gmm, points);
   return result;
+}
+
+EmResult fit_em(Gmm& gmm, RowMatrixRef points, const EmOptions& options, Evaluator& evaluator) {
+  return iterate_to_convergence(gmm, points, options, evaluator,
+                                [&] { return em_step(gmm, points, options.reg_covar, evaluator); });
 }
 
 }  // namespace metagmm::gmm

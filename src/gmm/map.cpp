@@ -97,22 +97,10 @@ double map_em_step(Gmm& gmm, const Gmm& prior, RowMatrixRef points, const Releva
 
 EmResult fit_map(Gmm& gmm, const Gmm& prior, RowMatrixRef points, const EmOptions& options, const Relevance& relevance,
                  Evaluator& evaluator) {
-  options.validate();
   relevance.validate();
-  EmResult result;
-  double previous = -std::numeric_limits<double>::infinity();
-  for (int iteration = 1; iteration <= options.max_iterations; ++iteration) {
-    const double current = map_em_step(gmm, prior, points, relevance, options.reg_covar, evaluator);
-    result.history.push_back(current);
-    result.iterations = iteration;
-    if (std::abs(current - previous) < options.tolerance) {
-      result.converged = true;
-      break;
-    }
-    previous = current;
-  }
-  result.mean_log_likelihood = evaluator.mean_log_likelihood(gmm, points);
-  return result;
+  return iterate_to_convergence(gmm, points, options, evaluator, [&] {
+    return map_em_step(gmm, prior, points, relevance, options.reg_covar, evaluator);
+  });
 }
 
 }  // namespace metagmm::gmm

@@ -2,6 +2,7 @@
 // Expectation-maximisation for a Gaussian mixture, step for step the algorithm of
 // scikit-learn's GaussianMixture (same M-step formulas, same reg_covar floor, same stopping
 // rule), so that the two agree to rounding from the same start.
+#include <functional>
 #include <vector>
 
 #include "metagmm/gmm/stats.hpp"
@@ -33,5 +34,10 @@ double em_step(Gmm& gmm, RowMatrixRef points, double reg_covar, Evaluator& evalu
 // Iterates until |change in mean log-likelihood| < tolerance (scikit-learn's rule: the
 // likelihood is measured at each E-step) or max_iterations steps.
 EmResult fit_em(Gmm& gmm, RowMatrixRef points, const EmOptions& options, Evaluator& evaluator);
+
+// fit_em's loop and stopping rule around any step that updates `gmm` in place and returns the
+// mean log-likelihood before it (an EM step, a MAP-EM step).
+EmResult iterate_to_convergence(Gmm& gmm, RowMatrixRef points, const EmOptions& options, Evaluator& evaluator,
+                                const std::function<double()>& step);
 
 }  // namespace metagmm::gmm

@@ -40,7 +40,6 @@ class FewShotSampler final : public EpisodeSource {
   Index validation_count() const override { return options_.validation_episodes; }
   // Evaluation episode e of `split` (its own random stream, apart from training's).
   void evaluation(Split split, Index e, Episode& out);
-  const FewShotOptions& options() const { return options_; }
 
  private:
   struct TaskClasses {
