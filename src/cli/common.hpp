@@ -21,4 +21,7 @@ std::uint64_t seed_option(const po::variables_map& v);
 void add_generator_options(po::options_description& options, const std::string& prefix);
 task::GeneratorOptions generator_options(const po::variables_map& v, const std::string& prefix);
 
+// Labels as classes 0..C-1 in increasing label order, -1 (unknown) kept.
+IntVector class_numbers(const IntVector& labels);
+
 }  // namespace metagmm::cli

@@ -33,6 +33,8 @@ using Clock = std::chrono::steady_clock;
 constexpr double kZ95 = 1.959963984540054;
 // Streams of the GMM head's labelled points: apart from the episodes' (b = episode index).
 constexpr std::uint64_t kHeadStream = std::uint64_t{1} << 40;
+// Memory for tasks read once and kept (eval reads each test task a few times).
+constexpr std::size_t kCacheBytes = std::size_t{1} << 30;
 
 // Mean and 95% half-width of a sample.
 struct Summary {
@@ -60,9 +62,16 @@ class Accumulator {
   std::vector<double> values_;
 };
 
+struct Model {
+  std::string path;
+  train::Checkpoint checkpoint;
+  std::unique_ptr<meta::ProtoNet> net;
+  std::unique_ptr<meta::Encoder> encoder;
+};
+
 struct Method {
-  std::string name;          // "protonet", "identity", ...
-  std::string checkpoint;    // empty for the identity baseline
+  std::string name;       // "protonet", "identity encoder (raw inputs)", ...
+  Model* model;           // nullptr for the identity baseline
   int refine_steps = 0;
   Accumulator accuracy;
 };
@@ -71,13 +80,6 @@ struct HeadMethod {
   std::string name;
   Accumulator ari;
   std::vector<IntVector> assignments;  // per evaluated task
-};
-
-struct Model {
-  std::string path;
-  train::Checkpoint checkpoint;
-  std::unique_ptr<meta::ProtoNet> net;
-  std::unique_ptr<meta::Encoder> encoder;
 };
 
 void add_eval_options(po::options_description& options) {
@@ -115,7 +117,6 @@ std::unique_ptr<task::TaskSource> training_source(const train::Checkpoint& c, co
   po::variables_map v;
   store_config_text(c.config, path + ": stored configuration", stored, v, true);
   const std::string tasks = v["tasks"].as<std::string>();
-  constexpr std::size_t kCacheBytes = std::size_t{1} << 30;
   if (!tasks.empty()) return task::open_task_file(tasks, kCacheBytes);
   return task::make_generated_source(generator_options(v, "gen-"), kCacheBytes);
 }
@@ -129,8 +130,6 @@ std::string json_string(const std::string& text) {
   return out + "\"";
 }
 
-std::string json_number(double value) { return std::isfinite(value) ? shortest_text(value) : "null"; }
-
 std::string summary_json(const Summary& s) {
   return "\"mean\": " + json_number(s.mean) + ", \"ci95\": " + json_number(s.half_width) + ", \"n\": " +
          std::to_string(s.n);
@@ -143,8 +142,8 @@ void print_row(const std::string& name, const Summary& s, int digits) {
 }
 
 // Few-shot accuracy of every method on the same episodes.
-void evaluate_episodes(task::FewShotSampler& sampler, task::Split split, Index count, std::vector<Model>& models,
-                       std::vector<Method>& methods, const meta::RefinementOptions& refine) {
+void evaluate_episodes(task::FewShotSampler& sampler, task::Split split, Index count, std::vector<Method>& methods,
+                       const meta::RefinementOptions& refine) {
   task::Episode episode;
   meta::PrototypeClassifier identity;
   RowMatrix stacked;
@@ -154,19 +153,15 @@ void evaluate_episodes(task::FewShotSampler& sampler, task::Split split, Index c
     sampler.evaluation(split, e, episode);
     for (Method& method : methods) {
       const meta::RefinementOptions r{method.refine_steps, refine.distractor};
-      double accuracy = 0.0;
-      if (method.checkpoint.empty()) {
+      Index correct = 0;
+      if (method.model) {
+        correct = method.model->net->score(method.model->checkpoint.theta, episode, r).correct;
+      } else {
         meta::stack_episode(episode, r, stacked);
         identity.forward(stacked, meta::layout_of(episode, r), episode.query_labels, r);
-        accuracy = static_cast<double>(identity.correct()) / static_cast<double>(episode.query.rows());
-      } else {
-        for (Model& model : models) {
-          if (model.path != method.checkpoint) continue;
-          const meta::EpisodeScore score = model.net->score(model.checkpoint.theta, episode, r);
-          accuracy = static_cast<double>(score.correct) / static_cast<double>(score.queries);
-        }
+        correct = identity.correct();
       }
-      method.accuracy.add(accuracy);
+      method.accuracy.add(static_cast<double>(correct) / static_cast<double>(episode.query.rows()));
     }
     const auto now = Clock::now();
     if (std::chrono::duration<double>(now - last_report).count() > 10.0) {
@@ -178,18 +173,20 @@ void evaluate_episodes(task::FewShotSampler& sampler, task::Split split, Index c
 
 // `shots` labelled points per class of a task (-1 elsewhere), classes renumbered 0..K-1.
 IntVector few_labels(const IntVector& labels, Index shots, RandomStream& random, Index& classes) {
-  std::map<std::int32_t, std::vector<Index>> rows;
-  for (Index i = 0; i < labels.size(); ++i) rows[labels[i]].push_back(i);
+  const IntVector numbers = class_numbers(labels);
+  classes = numbers.size() == 0 ? 0 : numbers.maxCoeff() + 1;
+  std::vector<std::vector<Index>> rows(static_cast<std::size_t>(std::max<Index>(classes, 0)));
+  for (Index i = 0; i < numbers.size(); ++i)
+    if (numbers[i] >= 0) rows[static_cast<std::size_t>(numbers[i])].push_back(i);
   IntVector few = IntVector::Constant(labels.size(), -1);
-  classes = 0;
-  for (auto& [label, members] : rows) {
+  for (std::size_t c = 0; c < rows.size(); ++c) {
+    auto& members = rows[c];
     const Index take = std::min<Index>(shots, static_cast<Index>(members.size()));
     for (Index i = 0; i < take; ++i) {
       const Index pick = i + static_cast<Index>(random.below(members.size() - static_cast<std::size_t>(i)));
       std::swap(members[static_cast<std::size_t>(i)], members[static_cast<std::size_t>(pick)]);
-      few[members[static_cast<std::size_t>(i)]] = static_cast<std::int32_t>(classes);
+      few[members[static_cast<std::size_t>(i)]] = static_cast<std::int32_t>(c);
     }
-    ++classes;
   }
   return few;
 }
@@ -310,7 +307,6 @@ int eval_command(const std::vector<std::string>& args) {
     models.push_back(std::move(model));
   }
   const std::string tasks_path = v["tasks"].as<std::string>();
-  constexpr std::size_t kCacheBytes = std::size_t{1} << 30;
   auto source = tasks_path.empty() ? training_source(models.front().checkpoint, models.front().path)
                                    : task::open_task_file(tasks_path, kCacheBytes);
   for (const Model& model : models) {
@@ -330,14 +326,14 @@ int eval_command(const std::vector<std::string>& args) {
   task::FewShotSampler sampler(*source, fewshot.episodes, seed);
   const bool refining = fewshot.refine.steps > 0;
   std::vector<Method> methods;
-  for (const Model& model : models) {
+  for (Model& model : models) {
     const std::string name = models.size() == 1 ? "protonet" : "protonet " + model.path;
-    methods.push_back({name, model.path, 0, {}});
-    if (refining) methods.push_back({name + " + refinement", model.path, fewshot.refine.steps, {}});
+    methods.push_back({name, &model, 0, {}});
+    if (refining) methods.push_back({name + " + refinement", &model, fewshot.refine.steps, {}});
   }
-  methods.push_back({"identity encoder (raw inputs)", "", 0, {}});
-  if (refining) methods.push_back({"identity encoder + refinement", "", fewshot.refine.steps, {}});
-  evaluate_episodes(sampler, split, episodes, models, methods, fewshot.refine);
+  methods.push_back({"identity encoder (raw inputs)", nullptr, 0, {}});
+  if (refining) methods.push_back({"identity encoder + refinement", nullptr, fewshot.refine.steps, {}});
+  evaluate_episodes(sampler, split, episodes, methods, fewshot.refine);
 
   std::vector<HeadMethod> head_methods;
   auto add_head = [&](const std::string& space) {
@@ -377,7 +373,7 @@ int eval_command(const std::vector<std::string>& args) {
   for (std::size_t i = 0; i < methods.size(); ++i) {
     const Method& m = methods[i];
     json << (i ? "," : "") << "\n    {\"method\": " << json_string(m.name) << ", \"checkpoint\": "
-         << (m.checkpoint.empty() ? "null" : json_string(m.checkpoint)) << ", \"refine_steps\": " << m.refine_steps
+         << (m.model ? json_string(m.model->path) : "null") << ", \"refine_steps\": " << m.refine_steps
          << ", " << summary_json(m.accuracy.summary()) << "}";
   }
   json << "\n  ],\n  \"clustering\": [";

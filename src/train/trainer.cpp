@@ -23,8 +23,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-std::string json_number(double value) { return std::isfinite(value) ? shortest_text(value) : "null"; }
-
 std::string metrics_line(const MetricsHistory& m, std::size_t i) {
   return "{\"step\": " + std::to_string(m.step[i]) + ", \"loss\": " + json_number(m.loss[i]) +
          ", \"validation_loglik\": " + json_number(m.validation[i]) + ", \"elapsed\": " + json_number(m.elapsed[i]) +

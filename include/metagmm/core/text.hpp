@@ -1,5 +1,6 @@
 #pragma once
 #include <charconv>
+#include <cmath>
 #include <string>
 
 namespace metagmm {
@@ -11,5 +12,8 @@ inline std::string shortest_text(double value) {
   const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
   return std::string(buffer, result.ptr);
 }
+
+// A number in JSON: its shortest text, or null for NaN and infinities (which JSON lacks).
+inline std::string json_number(double value) { return std::isfinite(value) ? shortest_text(value) : "null"; }
 
 }  // namespace metagmm
