@@ -126,7 +126,6 @@ void add_train_options(po::options_description& options) {
 
 struct TrainSetup {
   train::TrainOptions options;
-  gmm::GmmShape shape;
   train::ModelShape model;  // the mixture's shape, or protonet's encoder
   FewShotSettings fewshot;
   task::EpisodeOptions episode;
@@ -281,11 +280,11 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   setup->source = tasks.empty() ? task::make_generated_source(generator_options(v, "gen-"), cache_bytes)
                                 : task::open_task_file(tasks, cache_bytes);
 
-  setup->shape.components = v["components"].as<Index>();
-  if (setup->shape.components < 1) throw InputError("--components: expected an integer >= 1");
-  setup->shape.covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
-  setup->shape.dim = setup->source->dim();
-  setup->model = setup->shape;
+  gmm::GmmShape& mixture = setup->model.mixture;
+  mixture.components = v["components"].as<Index>();
+  if (mixture.components < 1) throw InputError("--components: expected an integer >= 1");
+  mixture.covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
+  mixture.dim = setup->source->dim();
   if (protonet) {
     setup->fewshot = fewshot_settings(v);
     if (o.validation_tasks > 0) setup->fewshot.episodes.validation_episodes = o.validation_tasks;
@@ -369,7 +368,7 @@ int train_command(const std::vector<std::string>& args) {
       if (!setup->resume) initial = meta::he_initial_weights(*setup->model.encoder, random);
     } else {
       episodes = std::make_unique<task::Sampler>(*setup->source, setup->episode, seed);
-      if (!setup->resume) initial = train::initial_meta_parameters(*setup->source, setup->shape, seed);
+      if (!setup->resume) initial = train::initial_meta_parameters(*setup->source, setup->model.mixture, seed);
     }
     train::Trainer trainer(setup->options, setup->model, *episodes, *setup->algorithm, *comm, std::cerr,
                            isatty(STDERR_FILENO));
