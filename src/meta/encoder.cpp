@@ -50,20 +50,21 @@ Encoder::Encoder(EncoderShape shape) : shape_(std::move(shape)) {
   pre_.resize(shape_.widths.size());
 }
 
-const RowMatrix& Encoder::forward(const Vector& phi, RowMatrixRef points) {
+const RowMatrix& Encoder::input(Index layer) const {
+  return layer == 0 ? *points_ : inputs_[static_cast<std::size_t>(layer)];
+}
+
+const RowMatrix& Encoder::forward(const Vector& phi, const RowMatrix& points) {
   METAGMM_CHECK(phi.size() == shape_.parameter_count(), "encoder: weight count");
   METAGMM_CHECK(points.cols() == shape_.input, "encoder: input dimension");
+  points_ = &points;
   for (Index l = 0; l < shape_.layers(); ++l) {
     const auto layer = static_cast<std::size_t>(l);
     const Index in = shape_.layer_input(l), out = shape_.widths[layer];
     const WeightMap w(phi.data() + offsets_[layer], out, in);
     const auto b = phi.segment(offsets_[layer] + out * in, out).transpose();
-    if (l == 0) {
-      inputs_[0] = points;
-    } else {
-      inputs_[layer] = pre_[layer - 1].cwiseMax(0.0);  // ReLU
-    }
-    pre_[layer].noalias() = inputs_[layer] * w.transpose();
+    if (l > 0) inputs_[layer] = pre_[layer - 1].cwiseMax(0.0);  // ReLU
+    pre_[layer].noalias() = input(l) * w.transpose();
     pre_[layer].rowwise() += b;
   }
   return pre_.back();
@@ -78,7 +79,7 @@ void Encoder::backward(const Vector& phi, const RowMatrix& output_gradient, Vect
   for (Index l = shape_.layers() - 1; l >= 0; --l) {
     const auto layer = static_cast<std::size_t>(l);
     const Index in = shape_.layer_input(l), out = shape_.widths[layer];
-    Eigen::Map<RowMatrix>(gradient.data() + offsets_[layer], out, in).noalias() = delta_.transpose() * inputs_[layer];
+    Eigen::Map<RowMatrix>(gradient.data() + offsets_[layer], out, in).noalias() = delta_.transpose() * input(l);
     gradient.segment(offsets_[layer] + out * in, out) = delta_.colwise().sum().transpose();
     if (l == 0) break;
     const WeightMap w(phi.data() + offsets_[layer], out, in);

@@ -29,15 +29,20 @@ class Encoder {
  public:
   explicit Encoder(EncoderShape shape);
   const EncoderShape& shape() const { return shape_; }
-  // Z = f_phi(X), one row per row of X; valid until the next call. Keeps what backward needs.
-  const RowMatrix& forward(const Vector& phi, RowMatrixRef points);
+  // Z = f_phi(X), one row per row of X; valid until the next call. Keeps what backward needs,
+  // the points by reference (not copied): they must stay as they are until backward().
+  const RowMatrix& forward(const Vector& phi, const RowMatrix& points);
+  const RowMatrix& forward(const Vector& phi, RowMatrix&& points) = delete;  // would not outlive the call
   // dL/dphi for the last forward(), given dL/dZ (same shape as Z).
   void backward(const Vector& phi, const RowMatrix& output_gradient, Vector& gradient);
 
  private:
+  const RowMatrix& input(Index layer) const;  // layer's input in the last forward()
+
   EncoderShape shape_;
   std::vector<Index> offsets_;         // where each layer's W starts in phi
-  std::vector<RowMatrix> inputs_;      // each layer's input (the points, then ReLU outputs)
+  const RowMatrix* points_ = nullptr;  // the first layer's input, the last forward()'s points
+  std::vector<RowMatrix> inputs_;      // each later layer's input, a ReLU output (inputs_[0] unused)
   std::vector<RowMatrix> pre_;         // each layer's affine output, before the ReLU
   RowMatrix delta_;                    // backward: dL/d(pre-activation) of the current layer
   RowMatrix upstream_;                 // backward: dL/d(the current layer's input)
