@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages metagmm needs, only those missing (runs as root; uses sudo
-# otherwise). Usage: tools/install-deps.sh [build|test|bench]
+# otherwise). Usage: tools/install-deps.sh [build|main|test|bench]
 #   build: compiler, CMake and the libraries (Eigen, HDF5, zlib, OpenMPI, Boost, GoogleTest, Benchmark)
-#   test:  build + Python with h5py and scikit-learn (independent references in the tests)
+#   main:  build + matplotlib (the main job's plot, tools/plot_eval.py)
+#   test:  build + Python with h5py and scikit-learn (independent references in the tests) and
+#          matplotlib (the plot is tested)
 #   bench: test + VLFeat (a peer in the EM benchmark) + OpenBLAS (so numpy and scikit-learn,
 #          the other peer, use an optimised BLAS rather than the reference one) + PyTorch
 #          (the peer in the Reptile benchmark)
@@ -12,10 +14,11 @@ packages=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev hdf5-tools zlib1g-
           libboost-program-options-dev libgtest-dev libbenchmark-dev)
 case "$profile" in
   build) ;;
-  test) packages+=(python3 python3-numpy python3-h5py python3-sklearn) ;;
-  bench) packages+=(python3 python3-numpy python3-h5py python3-sklearn libvlfeat-dev libopenblas0-pthread
+  main) packages+=(python3 python3-matplotlib) ;;
+  test) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-matplotlib) ;;
+  bench) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-matplotlib libvlfeat-dev libopenblas0-pthread
              python3-torch) ;;
-  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|main|test|bench]" >&2; exit 2 ;;
 esac
 missing=()
 for package in "${packages[@]}"; do

@@ -27,6 +27,7 @@
 #include "metagmm/task/csv.hpp"
 #include "metagmm/task/generate.hpp"
 #include "metagmm/task/gmm_file.hpp"
+#include "metagmm/task/sampler.hpp"
 #include "metagmm/task/taskset.hpp"
 #include "metagmm/train/checkpoint.hpp"
 
@@ -257,28 +258,17 @@ struct FitData {
   IntVector labels;  // component or class per point (-1 unknown); empty when the data has none
 };
 
-// Every task of one split of a task set, pooled into one point set (the "universal background
-// model" of speaker verification is a mixture fitted to such a pool).
+// Every task of one split of a task set, pooled into one point set.
 FitData pooled_split(const std::string& path, task::Split split) {
-  const task::TaskSetReader reader(path);
-  const std::vector<Index> tasks = reader.tasks_in(split);
-  if (tasks.empty()) throw InputError("--data " + path + ": no tasks in the " + task::split_name(split) + " split");
-  Index rows = 0;
-  for (const Index t : tasks) rows += reader.task_size(t);
+  const auto source = task::open_task_file(path, 0);
+  task::PooledTasks pooled = task::pool_split(*source, split);
   FitData data;
-  data.points.resize(rows, reader.dim());
-  if (reader.info().labels) data.labels.resize(rows);
-  Index at = 0;
-  for (const Index t : tasks) {
-    const Index n = reader.task_size(t);
-    data.points.middleRows(at, n) = reader.points(t);
-    if (reader.info().labels) data.labels.segment(at, n) = reader.labels(t);
-    at += n;
-  }
+  data.points = std::move(pooled.points);
+  data.labels = std::move(pooled.labels);
   // Its own initialisation stream, apart from every task's (whose index names theirs).
-  data.stream = reader.task_count() + static_cast<Index>(split);
-  data.description = path + ":" + task::split_name(split) + " (the " + std::to_string(tasks.size()) + " tasks of the " +
-                     task::split_name(split) + " split, pooled)";
+  data.stream = pooled_stream(*source, split);
+  data.description = path + ":" + task::split_name(split) + " (the " + std::to_string(pooled.tasks) +
+                     " tasks of the " + task::split_name(split) + " split, pooled)";
   return data;
 }
 

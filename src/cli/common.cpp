@@ -1,7 +1,10 @@
 #include "common.hpp"
 
+#include <iostream>
 #include <map>
+#include <vector>
 
+#include "metagmm/cli/commands.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/text.hpp"
 
@@ -100,5 +103,27 @@ IntVector class_numbers(const IntVector& labels) {
   return classes;
 }
 
+
+int collectively(comm::Communicator& comm, const std::string& command, const std::function<void()>& step) {
+  std::vector<std::int64_t> failed(static_cast<std::size_t>(comm.size()), 0);
+  std::string message;
+  try {
+    step();
+  } catch (const InputError& error) {
+    failed[static_cast<std::size_t>(comm.rank())] = kExitBadInput;
+    message = "metagmm " + command + ": error: " + error.what();
+  } catch (const std::exception& error) {
+    failed[static_cast<std::size_t>(comm.rank())] = kExitFailure;
+    message = "metagmm " + command + ": failed: " + error.what();
+  }
+  comm.sum(failed);
+  for (int r = 0; r < comm.size(); ++r) {
+    if (failed[static_cast<std::size_t>(r)] != 0) {
+      if (r == comm.rank()) std::cerr << message << std::endl;
+      return static_cast<int>(failed[static_cast<std::size_t>(r)]);
+    }
+  }
+  return kExitOk;
+}
 
 }  // namespace metagmm::cli

@@ -1,9 +1,11 @@
 #pragma once
 // Option helpers shared by the subcommands (private to the cli layer).
+#include <functional>
 #include <string>
 #include <utility>
 
 #include "metagmm/cli/options.hpp"
+#include "metagmm/comm/communicator.hpp"
 #include "metagmm/core/types.hpp"
 #include "metagmm/task/generate.hpp"
 
@@ -23,5 +25,10 @@ task::GeneratorOptions generator_options(const po::variables_map& v, const std::
 
 // Labels as classes 0..C-1 in increasing label order, -1 (unknown) kept.
 IntVector class_numbers(const IntVector& labels);
+
+// Runs `step` on every rank; if it fails anywhere, the lowest failing rank prints its error
+// ("metagmm COMMAND: error: ...") and every rank returns the failure's exit status (no rank is
+// left waiting in a collective).
+int collectively(comm::Communicator& comm, const std::string& command, const std::function<void()>& step);
 
 }  // namespace metagmm::cli

@@ -1,113 +1,18 @@
-// metagmm eval: a trained ProtoNet on held-out tasks. Few-shot accuracy over many episodes
-// (mean and 95% confidence interval), with and without semi-supervised refinement, beside the
-// identity encoder (prototypes on the raw inputs) on the same episodes; and the GMM head:
-// clustering of whole held-out tasks by EM in the embedding against EM on the raw points
-// (adjusted Rand index against the true labels).
-#include <chrono>
-#include <cmath>
+// metagmm eval: trained checkpoints on held-out tasks. Mixture checkpoints (Reptile, MAML,
+// first-order MAML) get adaptation curves against the baselines (eval_mixture.cpp); ProtoNet
+// checkpoints few-shot accuracy and the GMM head (eval_protonet.cpp).
 #include <filesystem>
-#include <fstream>
-#include <iomanip>
 #include <iostream>
-#include <map>
-#include <sstream>
 
 #include "common.hpp"
-#include "fewshot_options.hpp"
+#include "eval_common.hpp"
 #include "metagmm/cli/commands.hpp"
-#include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
-#include "metagmm/core/text.hpp"
-#include "metagmm/gmm/rand_index.hpp"
-#include "metagmm/meta/gmm_head.hpp"
-#include "metagmm/meta/protonet.hpp"
-#include "metagmm/train/checkpoint.hpp"
 
 namespace metagmm::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-// A two-sided 95% interval of a mean from the normal approximation (n >= 1000 episodes).
-constexpr double kZ95 = 1.959963984540054;
-// Streams of the GMM head's labelled points: apart from the episodes' (b = episode index).
-constexpr std::uint64_t kHeadStream = std::uint64_t{1} << 40;
-// Memory for tasks read once and kept (eval reads each test task a few times).
-constexpr std::size_t kCacheBytes = std::size_t{1} << 30;
-
-// Mean and 95% half-width of a sample.
-struct Summary {
-  double mean = 0.0, half_width = 0.0;
-  Index n = 0;
-};
-
-class Accumulator {
- public:
-  void add(double value) { values_.push_back(value); }
-  Summary summary() const {
-    Summary s;
-    s.n = static_cast<Index>(values_.size());
-    if (s.n == 0) return s;
-    for (const double v : values_) s.mean += v;
-    s.mean /= static_cast<double>(s.n);
-    if (s.n < 2) return s;
-    double squares = 0.0;
-    for (const double v : values_) squares += (v - s.mean) * (v - s.mean);
-    s.half_width = kZ95 * std::sqrt(squares / static_cast<double>(s.n - 1) / static_cast<double>(s.n));
-    return s;
-  }
-
- private:
-  std::vector<double> values_;
-};
-
-struct Model {
-  std::string path;
-  train::Checkpoint checkpoint;
-  std::unique_ptr<meta::ProtoNet> net;
-  std::unique_ptr<meta::Encoder> encoder;
-};
-
-struct Method {
-  std::string name;       // "protonet", "identity encoder (raw inputs)", ...
-  Model* model;           // nullptr for the identity baseline
-  int refine_steps = 0;
-  Accumulator accuracy;
-};
-
-struct HeadMethod {
-  std::string name;
-  Accumulator ari;
-  std::vector<IntVector> assignments;  // per evaluated task
-};
-
-void add_eval_options(po::options_description& options) {
-  po::options_description run("Run");
-  run.add_options()
-      ("checkpoint", po::value<std::vector<std::string>>()->multitoken()->value_name("FILE ..."),
-       "checkpoints of metagmm train --algo protonet to evaluate, each on the same episodes (required)")
-      ("tasks", po::value<std::string>()->default_value(""),
-       "labelled task set; empty: the first checkpoint's training tasks (its file, or its generated family)")
-      ("split", po::value<std::string>()->default_value("test"), "which split's tasks: train, validation or test")
-      ("out", po::value<std::string>()->value_name("DIR"),
-       "directory for eval.json and assignments.csv (required; created if missing)")
-      ("episodes", po::value<Index>()->default_value(1000), "few-shot episodes to evaluate")
-      ("seed", po::value<long long>()->default_value(0), "random seed of the episodes and of the GMM head's starts");
-  po::options_description episodes("Few-shot episodes (the refinement rows use --refine-steps)");
-  FewShotSettings defaults;
-  defaults.episodes.unlabelled = 5;
-  defaults.refine.steps = 1;
-  add_fewshot_options(episodes, defaults);
-  po::options_description head("GMM head: EM on whole tasks in the embedding against EM on the raw points");
-  const gmm::EmOptions em;
-  head.add_options()
-      ("head-tasks", po::value<Index>()->default_value(100), "tasks of the split clustered (the first N); 0: none")
-      ("head-covariance", po::value<std::string>()->default_value("diag"), "covariance type: diag, spherical or full")
-      ("head-reg-covar", real_value(1e-3), "variance floor of the head's EM (raw pixels have constant coordinates)")
-      ("head-max-iter", po::value<int>()->default_value(em.max_iterations), "EM iterations at most");
-  options.add(run).add(episodes).add(head);
-}
 
 // The tasks the first checkpoint was trained on: its file, or its generated family.
 std::unique_ptr<task::TaskSource> training_source(const train::Checkpoint& c, const std::string& path) {
@@ -117,146 +22,38 @@ std::unique_ptr<task::TaskSource> training_source(const train::Checkpoint& c, co
   po::variables_map v;
   store_config_text(c.config, path + ": stored configuration", stored, v, true);
   const std::string tasks = v["tasks"].as<std::string>();
-  if (!tasks.empty()) return task::open_task_file(tasks, kCacheBytes);
-  return task::make_generated_source(generator_options(v, "gen-"), kCacheBytes);
+  if (!tasks.empty()) return task::open_task_file(tasks, kEvalCacheBytes);
+  return task::make_generated_source(generator_options(v, "gen-"), kEvalCacheBytes);
 }
 
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string summary_json(const Summary& s) {
-  return "\"mean\": " + json_number(s.mean) + ", \"ci95\": " + json_number(s.half_width) + ", \"n\": " +
-         std::to_string(s.n);
-}
-
-void print_row(const std::string& name, const Summary& s, int digits) {
-  std::cout << "  " << std::left << std::setw(44) << name << std::right << std::fixed << std::setprecision(digits)
-            << s.mean << " +- " << s.half_width << "  (n = " << s.n << ")\n"
-            << std::defaultfloat;
-}
-
-// Few-shot accuracy of every method on the same episodes.
-void evaluate_episodes(task::FewShotSampler& sampler, task::Split split, Index count, std::vector<Method>& methods,
-                       const meta::RefinementOptions& refine) {
-  task::Episode episode;
-  meta::PrototypeClassifier identity;
-  RowMatrix stacked;
-  const auto started = Clock::now();
-  auto last_report = started;
-  for (Index e = 0; e < count; ++e) {
-    sampler.evaluation(split, e, episode);
-    for (Method& method : methods) {
-      const meta::RefinementOptions r{method.refine_steps, refine.distractor};
-      Index correct = 0;
-      if (method.model) {
-        correct = method.model->net->score(method.model->checkpoint.theta, episode, r).correct;
-      } else {
-        meta::stack_episode(episode, r, stacked);
-        identity.forward(stacked, meta::layout_of(episode, r), episode.query_labels, r);
-        correct = identity.correct();
-      }
-      method.accuracy.add(static_cast<double>(correct) / static_cast<double>(episode.query.rows()));
-    }
-    const auto now = Clock::now();
-    if (std::chrono::duration<double>(now - last_report).count() > 10.0) {
-      std::cerr << "eval: " << e + 1 << " of " << count << " episodes\n";
-      last_report = now;
+EvalInput read_input(const po::variables_map& v) {
+  EvalInput input;
+  if (!v.count("checkpoint")) throw_missing("checkpoint");
+  input.out = required<std::string>(v, "out");
+  input.split = task::parse_split(v["split"].as<std::string>(), "--split");
+  input.seed = seed_option(v);
+  for (const std::string& path : v["checkpoint"].as<std::vector<std::string>>())
+    input.checkpoints.push_back({path, train::read_checkpoint(path)});
+  const bool encoders = input.checkpoints.front().checkpoint.encoder.has_value();
+  for (const EvalCheckpoint& c : input.checkpoints) {
+    if (c.checkpoint.encoder.has_value() != encoders) {
+      throw InputError("--checkpoint " + c.path + ": trained with --algo " + c.checkpoint.algorithm +
+                       ", which cannot be compared with " + input.checkpoints.front().path + " (--algo " +
+                       input.checkpoints.front().checkpoint.algorithm +
+                       "): evaluate ProtoNet and mixture checkpoints apart");
     }
   }
-}
-
-// `shots` labelled points per class of a task (-1 elsewhere), classes renumbered 0..K-1.
-IntVector few_labels(const IntVector& labels, Index shots, RandomStream& random, Index& classes) {
-  const IntVector numbers = class_numbers(labels);
-  classes = numbers.size() == 0 ? 0 : numbers.maxCoeff() + 1;
-  std::vector<std::vector<Index>> rows(static_cast<std::size_t>(std::max<Index>(classes, 0)));
-  for (Index i = 0; i < numbers.size(); ++i)
-    if (numbers[i] >= 0) rows[static_cast<std::size_t>(numbers[i])].push_back(i);
-  IntVector few = IntVector::Constant(labels.size(), -1);
-  for (std::size_t c = 0; c < rows.size(); ++c) {
-    auto& members = rows[c];
-    const Index take = std::min<Index>(shots, static_cast<Index>(members.size()));
-    for (Index i = 0; i < take; ++i) {
-      const Index pick = i + static_cast<Index>(random.below(members.size() - static_cast<std::size_t>(i)));
-      std::swap(members[static_cast<std::size_t>(i)], members[static_cast<std::size_t>(pick)]);
-      few[members[static_cast<std::size_t>(i)]] = static_cast<std::int32_t>(c);
-    }
+  const std::string tasks = v["tasks"].as<std::string>();
+  input.source = tasks.empty() ? training_source(input.checkpoints.front().checkpoint, input.checkpoints.front().path)
+                               : task::open_task_file(tasks, kEvalCacheBytes);
+  if (input.source->tasks_in(input.split).empty()) {
+    throw InputError(input.source->describe() + ": no tasks in the " + std::string(task::split_name(input.split)) +
+                     " split");
   }
-  return few;
-}
-
-struct HeadTask {
-  Index task;
-  IntVector labels;
-};
-
-// Clusters whole tasks: EM from k-means++ and from a few labels' prototypes, on the raw points
-// and in each checkpoint's embedding.
-std::vector<HeadTask> evaluate_head(task::TaskSource& source, task::Split split, Index limit, Index shots,
-                                    std::uint64_t seed, const meta::HeadOptions& options, std::vector<Model>& models,
-                                    std::vector<HeadMethod>& methods) {
-  std::vector<HeadTask> evaluated;
-  const auto& tasks = source.tasks_in(split);
-  for (std::size_t t = 0; t < tasks.size() && static_cast<Index>(t) < limit; ++t) {
-    const Index task = tasks[t];
-    const IntVector& all_labels = source.labels(task);
-    const RowMatrix& all_points = source.points(task);
-    // Only the labelled points: the index is against known labels.
-    std::vector<Index> known;
-    for (Index i = 0; i < all_labels.size(); ++i)
-      if (all_labels[i] >= 0) known.push_back(i);
-    RowMatrix points(static_cast<Index>(known.size()), all_points.cols());
-    IntVector labels(static_cast<Index>(known.size()));
-    for (std::size_t i = 0; i < known.size(); ++i) {
-      points.row(static_cast<Index>(i)) = all_points.row(known[i]);
-      labels[static_cast<Index>(i)] = all_labels[known[i]];
-    }
-    RandomStream label_random(seed, StreamPurpose::evaluation, static_cast<std::uint64_t>(split),
-                              kHeadStream + static_cast<std::uint64_t>(task));
-    Index classes = 0;
-    const IntVector few = few_labels(labels, shots, label_random, classes);
-    if (classes < 2 || points.rows() <= classes) continue;
-    std::size_t m = 0;
-    auto record = [&](const meta::HeadFit& fit) {
-      methods[m].ari.add(gmm::adjusted_rand_index(labels, fit.assignments));
-      methods[m].assignments.push_back(fit.assignments);
-      ++m;
-    };
-    auto cluster = [&](const RowMatrix& space) {
-      RandomStream random(seed, StreamPurpose::init, static_cast<std::uint64_t>(task));
-      record(meta::fit_head(space, classes, options, random));
-      record(meta::fit_head_from_labels(space, few, options));
-    };
-    cluster(points);
-    for (Model& model : models) cluster(model.encoder->forward(model.checkpoint.theta, points));
-    evaluated.push_back({task, labels});
-  }
-  return evaluated;
-}
-
-void write_assignments(const fs::path& path, const std::vector<HeadTask>& tasks,
-                       const std::vector<HeadMethod>& methods) {
-  AtomicFile output(path);
-  std::ofstream file(output.temp_path());
-  file << "task,point,label";
-  for (const HeadMethod& m : methods) file << "," << m.name;
-  file << "\n";
-  for (std::size_t t = 0; t < tasks.size(); ++t) {
-    for (Index i = 0; i < tasks[t].labels.size(); ++i) {
-      file << tasks[t].task << "," << i << "," << tasks[t].labels[i];
-      for (const HeadMethod& m : methods) file << "," << m.assignments[t][i];
-      file << "\n";
-    }
-  }
-  file.close();
-  if (!file) throw InputError("cannot write " + path.string());
-  output.commit();
+  std::error_code error;
+  fs::create_directories(input.out, error);
+  if (!fs::is_directory(input.out)) throw InputError("--out " + input.out.string() + ": cannot create the directory");
+  return input;
 }
 
 }  // namespace
@@ -264,133 +61,74 @@ void write_assignments(const fs::path& path, const std::vector<HeadTask>& tasks,
 int eval_command(const std::vector<std::string>& args) {
   const CommandSpec spec{
       "eval", "eval --checkpoint FILE [FILE ...] [--tasks FILE] [--split test] --out DIR [options]",
-      "Evaluates ProtoNet checkpoints on held-out labelled tasks. Few-shot accuracy over\n"
-      "--episodes N-way K-shot episodes (mean and 95% confidence interval), without and with\n"
-      "semi-supervised refinement by the episodes' unlabelled points, beside the identity encoder\n"
-      "(prototypes on the raw inputs) on the same episodes. Then the GMM head: each of the first\n"
-      "--head-tasks tasks is clustered by EM (K = its number of classes) on the raw points and in\n"
-      "the embedding, from k-means++ and from the prototypes of --shots labelled points per class,\n"
-      "and scored by the adjusted Rand index against the true labels. Writes DIR/eval.json and\n"
+      "Evaluates trained checkpoints on held-out tasks (the --split of --tasks, by default the test\n"
+      "split of the tasks the first checkpoint was trained on).\n"
+      "\n"
+      "Mixture checkpoints (reptile, maml, fomaml; several are compared): each task's points are\n"
+      "split into --support points to adapt on and query points to score. Every method adapts and\n"
+      "is scored after 0, 1, ..., --steps steps: each checkpoint by its own inner steps (its learned\n"
+      "step sizes where it has them) and by EM; EM from k-means++ and from random points; the pooled\n"
+      "model (EM on every training task's points) as an EM start and MAP-adapted with --relevance;\n"
+      "and the oracle (the task's true parameters) where the tasks store them. Reported: the mean\n"
+      "query log-likelihood per point with a 95% confidence interval over the tasks, the adjusted\n"
+      "Rand index of the query where labels are known, the steps until the support log-likelihood\n"
+      "is within --tol of its value after --converge-steps steps, and the wall time per method.\n"
+      "Writes DIR/eval.h5 (every per-task number), DIR/summary.csv, DIR/curves.csv and DIR/table.md,\n"
+      "prints the table, and with --plot draws DIR/loglik.png (tools/plot_eval.py). Under mpirun the\n"
+      "tasks are shared among the ranks; the numbers are the same for any number of ranks.\n"
+      "\n"
+      "ProtoNet checkpoints (one rank): few-shot accuracy over --episodes N-way K-shot episodes,\n"
+      "without and with semi-supervised refinement, beside the identity encoder (prototypes on the\n"
+      "raw inputs); then the GMM head: each of the first --head-tasks tasks is clustered by EM on the\n"
+      "raw points and in the embedding, from k-means++ and from the prototypes of --shots labelled\n"
+      "points per class, scored by the adjusted Rand index. Writes DIR/eval.json and\n"
       "DIR/assignments.csv.\n"
       "Exit status: 0 done, 2 bad input or options, 1 anything else."};
   po::options_description options("Options");
-  add_eval_options(options);
+  po::options_description run("Run");
+  run.add_options()
+      ("checkpoint", po::value<std::vector<std::string>>()->multitoken()->value_name("FILE ..."),
+       "checkpoints of metagmm train to evaluate, all on the same tasks: mixture checkpoints (reptile, maml, "
+       "fomaml) or protonet checkpoints, not both (required)")
+      ("tasks", po::value<std::string>()->default_value(""),
+       "task set; empty: the first checkpoint's training tasks (its file, or its generated family)")
+      ("split", po::value<std::string>()->default_value("test"), "which split's tasks: train, validation or test")
+      ("out", po::value<std::string>()->value_name("DIR"), "directory for the results (required; created if missing)")
+      ("seed", po::value<long long>()->default_value(0),
+       "random seed of the support/query splits and the baselines' starts (episodes and head starts for protonet)");
+  options.add(run);
+  add_mixture_eval_options(options);
+  add_protonet_eval_options(options);
   po::variables_map v;
-  if (!parse_options(spec, options, args, v)) return kExitOk;
-
-  if (!v.count("checkpoint")) throw_missing("checkpoint");
-  const fs::path out = required<std::string>(v, "out");
-  const Index episodes = v["episodes"].as<Index>();
-  if (episodes < 1) throw InputError("--episodes: expected an integer >= 1");
-  const task::Split split = task::parse_split(v["split"].as<std::string>(), "--split");
-  const std::uint64_t seed = seed_option(v);
-  FewShotSettings fewshot = fewshot_settings(v);
-  const Index head_tasks = v["head-tasks"].as<Index>();
-  if (head_tasks < 0) throw InputError("--head-tasks: expected an integer >= 0");
-  meta::HeadOptions head;
-  head.covariance = gmm::parse_covariance_type(v["head-covariance"].as<std::string>(), "--head-covariance");
-  head.em.reg_covar = v["head-reg-covar"].as<double>();
-  head.em.max_iterations = v["head-max-iter"].as<int>();
-  head.em.validate();
-
-  std::vector<Model> models;
-  for (const std::string& path : v["checkpoint"].as<std::vector<std::string>>()) {
-    Model model;
-    model.path = path;
-    model.checkpoint = train::read_checkpoint(path);
-    if (!model.checkpoint.encoder) {
-      throw InputError("--checkpoint " + path + ": trained with --algo " + model.checkpoint.algorithm +
-                       "; eval evaluates protonet checkpoints (an encoder)");
-    }
-    model.net = std::make_unique<meta::ProtoNet>(*model.checkpoint.encoder, meta::RefinementOptions{});
-    model.encoder = std::make_unique<meta::Encoder>(*model.checkpoint.encoder);
-    models.push_back(std::move(model));
+  comm::MpiRuntime mpi;
+  const auto comm = mpi.communicator();
+  bool help = false;
+  EvalInput input;
+  std::shared_ptr<MixtureEvaluation> mixtures;
+  if (const int status = collectively(*comm, "eval", [&] {
+        help = !parse_options(spec, options, args, v, nullptr, comm->rank() == 0);
+        if (help) return;
+        input = read_input(v);
+        if (!input.checkpoints.front().checkpoint.encoder) mixtures = prepare_mixture_evaluation(v, input);
+      });
+      status != kExitOk || help) {
+    return status;
   }
-  const std::string tasks_path = v["tasks"].as<std::string>();
-  auto source = tasks_path.empty() ? training_source(models.front().checkpoint, models.front().path)
-                                   : task::open_task_file(tasks_path, kCacheBytes);
-  for (const Model& model : models) {
-    if (model.checkpoint.encoder->input != source->dim()) {
-      throw InputError("--checkpoint " + model.path + ": its encoder takes " +
-                       std::to_string(model.checkpoint.encoder->input) + " inputs, " + source->describe() +
-                       " has d = " + std::to_string(source->dim()));
-    }
+  if (!mixtures) {  // ProtoNet evaluation is serial: rank 0 does it
+    if (comm->rank() == 0) evaluate_protonets(v, input);
+    return kExitOk;
   }
-  if (source->tasks_in(split).empty())
-    throw InputError(source->describe() + ": no tasks in the " + std::string(task::split_name(split)) + " split");
-  std::error_code error;
-  fs::create_directories(out, error);
-  if (!fs::is_directory(out)) throw InputError("--out " + out.string() + ": cannot create the directory");
-  { AtomicFile probe(out / "eval.json"); }
-
-  task::FewShotSampler sampler(*source, fewshot.episodes, seed);
-  const bool refining = fewshot.refine.steps > 0;
-  std::vector<Method> methods;
-  for (Model& model : models) {
-    const std::string name = models.size() == 1 ? "protonet" : "protonet " + model.path;
-    methods.push_back({name, &model, 0, {}});
-    if (refining) methods.push_back({name + " + refinement", &model, fewshot.refine.steps, {}});
+  try {
+    evaluate_mixtures(*mixtures, input, *comm);
+    return kExitOk;
+  } catch (const std::exception& error) {
+    if (comm->size() == 1) throw;
+    const int status = dynamic_cast<const InputError*>(&error) ? kExitBadInput : kExitFailure;
+    std::cerr << "metagmm eval: " << (status == kExitBadInput ? "error" : "failed") << " on rank " << comm->rank()
+              << ": " << error.what() << std::endl;
+    comm->abort(status);  // the other ranks may be waiting in the gather
+    return status;
   }
-  methods.push_back({"identity encoder (raw inputs)", nullptr, 0, {}});
-  if (refining) methods.push_back({"identity encoder + refinement", nullptr, fewshot.refine.steps, {}});
-  evaluate_episodes(sampler, split, episodes, methods, fewshot.refine);
-
-  std::vector<HeadMethod> head_methods;
-  auto add_head = [&](const std::string& space) {
-    head_methods.push_back({space + "_kmeans++", {}, {}});
-    head_methods.push_back({space + "_prototypes", {}, {}});
-  };
-  add_head("raw");
-  for (std::size_t i = 0; i < models.size(); ++i) add_head(models.size() == 1 ? "embedded" : "embedded" + std::to_string(i + 1));
-  const auto head_evaluated =
-      evaluate_head(*source, split, head_tasks, fewshot.episodes.shots, seed, head, models, head_methods);
-
-  const task::FewShotOptions& o = fewshot.episodes;
-  std::cout << "metagmm eval: " << source->describe() << ", split " << task::split_name(split) << "\n"
-            << "few-shot accuracy, " << o.ways << "-way " << o.shots << "-shot, " << o.queries
-            << " queries per class, " << episodes << " episodes (mean +- 95% CI)";
-  if (refining) {
-    std::cout << "; refinement: " << fewshot.refine.steps << " soft k-means step(s) on " << o.unlabelled
-              << " unlabelled points per class"
-              << (o.distractor_classes > 0 ? " and " + std::to_string(o.distractor_classes) + " distractor classes" : "")
-              << (fewshot.refine.distractor ? ", distractor cluster" : "");
-  }
-  std::cout << "\n";
-  for (const Method& m : methods) print_row(m.name, m.accuracy.summary(), 4);
-  if (!head_evaluated.empty()) {
-    std::cout << "GMM head: adjusted Rand index of EM (" << gmm::to_string(head.covariance) << ") on "
-              << head_evaluated.size() << " task(s), K = number of classes; 'prototypes' starts from " << o.shots
-              << " labelled point(s) per class\n";
-    for (const HeadMethod& m : head_methods) print_row(m.name, m.ari.summary(), 4);
-    write_assignments(out / "assignments.csv", head_evaluated, head_methods);
-  }
-
-  std::ostringstream json;
-  json << "{\n  \"tasks\": " << json_string(source->describe()) << ",\n  \"split\": "
-       << json_string(task::split_name(split)) << ",\n  \"episodes\": " << episodes << ",\n  \"ways\": " << o.ways
-       << ", \"shots\": " << o.shots << ", \"queries\": " << o.queries << ", \"unlabelled\": " << o.unlabelled
-       << ", \"distractor_classes\": " << o.distractor_classes << ", \"seed\": " << seed << ",\n  \"accuracy\": [";
-  for (std::size_t i = 0; i < methods.size(); ++i) {
-    const Method& m = methods[i];
-    json << (i ? "," : "") << "\n    {\"method\": " << json_string(m.name) << ", \"checkpoint\": "
-         << (m.model ? json_string(m.model->path) : "null") << ", \"refine_steps\": " << m.refine_steps
-         << ", " << summary_json(m.accuracy.summary()) << "}";
-  }
-  json << "\n  ],\n  \"clustering\": [";
-  for (std::size_t i = 0; i < head_methods.size() && !head_evaluated.empty(); ++i) {
-    json << (i ? "," : "") << "\n    {\"method\": " << json_string(head_methods[i].name) << ", "
-         << summary_json(head_methods[i].ari.summary()) << "}";
-  }
-  json << "\n  ]\n}\n";
-  AtomicFile output(out / "eval.json");
-  {
-    std::ofstream file(output.temp_path());
-    file << json.str();
-    file.close();
-    if (!file) throw InputError("cannot write " + (out / "eval.json").string());
-  }
-  output.commit();
-  return kExitOk;
 }
 
 }  // namespace metagmm::cli

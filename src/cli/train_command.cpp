@@ -307,30 +307,6 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   return setup;
 }
 
-// Runs `step` on every rank; if it fails anywhere, the lowest failing rank prints its error and
-// every rank returns the failure's exit status (no rank is left waiting in a collective).
-int collectively(comm::Communicator& comm, const std::function<void()>& step) {
-  std::vector<std::int64_t> failed(static_cast<std::size_t>(comm.size()), 0);
-  std::string message;
-  try {
-    step();
-  } catch (const InputError& error) {
-    failed[comm.rank()] = kExitBadInput;
-    message = std::string("metagmm train: error: ") + error.what();
-  } catch (const std::exception& error) {
-    failed[comm.rank()] = kExitFailure;
-    message = std::string("metagmm train: failed: ") + error.what();
-  }
-  comm.sum(failed);
-  for (int r = 0; r < comm.size(); ++r) {
-    if (failed[r] != 0) {
-      if (r == comm.rank()) std::cerr << message << std::endl;
-      return static_cast<int>(failed[r]);
-    }
-  }
-  return kExitOk;
-}
-
 // One line a benchmark can parse: where rank 0's time went.
 void print_times(const train::TrainResult& result, Index meta_batch) {
   const train::TrainTimes& t = result.times;
@@ -349,7 +325,7 @@ int train_command(const std::vector<std::string>& args) {
   train::install_stop_handlers();
   std::unique_ptr<TrainSetup> setup;
   bool help = false;
-  if (const int status = collectively(*comm, [&] {
+  if (const int status = collectively(*comm, "train", [&] {
         setup = prepare(args, *comm);
         help = !setup;
       });

@@ -8,4 +8,8 @@ Vector Algorithm::adapted_model(const Vector&, RowMatrixRef) {
   throw InputError(name() + " learns no mixture to adapt");
 }
 
+void Algorithm::adaptation_path(const Vector&, RowMatrixRef, int, std::vector<Vector>&) {
+  throw InputError(name() + " learns no mixture to adapt");
+}
+
 }  // namespace metagmm::meta

@@ -47,29 +47,39 @@ void InnerOptions::validate() const {
 InnerLoop::InnerLoop(const gmm::GmmShape& shape, const InnerOptions& options)
     : shape_(shape), options_(options), adam_(inner_adam(options), shape.parameter_count()) {}
 
-void InnerLoop::adapt(Vector& theta, RowMatrixRef support) {
-  if (options_.method == InnerMethod::em) {
-    gmm::Gmm model = gmm::Gmm::unpack(shape_, theta);
-    for (int i = 0; i < options_.steps; ++i) gmm::em_step(model, support, options_.reg_covar, evaluator_);
-    theta = model.pack();
-    return;
-  }
-  if (options_.method == InnerMethod::map) {  // MAP-EM towards the meta-parameters as the prior
+void InnerLoop::adapt(Vector& theta, RowMatrixRef support) { run(theta, support, options_.steps, nullptr); }
+
+void InnerLoop::path(const Vector& theta, RowMatrixRef support, int steps, std::vector<Vector>& iterates) {
+  iterates.assign(1, theta);
+  Vector current = theta;
+  run(current, support, steps, &iterates);
+}
+
+void InnerLoop::run(Vector& theta, RowMatrixRef support, int steps, std::vector<Vector>* iterates) {
+  if (options_.method == InnerMethod::em || options_.method == InnerMethod::map) {
+    // MAP-EM moves towards the starting parameters as the prior.
     const gmm::Gmm prior = gmm::Gmm::unpack(shape_, theta);
     gmm::Gmm model = prior;
-    for (int i = 0; i < options_.steps; ++i)
-      gmm::map_em_step(model, prior, support, options_.relevance, options_.reg_covar, evaluator_);
+    for (int i = 0; i < steps; ++i) {
+      if (options_.method == InnerMethod::em) {
+        gmm::em_step(model, support, options_.reg_covar, evaluator_);
+      } else {
+        gmm::map_em_step(model, prior, support, options_.relevance, options_.reg_covar, evaluator_);
+      }
+      if (iterates) iterates->push_back(model.pack());
+    }
     theta = model.pack();
     return;
   }
   adam_.reset();
-  for (int i = 0; i < options_.steps; ++i) {
+  for (int i = 0; i < steps; ++i) {
     gmm::loss_and_gradient(gmm::Gmm::unpack(shape_, theta), support, evaluator_, gradient_);
     if (options_.method == InnerMethod::sgd) {
       theta.noalias() -= options_.learning_rate * gradient_;
     } else {
       adam_.step(theta, gradient_);
     }
+    if (iterates) iterates->push_back(theta);
   }
 }
 

@@ -95,6 +95,19 @@ const Vector& Maml::adapt(const Vector& meta, RowMatrixRef support) {
   return iterates_[m];
 }
 
+void Maml::adaptation_path(const Vector& meta, RowMatrixRef support, int steps, std::vector<Vector>& iterates) {
+  if (inner_options_.method != InnerMethod::sgd) {
+    inner_.path(meta.head(parameters_), support, steps, iterates);
+    return;
+  }
+  expand_step_sizes(meta);
+  iterates.assign(1, meta.head(parameters_));
+  for (int j = 0; j < steps; ++j) {
+    const gmm::Gmm at = gmm::Gmm::unpack(shape_, iterates.back());
+    iterates.push_back(iterates.back() - alpha_.cwiseProduct(gmm::loss_gradient(at, evaluator_.statistics(at, support))));
+  }
+}
+
 void Maml::contribute(const Vector& meta, const task::Episode& episode, std::span<double> out) {
   METAGMM_CHECK(static_cast<Index>(out.size()) == contribution_size(), "contribution size");
   const Vector& adapted = adapt(meta, episode.support);

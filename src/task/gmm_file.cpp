@@ -15,14 +15,17 @@ std::string object(const std::string& group, const std::string& name) {
 }  // namespace
 
 void write_model(h5::File& file, const std::string& group, const gmm::Gmm& model) {
-  const gmm::GmmShape& s = model.shape;
+  write_model(file, group, model.shape, model.pack());
+}
+
+void write_model(h5::File& file, const std::string& group, const gmm::GmmShape& s, const Vector& flat) {
+  const gmm::Gmm model = gmm::Gmm::unpack(s, flat);
   const auto K = static_cast<std::uint64_t>(s.components), d = static_cast<std::uint64_t>(s.dim);
   if (group != "/" && !file.exists(group)) file.create_group(group);
   file.set_attribute(group, "covariance_type", gmm::to_string(s.covariance));
   file.set_attribute(group, "components", static_cast<std::int64_t>(s.components));
   file.set_attribute(group, "dim", static_cast<std::int64_t>(s.dim));
   const h5::DatasetOptions plain{.compress = false};
-  const Vector flat = model.pack();
   file.write<double>(object(group, "parameters"), {flat.size() + 0ULL}, flat.data(), plain);
   const gmm::GmmMoments m = gmm::to_moments(model);
   file.write<double>(object(group, "weights"), {K}, m.weights.data(), plain);

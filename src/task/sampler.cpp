@@ -66,6 +66,11 @@ class FileSource final : public TaskSource {
     if (found == labels_.end()) found = labels_.emplace(task, reader_.labels(task)).first;
     return found->second;
   }
+  bool has_truth() const override { return reader_.info().truth && reader_.info().truth_space == "data"; }
+  gmm::Gmm truth(Index task) override {
+    if (!has_truth()) throw InputError(describe() + " stores no true parameters in the data space");
+    return reader_.truth(task);
+  }
   std::string describe() const override {
     return "task set " + reader_.info().path + " (" + std::to_string(reader_.task_count()) + " tasks, d = " +
            std::to_string(reader_.dim()) + ")";
@@ -101,6 +106,11 @@ class GeneratedSource final : public TaskSource {
     if (found == labels_.end()) found = labels_.emplace(task, generate(task).labels).first;
     return found->second;
   }
+  bool has_truth() const override { return options_.family != Family::warped; }
+  gmm::Gmm truth(Index task) override {
+    if (!has_truth()) throw InputError(describe() + ": a warped family's truth is in its latent space");
+    return generate(task).truth.model;
+  }
   std::string describe() const override {
     return "generated " + to_string(options_.family) + " family (" + std::to_string(options_.tasks) +
            " tasks, d = " + std::to_string(options_.dim) + ", seed " + std::to_string(options_.seed) + ")";
@@ -126,6 +136,31 @@ std::unique_ptr<TaskSource> open_task_file(const std::string& path, std::size_t 
 
 std::unique_ptr<TaskSource> make_generated_source(const GeneratorOptions& options, std::size_t cache_bytes) {
   return std::make_unique<GeneratedSource>(options, cache_bytes);
+}
+
+PooledTasks pool_split(TaskSource& source, Split split) {
+  const auto& tasks = source.tasks_in(split);
+  if (tasks.empty()) throw InputError(source.describe() + ": no tasks in the " + split_name(split) + " split");
+  Index rows = 0;
+  for (const Index t : tasks) rows += source.points(t).rows();
+  PooledTasks pooled;
+  pooled.tasks = static_cast<Index>(tasks.size());
+  pooled.points.resize(rows, source.dim());
+  if (source.has_labels()) pooled.labels.resize(rows);
+  Index at = 0;
+  for (const Index t : tasks) {
+    const RowMatrix& points = source.points(t);
+    pooled.points.middleRows(at, points.rows()) = points;
+    if (source.has_labels()) pooled.labels.segment(at, points.rows()) = source.labels(t);
+    at += points.rows();
+  }
+  return pooled;
+}
+
+Index pooled_stream(const TaskSource& source, Split split) {
+  std::size_t tasks = 0;
+  for (const Split s : {Split::train, Split::validation, Split::test}) tasks += source.tasks_in(s).size();
+  return static_cast<Index>(tasks) + static_cast<Index>(split);
 }
 
 void EpisodeOptions::validate() const {
@@ -163,9 +198,22 @@ void Sampler::validation(Index v, Episode& out) {
   draw(source_.tasks_in(Split::validation).at(static_cast<std::size_t>(v)), random, out);
 }
 
+void Sampler::evaluation(Split split, Index i, Episode& out) {
+  const Index task = source_.tasks_in(split).at(static_cast<std::size_t>(i));
+  const Index needed = options_.support + std::max<Index>(options_.query, 1);
+  const Index size = source_.points(task).rows();
+  if (size < needed) {
+    throw InputError(source_.describe() + ": " + split_name(split) + " task " + std::to_string(task) + " has only " +
+                     std::to_string(size) + " points, but --support " + std::to_string(options_.support) +
+                     " and --query " + std::to_string(options_.query) + " need at least " + std::to_string(needed));
+  }
+  RandomStream random(seed_, StreamPurpose::evaluation, static_cast<std::uint64_t>(split), static_cast<std::uint64_t>(i));
+  draw(task, random, out, source_.has_labels());
+}
+
 // The support is a uniformly random subset of the task's points (partial Fisher-Yates), and
 // the query the next `query` points of the same permutation (or all the rest).
-void Sampler::draw(Index task, RandomStream& random, Episode& out) {
+void Sampler::draw(Index task, RandomStream& random, Episode& out, bool with_labels) {
   const RowMatrix& points = source_.points(task);
   const Index n = points.rows();
   const Index support = options_.support;
@@ -190,6 +238,13 @@ void Sampler::draw(Index task, RandomStream& random, Episode& out) {
   };
   for (Index i = 0; i < support; ++i) copy_row(staged_.row(order_[i]).data(), out.support.row(i).data());
   for (Index i = 0; i < query; ++i) copy_row(staged_.row(order_[support + i]).data(), out.query.row(i).data());
+  if (with_labels) {
+    const IntVector& labels = source_.labels(task);
+    out.query_labels.resize(query);
+    for (Index i = 0; i < query; ++i) out.query_labels[i] = labels[order_[support + i]];
+  } else {
+    out.query_labels.resize(0);
+  }
 }
 
 }  // namespace metagmm::task

@@ -225,7 +225,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
     if (c.encoder) {
       write_encoder(file, *c.encoder, c.theta);
     } else {
-      task::write_model(file, "/model", gmm::Gmm::unpack(c.shape, c.theta));
+      task::write_model(file, "/model", c.shape, c.theta);
     }
     file.set_attribute("/", "optimizer", c.optimizer);
     file.set_attribute("/", "optimizer_steps", c.optimizer_state.steps);

@@ -1,5 +1,15 @@
 """Helpers shared by the command-line tests: running a command and reading files."""
+import os
 import subprocess
+
+METAGMM = os.environ.get("METAGMM", "metagmm")
+MPIRUN = os.environ.get("MPIRUN", "mpirun")
+# mpirun as root, waiting ranks yielding the cores (more ranks than cores); LeakSanitizer's
+# report of OpenMPI's own allocations is not ours.
+MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_mpi_yield_when_idle="1",
+               ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
+LONG_TIMEOUT = 900
 
 
 def run_checked(argv, check=True, timeout=300, env=None):
@@ -14,3 +24,24 @@ def run_checked(argv, check=True, timeout=300, env=None):
 def read_bytes(path):
     with open(path, "rb") as handle:
         return handle.read()
+
+
+def metagmm(*args, check=True):
+    """Runs metagmm with `args` on one rank (no mpirun)."""
+    return run_checked([METAGMM, *args], check=check, timeout=LONG_TIMEOUT)
+
+
+def metagmm_ranks(ranks, *args):
+    """Runs metagmm with `args` under mpirun with `ranks` ranks; a failure fails the test."""
+    return run_checked([MPIRUN, "--oversubscribe", "-np", ranks, METAGMM, *args], timeout=LONG_TIMEOUT, env=MPI_ENV)
+
+
+class RefusalChecks:
+    """Mixed into a TestCase: refused(*args, expect=TEXT) runs metagmm on one rank and checks the
+    bad-input contract: exit status 2 and one line on stderr that contains TEXT."""
+
+    def refused(self, *args, expect):
+        result = metagmm(*args, check=False)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+        self.assertIn(expect, result.stderr)

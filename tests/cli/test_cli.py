@@ -195,7 +195,8 @@ class Fit(Workspace):
                       "--distractor-classes", "--refine-steps", "--distractor-cluster"],
             "eval": ["--checkpoint", "--tasks", "--split", "--out", "--episodes", "--seed", "--ways", "--shots",
                      "--queries", "--unlabelled", "--refine-steps", "--head-tasks", "--head-covariance",
-                     "--head-reg-covar", "--head-max-iter"],
+                     "--head-reg-covar", "--head-max-iter", "--support", "--query", "--steps", "--converge-steps",
+                     "--tol", "--reg-covar", "--relevance", "--pooled", "--max-tasks", "--plot", "--progress-seconds"],
             "inspect": ["FILE"],
         }.items():
             text = run(command, "--help").stdout

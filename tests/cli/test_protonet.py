@@ -19,23 +19,9 @@ import numpy as np
 import sklearn
 from sklearn.metrics import adjusted_rand_score
 
-from support import read_bytes, run_checked
+from support import RefusalChecks, metagmm as run, metagmm_ranks as run_ranks
 
-METAGMM = os.environ.get("METAGMM", "metagmm")
-MPIRUN = os.environ.get("MPIRUN", "mpirun")
-MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_mpi_yield_when_idle="1",
-               ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
 DIGITS = os.path.join(os.path.dirname(sklearn.__file__), "datasets", "data", "digits.csv.gz")
-TIMEOUT = 900
-
-
-def run(*args, check=True):
-    return run_checked([METAGMM, *args], check=check, timeout=TIMEOUT)
-
-
-def run_ranks(ranks, *args):
-    return run_checked([MPIRUN, "--oversubscribe", "-np", ranks, METAGMM, *args], timeout=TIMEOUT, env=MPI_ENV)
 
 
 def accuracy(results, method):
@@ -178,7 +164,7 @@ class Warped(Workspace):
         self.assertIn(f"{len(set(labels))} components, diag covariance, init prototypes", report)
 
 
-class BadInput(Workspace):
+class BadInput(RefusalChecks, Workspace):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -186,12 +172,6 @@ class BadInput(Workspace):
         with open(cls.csv, "w") as f:
             for i in range(60):
                 f.write(f"{i % 7}.5,{i % 3}.25,{i % 6}\n")
-
-    def refused(self, *args, expect):
-        result = run(*args, check=False)
-        self.assertEqual(result.returncode, 2, result.stderr)
-        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
-        self.assertIn(expect, result.stderr)
 
     def test_class_split_errors(self):
         out = self.path("split.h5")
@@ -225,16 +205,17 @@ class BadInput(Workspace):
         # Too many ways for the tasks: refused before the first step, naming the options.
         self.refused("train", "--algo", "protonet", "--tasks", tasks, "--run-dir", self.path("r5"), "--ways", 3,
                      expect="3 classes of at least")
-        # eval: a mixture checkpoint, a missing checkpoint, a task set of another dimension.
+        # eval: a mixture checkpoint beside a protonet one, a missing checkpoint, a task set of another
+        # dimension.
         run("train", "--tasks", tasks, "--run-dir", self.path("reptile"), "--steps", 2, "--support", 3,
             "--components", 2)
         reptile = self.path("reptile/checkpoint-000000000002.h5")
-        self.refused("eval", "--checkpoint", reptile, "--tasks", tasks, "--out", self.path("e1"),
-                     expect="evaluates protonet checkpoints")
         self.refused("eval", "--checkpoint", self.path("none.h5"), "--out", self.path("e2"), expect="none.h5")
         run("train", "--algo", "protonet", "--tasks", tasks, "--run-dir", self.path("proto"), "--steps", 2,
             "--ways", 2, "--queries", 2)
         proto = self.path("proto/checkpoint-000000000002.h5")
+        self.refused("eval", "--checkpoint", proto, reptile, "--tasks", tasks, "--out", self.path("e1"),
+                     expect="evaluate ProtoNet and mixture checkpoints apart")
         other = self.path("other.h5")
         run("generate", "--dim", 3, "--tasks", 10, "--out", other)
         self.refused("eval", "--checkpoint", proto, "--tasks", other, "--out", self.path("e3"),

@@ -37,6 +37,8 @@ class LabelledSource final : public TaskSource {
   const RowMatrix& points(Index task) override { return points_[static_cast<std::size_t>(task)]; }
   bool has_labels() const override { return labelled_; }
   const IntVector& labels(Index task) override { return labels_[static_cast<std::size_t>(task)]; }
+  bool has_truth() const override { return false; }
+  gmm::Gmm truth(Index) override { throw InputError("no truth"); }
   std::string describe() const override { return "test tasks"; }
 
  private:

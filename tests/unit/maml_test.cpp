@@ -191,5 +191,50 @@ TEST(AdaptedModel, IsTheAdaptationTrainingScores) {
   EXPECT_THROW(protonet.adapted_model(Vector::Zero(9), p.episode.support), InputError);
 }
 
+// The path evaluation follows is the adaptation training scores: after the trained number of
+// steps it is bit for bit adapted_model, and asking for more steps extends it without changing it.
+TEST(AdaptationPath, ExtendsTheTrainedAdaptation) {
+  const Problem p = make_problem(gmm::CovarianceType::diag);
+  InnerOptions inner;
+  inner.learning_rate = 0.05;
+  inner.steps = 3;
+  auto check = [&](Algorithm& algorithm, const Vector& meta) {
+    SCOPED_TRACE(algorithm.name());
+    std::vector<Vector> trained, longer;
+    algorithm.adaptation_path(meta, p.episode.support, inner.steps, trained);
+    algorithm.adaptation_path(meta, p.episode.support, inner.steps + 4, longer);
+    ASSERT_EQ(trained.size(), static_cast<std::size_t>(inner.steps) + 1);
+    ASSERT_EQ(longer.size(), static_cast<std::size_t>(inner.steps) + 5);
+    EXPECT_EQ(trained.front(), meta.head(p.model.size()));
+    EXPECT_EQ(trained.back(), algorithm.adapted_model(meta, p.episode.support));
+    for (std::size_t j = 0; j < trained.size(); ++j) EXPECT_EQ(trained[j], longer[j]) << "step " << j;
+    EXPECT_NE(longer.back(), trained.back());
+  };
+  Maml maml(p.shape, inner, MamlOrder::second, StepSizeLearning::block);
+  Vector meta = meta_parameters(maml, p.model);
+  meta.tail(maml.extra_meta_parameters()) << -3.0, -2.5, -3.5;  // learned step sizes differ per block
+  check(maml, meta);
+  for (const InnerMethod method : {InnerMethod::sgd, InnerMethod::adam, InnerMethod::em, InnerMethod::map}) {
+    inner.method = method;
+    Reptile reptile(p.shape, inner, ReptileWeighting::uniform);
+    SCOPED_TRACE(to_string(method));
+    check(reptile, p.model);
+    Maml fomaml(p.shape, inner, MamlOrder::first, StepSizeLearning::none);
+    check(fomaml, p.model);
+  }
+  // Step j + 1 of the gradient path is one step of the learned step sizes from step j.
+  std::vector<Vector> path;
+  maml.adaptation_path(meta, p.episode.support, 2, path);
+  Vector gradient;
+  gmm::Evaluator evaluator;
+  gmm::loss_and_gradient(gmm::Gmm::unpack(p.shape, path[1]), p.episode.support, evaluator, gradient);
+  Vector alpha(p.model.size());
+  const Index K = p.shape.components, means = K * p.shape.dim;
+  alpha.head(K).setConstant(std::exp(-3.0));
+  alpha.segment(K, means).setConstant(std::exp(-2.5));
+  alpha.tail(p.model.size() - K - means).setConstant(std::exp(-3.5));
+  EXPECT_LT(testing::relative_difference(path[2], Vector(path[1] - alpha.cwiseProduct(gradient))), 1e-15);
+}
+
 }  // namespace
 }  // namespace metagmm::meta

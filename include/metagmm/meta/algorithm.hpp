@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "metagmm/core/types.hpp"
 #include "metagmm/task/sampler.hpp"
@@ -36,6 +37,10 @@ class Algorithm {
   // to `points` (what training scores on a task's query points). InputError for an algorithm
   // that learns no mixture.
   virtual Vector adapted_model(const Vector& theta, RowMatrixRef points);
+  // The mixture's flat parameters after 0, 1, ..., `steps` of the algorithm's own adaptation
+  // steps from the meta-parameters on `points`, however many (evaluation follows an adaptation
+  // beyond the steps it was trained for). InputError for an algorithm that learns no mixture.
+  virtual void adaptation_path(const Vector& theta, RowMatrixRef points, int steps, std::vector<Vector>& iterates);
 };
 
 }  // namespace metagmm::meta

@@ -4,6 +4,7 @@
 // meta-parameters as the prior (gmm/map.hpp).
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "metagmm/gmm/map.hpp"
 #include "metagmm/gmm/params.hpp"
@@ -30,11 +31,16 @@ class InnerLoop {
   InnerLoop(const gmm::GmmShape& shape, const InnerOptions& options);
   // theta <- the result of m adaptation steps on `support`.
   void adapt(Vector& theta, RowMatrixRef support);
+  // The iterates theta_0 = theta, theta_1, ..., theta_steps of the same steps, however many
+  // (evaluation follows an adaptation beyond the m it was trained for).
+  void path(const Vector& theta, RowMatrixRef support, int steps, std::vector<Vector>& iterates);
   // Mean log-likelihood per point of `points` under the flat parameters `theta`.
   double mean_log_likelihood(const Vector& theta, RowMatrixRef points);
   const gmm::GmmShape& shape() const { return shape_; }
 
  private:
+  // `steps` steps from theta, appending each iterate to `iterates` when given.
+  void run(Vector& theta, RowMatrixRef support, int steps, std::vector<Vector>* iterates);
   gmm::GmmShape shape_;
   InnerOptions options_;
   gmm::Evaluator evaluator_;

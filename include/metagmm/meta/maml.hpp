@@ -43,6 +43,7 @@ class Maml final : public Algorithm {
   double combine(const Vector& meta, std::span<const double> sums, Index tasks, Vector& meta_gradient) override;
   double adapted_log_likelihood(const Vector& meta, const task::Episode& episode) override;
   Vector adapted_model(const Vector& meta, RowMatrixRef points) override { return adapt(meta, points); }
+  void adaptation_path(const Vector& meta, RowMatrixRef points, int steps, std::vector<Vector>& iterates) override;
 
  private:
   // The per-parameter inner step sizes alpha from the meta-parameters.

@@ -28,6 +28,9 @@ class Reptile final : public Algorithm {
   double combine(const Vector& theta, std::span<const double> sums, Index tasks, Vector& meta_gradient) override;
   double adapted_log_likelihood(const Vector& theta, const task::Episode& episode) override;
   Vector adapted_model(const Vector& theta, RowMatrixRef points) override;
+  void adaptation_path(const Vector& theta, RowMatrixRef points, int steps, std::vector<Vector>& iterates) override {
+    inner_.path(theta, points, steps, iterates);
+  }
 
  private:
   Index parameters_;

@@ -31,6 +31,10 @@ struct FitRecord {
 // weights, means, covariances, precisions_cholesky) inside `group` ("/" or a group name,
 // created if missing), as above. Checkpoints use the same layout under /model.
 void write_model(h5::File& file, const std::string& group, const gmm::Gmm& model);
+// The same from flat parameters, which are written exactly as given: a checkpoint's
+// meta-parameters must come back bit for bit, and unpacking and packing them again would round
+// the log-diagonal of full covariances through exp and log.
+void write_model(h5::File& file, const std::string& group, const gmm::GmmShape& shape, const Vector& parameters);
 // Throws InputError naming the file and group if anything is missing or inconsistent.
 gmm::Gmm read_model(const h5::File& file, const std::string& group);
 // Writes atomically: the final path appears only complete.

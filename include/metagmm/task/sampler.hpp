@@ -27,6 +27,10 @@ class TaskSource {
   // Whether tasks carry labels (component or class per point, -1 unknown), and one task's.
   virtual bool has_labels() const = 0;
   virtual const IntVector& labels(Index task) = 0;
+  // Whether tasks carry their true mixture in the space of the points (not a warped family's
+  // latent one), and one task's.
+  virtual bool has_truth() const = 0;
+  virtual gmm::Gmm truth(Index task) = 0;
   // One line: what the tasks are ("file tasks.h5", "generated anchored family ...").
   virtual std::string describe() const = 0;
 };
@@ -39,6 +43,18 @@ std::unique_ptr<TaskSource> open_task_file(const std::string& path, std::size_t 
 // Generates tasks of a synthetic family on the fly, task t exactly as `metagmm generate`
 // would write it, with the same split.
 std::unique_ptr<TaskSource> make_generated_source(const GeneratorOptions& options, std::size_t cache_bytes);
+
+// Every task of one split pooled into one point set, with the labels where the tasks have them
+// (the "universal background model" of speaker verification is a mixture fitted to such a pool).
+struct PooledTasks {
+  RowMatrix points;
+  IntVector labels;  // empty without labels
+  Index tasks = 0;
+};
+PooledTasks pool_split(TaskSource& source, Split split);
+// The index of a pooled split's initialisation stream: past every task's own (a task's index
+// names the stream of its initialisation).
+Index pooled_stream(const TaskSource& source, Split split);
 
 struct EpisodeOptions {
   Index support = 20;  // --support: points the inner loop adapts on
@@ -82,9 +98,13 @@ class Sampler final : public EpisodeSource {
   // Validation episode v: validation task v with always the same split.
   void validation(Index v, Episode& out) override;
   Index validation_count() const override;
+  // Evaluation episode i: task i of `split` with always the same split into support and query
+  // (drawn from the stream (seed, evaluation, split, i)), the query's labels kept in
+  // `query_labels` when the tasks have labels. InputError if the task is too small.
+  void evaluation(Split split, Index i, Episode& out);
 
  private:
-  void draw(Index task, RandomStream& random, Episode& out);
+  void draw(Index task, RandomStream& random, Episode& out, bool with_labels = false);
   TaskSource& source_;
   EpisodeOptions options_;
   std::uint64_t seed_;

@@ -1,0 +1,208 @@
+// metagmm eval of mixture checkpoints: adaptation curves of the meta-learned initialisations
+// against EM from k-means++ and random points, the pooled model (EM start and MAP adaptation)
+// and the oracle, on the same support/query splits of every held-out task.
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "checkpoint_algorithm.hpp"
+#include "common.hpp"
+#include "eval_common.hpp"
+#include "metagmm/core/error.hpp"
+#include "metagmm/core/text.hpp"
+#include "metagmm/eval/methods.hpp"
+#include "metagmm/eval/report.hpp"
+#include "metagmm/eval/runner.hpp"
+#include "metagmm/gmm/em.hpp"
+#include "metagmm/task/gmm_file.hpp"
+
+namespace metagmm::cli {
+
+struct MixtureEvaluation {
+  std::vector<std::unique_ptr<eval::Method>> methods;
+  std::unique_ptr<task::Sampler> sampler;
+  eval::RunOptions run;
+  eval::ReportContext context;
+  bool plot = false;
+  double progress_seconds = 10.0;
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A stored setting of a checkpoint's configuration, or nullopt.
+std::optional<std::string> stored_setting(const EvalCheckpoint& c, const std::string& key) {
+  const auto config = parse_config_lines(c.checkpoint.config);
+  const auto found = config.find(key);
+  return found == config.end() ? std::nullopt : std::optional<std::string>(found->second);
+}
+
+double stored_number(const EvalCheckpoint& c, const std::string& key, double fallback) {
+  const auto text = stored_setting(c, key);
+  return text ? std::stod(*text) : fallback;
+}
+
+// The pooled model: --pooled FILE, or EM from k-means++ on every training task's points.
+gmm::Gmm pooled_model(const po::variables_map& v, task::TaskSource& source, const gmm::GmmShape& shape,
+                      double reg_covar, std::uint64_t seed, std::string& description) {
+  const std::string path = v["pooled"].as<std::string>();
+  if (!path.empty()) {
+    gmm::Gmm model = task::read_gmm_file(path);
+    if (!(model.shape == shape)) {
+      throw InputError("--pooled " + path + ": has " + std::to_string(model.shape.components) + " components (" +
+                       gmm::to_string(model.shape.covariance) + ") in d = " + std::to_string(model.shape.dim) +
+                       ", the checkpoints " + std::to_string(shape.components) + " (" +
+                       gmm::to_string(shape.covariance) + ") in d = " + std::to_string(shape.dim));
+    }
+    description = path;
+    return model;
+  }
+  const task::PooledTasks pooled = task::pool_split(source, task::Split::train);
+  RandomStream random(seed, StreamPurpose::init, static_cast<std::uint64_t>(task::pooled_stream(source, task::Split::train)));
+  gmm::Gmm model = gmm::initialize(pooled.points, shape, gmm::InitMethod::kmeans_plus_plus, reg_covar, random);
+  gmm::EmOptions em;
+  em.reg_covar = reg_covar;
+  gmm::Evaluator evaluator;
+  const gmm::EmResult fit = gmm::fit_em(model, pooled.points, em, evaluator);
+  description = "EM from k-means++ on the " + std::to_string(pooled.points.rows()) + " points of the " +
+                std::to_string(pooled.tasks) + " training tasks (" + std::to_string(fit.iterations) + " iterations)";
+  return model;
+}
+
+// tools/plot_eval.py DIR, when python3 can import matplotlib; otherwise how to get it.
+void plot(const std::string& directory) {
+  const std::string python = METAGMM_PYTHON, script = std::string(METAGMM_TOOLS_DIR) + "/plot_eval.py";
+  if (std::system((python + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0) {
+    std::cout << "plot: skipped, " << python << " cannot import matplotlib (Debian: apt-get install "
+              << "python3-matplotlib); then run: " << python << " " << script << " " << directory << "\n";
+    return;
+  }
+  const std::string command = python + " '" + script + "' '" + directory + "'";
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("plot: " + command + " failed");
+}
+
+}  // namespace
+
+void add_mixture_eval_options(po::options_description& options) {
+  po::options_description mixture("Mixture checkpoints: adaptation curves against the baselines");
+  const eval::RunOptions run;
+  mixture.add_options()
+      ("support", po::value<Index>(), "support points per task, adapted on; default: the first checkpoint's --support")
+      ("query", po::value<Index>()->default_value(0), "query points per task, scored; 0: all the task's other points")
+      ("steps", po::value<int>()->default_value(run.steps), "M: every method is scored after 0, 1, ..., M steps")
+      ("converge-steps", po::value<int>()->default_value(run.converge_steps),
+       "the 'converged' support log-likelihood is a method's value after this many steps")
+      ("tol", real_value(run.tolerance), "steps to tolerance: the first step within this many nats per point of it")
+      ("reg-covar", po::value<double>(), "variance floor of the EM and MAP steps; default: the first checkpoint's")
+      ("relevance", po::value<std::string>()->default_value(gmm::Relevance{}.to_string()),
+       "the pooled model's MAP adaptation: relevance factor r, one for every block or WEIGHTS:MEANS:COVARIANCES")
+      ("pooled", po::value<std::string>()->default_value(""),
+       "pooled model file (metagmm fit --data TASKS:train --out FILE); empty: fitted here by EM from k-means++ "
+       "on every training task's points")
+      ("max-tasks", po::value<Index>()->default_value(run.max_tasks), "evaluate the split's first N tasks; 0: all")
+      ("plot", po::bool_switch(), "draw DIR/loglik.png with tools/plot_eval.py (needs python3-matplotlib)")
+      ("progress-seconds", real_value(10.0), "seconds between progress lines on standard error");
+  options.add(mixture);
+}
+
+std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variables_map& v, EvalInput& input) {
+  auto e = std::make_shared<MixtureEvaluation>();
+  const EvalCheckpoint& first = input.checkpoints.front();
+  const gmm::GmmShape shape = first.checkpoint.model().mixture;
+  task::TaskSource& source = *input.source;
+  if (shape.dim != source.dim()) {
+    throw InputError("--checkpoint " + first.path + ": a mixture in d = " + std::to_string(shape.dim) + ", " +
+                     source.describe() + " has d = " + std::to_string(source.dim()));
+  }
+  task::EpisodeOptions episode;
+  episode.support = v.count("support") ? v["support"].as<Index>()
+                                       : static_cast<Index>(stored_number(first, "support", episode.support));
+  episode.query = v["query"].as<Index>();
+  episode.validate();
+  if (episode.support < shape.components) {
+    throw InputError("--support " + std::to_string(episode.support) + ": k-means++ and random starts need at least " +
+                     std::to_string(shape.components) + " points (the components)");
+  }
+  const double reg_covar = v.count("reg-covar") ? v["reg-covar"].as<double>() : stored_number(first, "reg-covar", 1e-6);
+  if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) throw InputError("--reg-covar: expected a finite number >= 0");
+  const gmm::Relevance relevance = gmm::Relevance::parse(v["relevance"].as<std::string>(), "--relevance");
+  e->run.steps = v["steps"].as<int>();
+  e->run.converge_steps = v["converge-steps"].as<int>();
+  e->run.tolerance = v["tol"].as<double>();
+  e->run.max_tasks = v["max-tasks"].as<Index>();
+  e->run.validate();
+  e->plot = v["plot"].as<bool>();
+  e->progress_seconds = v["progress-seconds"].as<double>();
+  if (!(e->progress_seconds > 0.0)) throw InputError("--progress-seconds: expected a number > 0");
+
+  std::map<std::string, int> seen;  // algorithm name -> checkpoints so far, to tell them apart
+  std::string checkpoints;
+  for (const EvalCheckpoint& c : input.checkpoints) {
+    const gmm::GmmShape s = c.checkpoint.model().mixture;
+    if (!(s == shape)) {
+      throw InputError("--checkpoint " + c.path + ": " + std::to_string(s.components) + " components (" +
+                       gmm::to_string(s.covariance) + ") in d = " + std::to_string(s.dim) + ", but " + first.path +
+                       " has " + std::to_string(shape.components) + " (" + gmm::to_string(shape.covariance) +
+                       ") in d = " + std::to_string(shape.dim) + ": the baselines need one shape");
+    }
+    const int n = ++seen[c.checkpoint.algorithm];
+    const std::string name = c.checkpoint.algorithm + (n > 1 ? "#" + std::to_string(n) : "");
+    const bool inner_em = stored_setting(c, "inner") == std::optional<std::string>("em");
+    e->methods.push_back(eval::meta_learned_steps(name, checkpoint_algorithm(c.checkpoint, c.path),
+                                                  meta_parameters(c.checkpoint), shape));
+    if (!inner_em) e->methods.push_back(eval::em_from_model(name + "+em", gmm::Gmm::unpack(shape, c.checkpoint.theta), reg_covar));
+    checkpoints += (checkpoints.empty() ? "" : "\n") + c.path;
+  }
+  e->methods.push_back(eval::em_from_initialization("em-kmeans++", shape, gmm::InitMethod::kmeans_plus_plus, reg_covar, input.seed));
+  e->methods.push_back(eval::em_from_initialization("em-random", shape, gmm::InitMethod::random_points, reg_covar, input.seed));
+  std::string pooled_description;
+  const gmm::Gmm pooled = pooled_model(v, source, shape, reg_covar, input.seed, pooled_description);
+  e->methods.push_back(eval::em_from_model("pooled+em", pooled, reg_covar));
+  e->methods.push_back(eval::map_from_prior("pooled+map", pooled, relevance, reg_covar));
+  if (source.has_truth()) e->methods.push_back(eval::oracle("oracle", [&source](Index t) { return source.truth(t); }));
+  e->sampler = std::make_unique<task::Sampler>(source, episode, input.seed);
+
+  std::ostringstream settings;
+  settings << "support = " << episode.support << "\nquery = " << episode.query << "\nsteps = " << e->run.steps
+           << "\nconverge-steps = " << e->run.converge_steps << "\ntol = " << shortest_text(e->run.tolerance)
+           << "\nreg-covar = " << shortest_text(reg_covar) << "\nrelevance = " << relevance.to_string()
+           << "\npooled = " << pooled_description << "\n";
+  e->context.tasks = source.describe();
+  e->context.split = task::split_name(input.split);
+  e->context.checkpoints = checkpoints;
+  e->context.settings = settings.str();
+  e->context.seed = input.seed;
+  e->context.tolerance = e->run.tolerance;
+  e->context.converge_steps = e->run.converge_steps;
+  return e;
+}
+
+void evaluate_mixtures(MixtureEvaluation& e, EvalInput& input, comm::Communicator& comm) {
+  const bool leader = comm.rank() == 0;
+  if (leader) {
+    std::cout << "metagmm eval: " << comm.size() << (comm.size() == 1 ? " rank" : " ranks") << ", "
+              << e.context.tasks << ", split " << e.context.split << "\n"
+              << e.context.settings << std::flush;
+  }
+  const auto started = Clock::now();
+  auto last = started;
+  const eval::Results results = eval::evaluate(
+      e.methods, *input.source, *e.sampler, input.split, e.run, comm, [&](Index done, Index total) {
+        const auto now = Clock::now();
+        if (done < total && std::chrono::duration<double>(now - last).count() < e.progress_seconds) return;
+        last = now;
+        std::cerr << "eval: " << done << " of " << total << " tasks on rank 0, "
+                  << static_cast<int>(std::chrono::duration<double>(now - started).count()) << " s" << std::endl;
+      });
+  if (!leader) return;
+  const auto summary = eval::summarize(results);
+  eval::write_results(input.out.string(), results, summary, e.context);
+  std::cout << "\n" << eval::markdown_table(results, summary, e.context) << "\nresults: " << input.out.string()
+            << "/{eval.h5,summary.csv,curves.csv,table.md}\n";
+  if (e.plot) plot(input.out.string());
+}
+
+}  // namespace metagmm::cli

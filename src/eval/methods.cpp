@@ -1,0 +1,125 @@
+#include "metagmm/eval/methods.hpp"
+
+#include "metagmm/core/error.hpp"
+#include "metagmm/gmm/em.hpp"
+
+namespace metagmm::eval {
+namespace {
+
+class MetaLearnedSteps final : public Method {
+ public:
+  MetaLearnedSteps(std::string name, std::unique_ptr<meta::Algorithm> algorithm, Vector meta, gmm::GmmShape shape)
+      : Method(std::move(name)), algorithm_(std::move(algorithm)), meta_(std::move(meta)), shape_(shape) {}
+  void adapt(Index, RowMatrixRef support, int steps, const Visit& visit) override {
+    algorithm_->adaptation_path(meta_, support, steps, iterates_);
+    for (const Vector& theta : iterates_) visit(gmm::Gmm::unpack(shape_, theta));
+  }
+
+ private:
+  std::unique_ptr<meta::Algorithm> algorithm_;
+  Vector meta_;
+  gmm::GmmShape shape_;
+  std::vector<Vector> iterates_;
+};
+
+// EM (or MAP-EM) steps from a start that `start` makes for each task.
+class ExpectationMaximization : public Method {
+ public:
+  ExpectationMaximization(std::string name, double reg_covar) : Method(std::move(name)), reg_covar_(reg_covar) {}
+  void adapt(Index task, RowMatrixRef support, int steps, const Visit& visit) override {
+    gmm::Gmm model = start(task, support);
+    visit(model);
+    for (int j = 0; j < steps; ++j) {
+      try {
+        step(model, support);
+      } catch (const InputError&) {  // a singular covariance: the adaptation ends here
+        return;
+      }
+      visit(model);
+    }
+  }
+
+ protected:
+  virtual gmm::Gmm start(Index task, RowMatrixRef support) = 0;
+  virtual void step(gmm::Gmm& model, RowMatrixRef support) { gmm::em_step(model, support, reg_covar_, evaluator_); }
+  double reg_covar_;
+  gmm::Evaluator evaluator_;
+};
+
+class EmFromModel final : public ExpectationMaximization {
+ public:
+  EmFromModel(std::string name, gmm::Gmm start, double reg_covar)
+      : ExpectationMaximization(std::move(name), reg_covar), start_(std::move(start)) {}
+
+ private:
+  gmm::Gmm start(Index, RowMatrixRef) override { return start_; }
+  gmm::Gmm start_;
+};
+
+class EmFromInitialization final : public ExpectationMaximization {
+ public:
+  EmFromInitialization(std::string name, gmm::GmmShape shape, gmm::InitMethod init, double reg_covar,
+                       std::uint64_t seed)
+      : ExpectationMaximization(std::move(name), reg_covar), shape_(shape), init_(init), seed_(seed) {}
+
+ private:
+  gmm::Gmm start(Index task, RowMatrixRef support) override {
+    RandomStream random(seed_, StreamPurpose::init, static_cast<std::uint64_t>(task));
+    return gmm::initialize(support, shape_, init_, reg_covar_, random);
+  }
+  gmm::GmmShape shape_;
+  gmm::InitMethod init_;
+  std::uint64_t seed_;
+};
+
+class MapFromPrior final : public ExpectationMaximization {
+ public:
+  MapFromPrior(std::string name, gmm::Gmm prior, gmm::Relevance relevance, double reg_covar)
+      : ExpectationMaximization(std::move(name), reg_covar), prior_(std::move(prior)), relevance_(relevance) {}
+
+ private:
+  gmm::Gmm start(Index, RowMatrixRef) override { return prior_; }
+  void step(gmm::Gmm& model, RowMatrixRef support) override {
+    gmm::map_em_step(model, prior_, support, relevance_, reg_covar_, evaluator_);
+  }
+  gmm::Gmm prior_;
+  gmm::Relevance relevance_;
+};
+
+class Oracle final : public Method {
+ public:
+  Oracle(std::string name, std::function<gmm::Gmm(Index)> truth) : Method(std::move(name)), truth_(std::move(truth)) {}
+  void adapt(Index task, RowMatrixRef, int steps, const Visit& visit) override {
+    const gmm::Gmm model = truth_(task);
+    for (int j = 0; j <= steps; ++j) visit(model);
+  }
+
+ private:
+  std::function<gmm::Gmm(Index)> truth_;
+};
+
+}  // namespace
+
+std::unique_ptr<Method> meta_learned_steps(std::string name, std::unique_ptr<meta::Algorithm> algorithm,
+                                           Vector meta_parameters, gmm::GmmShape shape) {
+  return std::make_unique<MetaLearnedSteps>(std::move(name), std::move(algorithm), std::move(meta_parameters), shape);
+}
+
+std::unique_ptr<Method> em_from_model(std::string name, gmm::Gmm start, double reg_covar) {
+  return std::make_unique<EmFromModel>(std::move(name), std::move(start), reg_covar);
+}
+
+std::unique_ptr<Method> em_from_initialization(std::string name, gmm::GmmShape shape, gmm::InitMethod init,
+                                               double reg_covar, std::uint64_t seed) {
+  return std::make_unique<EmFromInitialization>(std::move(name), shape, init, reg_covar, seed);
+}
+
+std::unique_ptr<Method> map_from_prior(std::string name, gmm::Gmm prior, gmm::Relevance relevance, double reg_covar) {
+  return std::make_unique<MapFromPrior>(std::move(name), std::move(prior), relevance, reg_covar);
+}
+
+std::unique_ptr<Method> oracle(std::string name, std::function<gmm::Gmm(Index task)> truth) {
+  return std::make_unique<Oracle>(std::move(name), std::move(truth));
+}
+
+}  // namespace metagmm::eval
