@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages metagmm needs, only those missing (runs as root; uses sudo
-# otherwise). Usage: tools/install-deps.sh [build|main|test|bench]
+# otherwise). Usage: tools/install-deps.sh [build|main|slurm|test|bench]
 #   build: compiler, CMake and the libraries (Eigen, HDF5, zlib, OpenMPI, Boost, GoogleTest, Benchmark)
 #   main:  build + matplotlib (the main job's plot, tools/plot_eval.py)
-#   test:  build + Python with h5py and scikit-learn (independent references in the tests) and
-#          matplotlib (the plot is tested)
+#   slurm: build + SLURM and munge (a local SLURM, tools/slurm-local.sh)
+#   test:  build + Python with h5py and scikit-learn (independent references in the tests),
+#          matplotlib (the plot is tested), and SLURM and munge (the job scripts are tested)
 #   bench: test + VLFeat (a peer in the EM benchmark) + OpenBLAS (so numpy and scikit-learn,
 #          the other peer, use an optimised BLAS rather than the reference one) + PyTorch
 #          (the peer in the Reptile benchmark)
@@ -15,10 +16,11 @@ packages=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev hdf5-tools zlib1g-
 case "$profile" in
   build) ;;
   main) packages+=(python3 python3-matplotlib) ;;
-  test) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-matplotlib) ;;
+  slurm) packages+=(slurm-wlm munge) ;;
+  test) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-matplotlib slurm-wlm munge) ;;
   bench) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-matplotlib libvlfeat-dev libopenblas0-pthread
              python3-torch) ;;
-  *) echo "usage: $0 [build|main|test|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|main|slurm|test|bench]" >&2; exit 2 ;;
 esac
 missing=()
 for package in "${packages[@]}"; do

@@ -2,6 +2,9 @@
 import os
 import subprocess
 
+import h5py
+import numpy as np
+
 METAGMM = os.environ.get("METAGMM", "metagmm")
 MPIRUN = os.environ.get("MPIRUN", "mpirun")
 # mpirun as root, waiting ranks yielding the cores (more ranks than cores); LeakSanitizer's
@@ -45,3 +48,25 @@ class RefusalChecks:
         self.assertEqual(result.returncode, 2, result.stderr)
         self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
         self.assertIn(expect, result.stderr)
+
+
+def bits(array):
+    """The exact bits of a float array, so NaN == NaN and -0.0 != 0.0."""
+    array = np.ascontiguousarray(array)
+    return array.view(np.uint8).tobytes()
+
+
+def checkpoint_content(path, skip=("metrics/elapsed",)):
+    """Every dataset and attribute, except wall-clock times and the checksum that covers them."""
+    content = {}
+    with h5py.File(path, "r") as f:
+        for name, value in f.attrs.items():
+            if name != "checksum":
+                content["@" + name] = value
+        def visit(name, item):
+            if isinstance(item, h5py.Dataset) and name not in skip:
+                content[name] = bits(item[()])
+            for key, value in item.attrs.items():
+                content[f"{name}@{key}"] = value
+        f.visititems(visit)
+    return content

@@ -21,7 +21,7 @@ import unittest
 import h5py
 import numpy as np
 
-from support import read_bytes, run_checked
+from support import bits, checkpoint_content, read_bytes, run_checked
 
 METAGMM = os.environ.get("METAGMM", "metagmm")
 MPIRUN = os.environ.get("MPIRUN", "mpirun")
@@ -53,28 +53,6 @@ def run(args, ranks=None, check=True, env=None):
 def line_count(path):
     with open(path) as handle:
         return sum(1 for _ in handle)
-
-
-def bits(array):
-    """The exact bits of a float array, so NaN == NaN and -0.0 != 0.0."""
-    array = np.ascontiguousarray(array)
-    return array.view(np.uint8).tobytes()
-
-
-def checkpoint_content(path, skip=("metrics/elapsed",)):
-    """Every dataset and attribute, except wall-clock times and the checksum that covers them."""
-    content = {}
-    with h5py.File(path, "r") as f:
-        for name, value in f.attrs.items():
-            if name != "checksum":
-                content["@" + name] = value
-        def visit(name, item):
-            if isinstance(item, h5py.Dataset) and name not in skip:
-                content[name] = bits(item[()])
-            for key, value in item.attrs.items():
-                content[f"{name}@{key}"] = value
-        f.visititems(visit)
-    return content
 
 
 def parameters_dataset(f):
