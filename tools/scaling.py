@@ -4,8 +4,8 @@ printed on another machine) and reports each configuration's parallel efficiency
 rate(R) / (R rate(1)), with rate the tasks per second train reports for its own loop (start-up
 excluded). Writes OUT/scaling.csv and, with matplotlib, OUT/scaling.png.
 
-Usage: tools/scaling.py [--ranks 1 2 4 8 16] [--out build/scaling]   (measures here)
-       tools/scaling.py --from FILE [--out DIR]                      (a tools/scaling.sh output)
+Usage: tools/scaling.py [--ranks 1 2 4 8 16] [--per-rank 10] [--batch 160] [--out build/scaling]
+       tools/scaling.py --from FILE [--out DIR]          (the output of tools/scaling.sh elsewhere)
 Ranks beyond the machine's cores are oversubscribed and say nothing about scaling.
 """
 import argparse
@@ -16,26 +16,29 @@ import subprocess
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-LINE = re.compile(r"^config=(\S+) kind=(\S+) ranks=(\d+) time: total .* ([0-9.e+]+) tasks/s$")
+LINE = re.compile(r"^config=(\S+) kind=(\S+) ranks=(\d+) batch=(\d+) time: total .* ([0-9.e+]+) tasks/s$")
 
 
 def parse(text):
-    """{(config, kind, ranks): tasks/s} and the machine line."""
-    rates, machine = {}, "?"
+    """{(config, kind, ranks): tasks/s}, {(config, kind, ranks): meta-batch} and the machine line."""
+    rates, batches, machine = {}, {}, "?"
     for line in text.splitlines():
         if line.startswith("machine:"):
             machine = line[len("machine:"):].strip()
         match = LINE.match(line)
         if match:
-            rates[(match.group(1), match.group(2), int(match.group(3)))] = float(match.group(4))
+            key = (match.group(1), match.group(2), int(match.group(3)))
+            batches[key], rates[key] = int(match.group(4)), float(match.group(5))
         elif line.startswith("config="):
             print(f"scaling: a run failed: {line}", file=sys.stderr)
-    return rates, machine
+    return rates, batches, machine
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--per-rank", type=int, default=10, help="weak scaling: tasks per rank per meta-step")
+    parser.add_argument("--batch", type=int, default=160, help="strong scaling: the meta-batch")
     parser.add_argument("--from", dest="source", help="the output of tools/scaling.sh on another machine")
     parser.add_argument("--out", default="build/scaling", help="directory for the runs and the results")
     args = parser.parse_args()
@@ -44,9 +47,10 @@ def main():
         with open(args.source) as f:
             text = f.read()
     else:
+        env = dict(os.environ, PER_RANK=str(args.per_rank), BATCH=str(args.batch))
         text = subprocess.run(["sh", os.path.join(ROOT, "tools", "scaling.sh"), args.out,
-                               *map(str, args.ranks)], capture_output=True, text=True, check=True).stdout
-    rates, machine = parse(text)
+                               *map(str, args.ranks)], capture_output=True, text=True, check=True, env=env).stdout
+    rates, batches, machine = parse(text)
     if not rates:
         sys.exit("scaling: no measurements")
     print(f"machine: {machine}")
@@ -55,8 +59,10 @@ def main():
         ranks = sorted({r for (c, _, r) in rates if c == config})
         if not ranks:
             continue
-        print(f"== {config} (jobs/configs/{config}-anchored.ini): weak = 10 tasks per rank per step, "
-              "strong = 160 tasks per step")
+        weak = batches.get((config, "weak", ranks[0]), 0) // ranks[0]
+        strong = batches.get((config, "strong", ranks[0]), 0)
+        print(f"== {config} (jobs/configs/{config}-anchored.ini): weak = {weak} tasks per rank per step, "
+              f"strong = {strong} tasks per step")
         print(f"{'ranks':>5} {'weak tasks/s':>13} {'efficiency':>10} {'strong tasks/s':>15} {'efficiency':>10}")
         for r in ranks:
             row = {"config": config, "ranks": r}
