@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 
 #include "checkpoint_algorithm.hpp"
 #include "common.hpp"
@@ -40,9 +41,15 @@ std::optional<std::string> stored_setting(const EvalCheckpoint& c, const std::st
   return found == config.end() ? std::nullopt : std::optional<std::string>(found->second);
 }
 
+// A stored numeric setting, or `fallback` where the configuration has none.
 double stored_number(const EvalCheckpoint& c, const std::string& key, double fallback) {
   const auto text = stored_setting(c, key);
-  return text ? std::stod(*text) : fallback;
+  if (!text) return fallback;
+  try {
+    return std::stod(*text);
+  } catch (const std::logic_error&) {  // invalid_argument, out_of_range
+    throw InputError(c.path + ": stored " + key + " = '" + *text + "' is not a number");
+  }
 }
 
 // The pooled model: --pooled FILE, or EM from k-means++ on every training task's points.
