@@ -98,18 +98,14 @@ class GeneratedSource final : public TaskSource {
   const std::vector<Index>& tasks_in(Split split) const override { return splits_[static_cast<int>(split)]; }
   Index min_task_size(Split) const override { return options_.points_min; }
   const RowMatrix& points(Index task) override {
-    return cache_.get(task, [&] { return generate(task).points; });
+    return cache_.get(task, [&] { return generate(task); });
   }
   bool has_labels() const override { return true; }
-  const IntVector& labels(Index task) override {
-    auto found = labels_.find(task);
-    if (found == labels_.end()) found = labels_.emplace(task, generate(task).labels).first;
-    return found->second;
-  }
+  const IntVector& labels(Index task) override { return kept(task).labels; }
   bool has_truth() const override { return options_.family != Family::warped; }
   gmm::Gmm truth(Index task) override {
     if (!has_truth()) throw InputError(describe() + ": a warped family's truth is in its latent space");
-    return generate(task).truth.model;
+    return kept(task).truth;
   }
   std::string describe() const override {
     return "generated " + to_string(options_.family) + " family (" + std::to_string(options_.tasks) +
@@ -117,14 +113,31 @@ class GeneratedSource final : public TaskSource {
   }
 
  private:
-  GeneratedTask generate(Index task) const {
-    return generate_task(options_, anchors_, warp_ ? &*warp_ : nullptr, task);
+  // A task's labels and true mixture are small beside its points: kept for every task generated.
+  struct Kept {
+    IntVector labels;
+    gmm::Gmm truth;
+  };
+  // Generates the task (once for its labels and truth, again only if its points left the cache)
+  // and returns its points.
+  RowMatrix generate(Index task) {
+    GeneratedTask generated = generate_task(options_, anchors_, warp_ ? &*warp_ : nullptr, task);
+    kept_.try_emplace(task, Kept{std::move(generated.labels), std::move(generated.truth.model)});
+    return std::move(generated.points);
+  }
+  const Kept& kept(Index task) {
+    auto found = kept_.find(task);
+    if (found == kept_.end()) {
+      generate(task);
+      found = kept_.find(task);
+    }
+    return found->second;
   }
   GeneratorOptions options_;
   gmm::Gmm anchors_{gmm::GmmShape{}};
   std::optional<Warp> warp_;
   TaskCache cache_;
-  std::unordered_map<Index, IntVector> labels_;
+  std::unordered_map<Index, Kept> kept_;
   std::vector<Index> splits_[3];
 };
 
@@ -141,18 +154,23 @@ std::unique_ptr<TaskSource> make_generated_source(const GeneratorOptions& option
 PooledTasks pool_split(TaskSource& source, Split split) {
   const auto& tasks = source.tasks_in(split);
   if (tasks.empty()) throw InputError(source.describe() + ": no tasks in the " + split_name(split) + " split");
+  // Each task read once (an uncached source would otherwise read it again to copy it).
+  std::vector<RowMatrix> parts;
+  parts.reserve(tasks.size());
   Index rows = 0;
-  for (const Index t : tasks) rows += source.points(t).rows();
+  for (const Index t : tasks) {
+    parts.push_back(source.points(t));
+    rows += parts.back().rows();
+  }
   PooledTasks pooled;
   pooled.tasks = static_cast<Index>(tasks.size());
   pooled.points.resize(rows, source.dim());
   if (source.has_labels()) pooled.labels.resize(rows);
   Index at = 0;
-  for (const Index t : tasks) {
-    const RowMatrix& points = source.points(t);
-    pooled.points.middleRows(at, points.rows()) = points;
-    if (source.has_labels()) pooled.labels.segment(at, points.rows()) = source.labels(t);
-    at += points.rows();
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    pooled.points.middleRows(at, parts[i].rows()) = parts[i];
+    if (source.has_labels()) pooled.labels.segment(at, parts[i].rows()) = source.labels(tasks[i]);
+    at += parts[i].rows();
   }
   return pooled;
 }
