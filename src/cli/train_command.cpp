@@ -320,9 +320,12 @@ void print_times(const train::TrainResult& result, Index meta_batch) {
 }  // namespace
 
 int train_command(const std::vector<std::string>& args) {
+  // Before MPI_Init, which can take seconds: a stop signal (a batch job's time-limit warning)
+  // arriving during start-up then stops the run at its first step boundary, with a checkpoint,
+  // instead of killing the rank.
+  train::install_stop_handlers();
   comm::MpiRuntime mpi;
   const auto comm = mpi.communicator();
-  train::install_stop_handlers();
   std::unique_ptr<TrainSetup> setup;
   bool help = false;
   if (const int status = collectively(*comm, "train", [&] {

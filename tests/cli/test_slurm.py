@@ -19,6 +19,7 @@ import datetime
 import glob
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -195,8 +196,12 @@ class Jobs(unittest.TestCase):
         # once, within its 30 s timer) stops every start until the run is complete.
         job_id, run_dir = self.submit("limited", LONG, "--time", "1")
         log = self.assert_finished_like_direct("limited", job_id, run_dir, LONG, starts=2)
-        self.assertGreaterEqual(int(self.job(job_id)["Restarts"]), 1)
-        self.assertEqual(log.count("resuming from"), int(self.job(job_id)["Restarts"]))
+        restarts = int(self.job(job_id)["Restarts"])
+        self.assertGreaterEqual(restarts, 1)
+        # Every start is in the log; a warning that lands while mpirun is still starting the ranks
+        # can end a start before it reads its checkpoint, so at least one, not every, resumes.
+        self.assertEqual(len(re.findall(r"^== \S+ job \d+ start \d+ on ", log, re.M)), restarts + 1)
+        self.assertGreaterEqual(log.count("resuming from"), 1)
 
     def test_5_sweep_array(self):
         base = self.path("sweep-base.ini")
