@@ -56,6 +56,10 @@ double StepReduction::adapt_seconds(int rank) const {
   return static_cast<double>(buffer_[times_ + static_cast<std::size_t>(rank)]) * 1e-9;
 }
 
+std::span<const std::int64_t> StepReduction::adapt_nanoseconds() const {
+  return std::span<const std::int64_t>(buffer_).subspan(times_);
+}
+
 double StepReduction::slowest_adapt_seconds() const {
   return static_cast<double>(*std::max_element(buffer_.begin() + static_cast<std::ptrdiff_t>(times_), buffer_.end())) *
          1e-9;

@@ -13,6 +13,7 @@
 #include "metagmm/gmm/init.hpp"
 #include "metagmm/train/progress.hpp"
 #include "metagmm/train/reduction.hpp"
+#include "metagmm/train/shares.hpp"
 #include "metagmm/train/signals.hpp"
 
 namespace metagmm::train {
@@ -66,11 +67,6 @@ void TrainOptions::validate() const {
   if (keep < 1) throw InputError("--keep: expected an integer >= 1");
   if (!(progress_seconds > 0)) throw InputError("--progress-seconds: expected a number > 0");
   outer.validate("--outer-");
-}
-
-std::pair<Index, Index> share_of(Index tasks, int rank, int ranks) {
-  const Index R = ranks, r = rank;
-  return {tasks * r / R, tasks * (r + 1) / R};
 }
 
 Vector initial_meta_parameters(task::TaskSource& source, const gmm::GmmShape& shape, std::uint64_t seed) {
@@ -139,7 +135,7 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   const Index C = algorithm_.contribution_size();
   const Index B = options_.meta_batch;
   const bool leader = comm_.rank() == 0;
-  const auto [begin, end] = share_of(B, comm_.rank(), comm_.size());
+  BalancedShares shares(B, comm_.size());
   TrainResult result;
   // The meta-parameters: the model's, then the algorithm's own (Meta-SGD's step sizes).
   Vector theta(P);
@@ -185,6 +181,7 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   while (step < options_.steps) {
     reduction.clear();
     const double adapt_before = times.adapt;
+    const auto [begin, end] = shares.range(comm_.rank());
     for (Index j = begin; j < end; ++j) {
       sampler_.training(step, j, episode_);
       algorithm_.contribute(theta, episode_, contribution);
@@ -197,6 +194,7 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     reduction.reduce(comm_);
     spent(times.reduce);
     times.wait += reduction.slowest_adapt_seconds() - reduction.adapt_seconds(comm_.rank());
+    shares.update(reduction.adapt_nanoseconds());
 
     const double loss = algorithm_.combine(theta, reduction.sums(), B, meta_gradient);
     outer.step(theta, meta_gradient);

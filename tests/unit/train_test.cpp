@@ -12,6 +12,7 @@
 #include "metagmm/meta/maml.hpp"
 #include "metagmm/meta/reptile.hpp"
 #include "metagmm/train/reduction.hpp"
+#include "metagmm/train/shares.hpp"
 #include "metagmm/train/trainer.hpp"
 #include "metagmm/core/error.hpp"
 #include "support.hpp"
@@ -33,6 +34,58 @@ TEST(ShareOf, CoversEveryTaskOnceWithSharesDifferingByAtMostOne) {
       EXPECT_EQ(next, tasks);
     }
   }
+}
+
+// The ranges of all ranks, checked to tile [0, tasks) with at least one task each.
+std::vector<Index> share_sizes(const BalancedShares& shares, Index tasks, int ranks) {
+  std::vector<Index> sizes;
+  Index next = 0;
+  for (int r = 0; r < ranks; ++r) {
+    const auto [begin, end] = shares.range(r);
+    EXPECT_EQ(begin, next) << "rank " << r;
+    EXPECT_GE(end - begin, tasks >= ranks ? 1 : 0) << "rank " << r;
+    sizes.push_back(end - begin);
+    next = end;
+  }
+  EXPECT_EQ(next, tasks);
+  return sizes;
+}
+
+// Each rank's time for its share: `cost` ns per task.
+std::vector<std::int64_t> step_times(const std::vector<Index>& sizes, const std::vector<std::int64_t>& cost) {
+  std::vector<std::int64_t> times;
+  for (std::size_t r = 0; r < sizes.size(); ++r) times.push_back(sizes[r] * cost[r]);
+  return times;
+}
+
+TEST(BalancedShares, StartsEqualAndFollowsEachRanksSpeed) {
+  const Index tasks = 1600;
+  const int ranks = 4;
+  BalancedShares shares(tasks, ranks);
+  EXPECT_EQ(share_sizes(shares, tasks, ranks), (std::vector<Index>{400, 400, 400, 400}));
+  // Rank 2 is twice as slow as the others, rank 3 1.25 times.
+  const std::vector<std::int64_t> cost = {10000, 10000, 20000, 12500};
+  for (int step = 0; step < 100; ++step) shares.update(step_times(share_sizes(shares, tasks, ranks), cost));
+  const auto sizes = share_sizes(shares, tasks, ranks);
+  // Speeds 1 : 1 : 0.5 : 0.8 of 3.3 split 1600 as 484.8, 484.8, 242.4, 387.9; within a task
+  // (integer rounding of the shares).
+  const std::vector<double> expected = {484.85, 484.85, 242.42, 387.88};
+  for (int r = 0; r < ranks; ++r) EXPECT_NEAR(static_cast<double>(sizes[static_cast<std::size_t>(r)]), expected[static_cast<std::size_t>(r)], 1.0) << r;
+  // Balanced: the slowest rank's step is within 1% of the fastest's.
+  const auto times = step_times(sizes, cost);
+  const auto [fastest, slowest] = std::minmax_element(times.begin(), times.end());
+  EXPECT_LT(static_cast<double>(*slowest), 1.01 * static_cast<double>(*fastest));
+}
+
+TEST(BalancedShares, KeepsEveryRankTimedAndEqualSharesWhenTooFewTasks) {
+  BalancedShares shares(10, 4);
+  const std::vector<std::int64_t> cost = {1, 1000000, 1000000, 1000000};  // rank 0 a million times faster
+  for (int step = 0; step < 50; ++step) shares.update(step_times(share_sizes(shares, 10, 4), cost));
+  EXPECT_EQ(share_sizes(shares, 10, 4), (std::vector<Index>{7, 1, 1, 1}));
+  BalancedShares few(3, 4);  // rank 3 has no task to be timed by: the equal split stays
+  const auto before = share_sizes(few, 3, 4);
+  few.update(std::vector<std::int64_t>{5, 1, 9, 0});
+  EXPECT_EQ(share_sizes(few, 3, 4), before);
 }
 
 TEST(StepReduction, SumsContributionsAndCarriesRequests) {

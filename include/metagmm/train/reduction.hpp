@@ -2,8 +2,9 @@
 // What one meta-step sends through its single reduction: the exact sums of the tasks'
 // contributions (core/exact_sum.hpp: order-independent, so the result is the same for any
 // number of ranks and any sharing of tasks), the stop request (a signal on any rank), rank 0's
-// save request, and each rank's adaptation time (diagnostics only: how long the reduction
-// waited for the slowest rank; nothing computed from it reaches the parameters).
+// save request, and each rank's adaptation time (how long the reduction waited for the slowest
+// rank, and how the next step shares its tasks, train/shares.hpp; nothing computed from it
+// reaches the parameters).
 #include <cstdint>
 #include <span>
 #include <string>
@@ -35,6 +36,7 @@ class StepReduction {
   bool save_requested() const { return buffer_[save_] > 0; }
   double slowest_adapt_seconds() const;
   double adapt_seconds(int rank) const;  // as sent (to the nanosecond)
+  std::span<const std::int64_t> adapt_nanoseconds() const;  // every rank's, by rank
 
  private:
   Index values_;

@@ -36,10 +36,6 @@ struct TrainOptions {
   void validate() const;             // InputError naming the option
 };
 
-// Which of a meta-batch's tasks this rank adapts: [begin, end), contiguous, sizes differing by
-// at most one.
-std::pair<Index, Index> share_of(Index tasks, int rank, int ranks);
-
 // The meta-parameters' starting point: k-means++ and one M-step on the pooled points of a few
 // random training tasks (a small "pooled model"), a pure function of the seed.
 Vector initial_meta_parameters(task::TaskSource& source, const gmm::GmmShape& shape, std::uint64_t seed);
