@@ -9,6 +9,13 @@ namespace metagmm::cli {
 std::unique_ptr<meta::Algorithm> make_algorithm(const AlgorithmSettings& s) {
   if (s.name == "protonet") return std::make_unique<meta::ProtoNet>(*s.model.encoder, s.fewshot.refine);
   if (s.name == "reptile") return std::make_unique<meta::Reptile>(s.model.mixture, s.inner, s.weighting);
+  if (s.name == "maml" && s.inner.method == meta::InnerMethod::map) {
+    // Through MAP steps the learned extras are the relevance factors, not step sizes.
+    if (s.step_sizes != meta::StepSizeLearning::none)
+      throw InputError("--meta-sgd " + meta::to_string(s.step_sizes) +
+                       ": learned step sizes need --inner sgd (maml through MAP steps learns the relevance factors)");
+    return std::make_unique<meta::MapMaml>(s.model.mixture, s.inner);
+  }
   const auto order = s.name == "maml" ? meta::MamlOrder::second : meta::MamlOrder::first;
   return std::make_unique<meta::Maml>(s.model.mixture, s.inner, order, s.step_sizes);
 }
@@ -47,7 +54,7 @@ std::unique_ptr<meta::Algorithm> checkpoint_algorithm(const train::Checkpoint& c
   auto algorithm = make_algorithm(s);
   if (algorithm->extra_meta_parameters() != c.inner_log_step_sizes.size())
     throw InputError(path + ": holds " + std::to_string(c.inner_log_step_sizes.size()) +
-                     " learned step sizes, its configuration describes " +
+                     " learned step sizes or relevance factors, its configuration describes " +
                      std::to_string(algorithm->extra_meta_parameters()));
   return algorithm;
 }

@@ -9,6 +9,7 @@
 #include "metagmm/meta/algorithm.hpp"
 #include "metagmm/meta/inner.hpp"
 #include "metagmm/meta/maml.hpp"
+#include "metagmm/meta/map_maml.hpp"
 #include "metagmm/meta/reptile.hpp"
 #include "metagmm/train/checkpoint.hpp"
 
@@ -28,7 +29,8 @@ std::unique_ptr<meta::Algorithm> make_algorithm(const AlgorithmSettings& setting
 // From the checkpoint's `config` (InputError naming `path` if a setting is missing or bad).
 std::unique_ptr<meta::Algorithm> checkpoint_algorithm(const train::Checkpoint& checkpoint, const std::string& path);
 
-// The meta-parameters the algorithm adapts from: the model's, then its own (learned step sizes).
+// The meta-parameters the algorithm adapts from: the model's, then its own (learned step sizes,
+// or maml through MAP steps' log relevance factors).
 Vector meta_parameters(const train::Checkpoint& checkpoint);
 
 }  // namespace metagmm::cli

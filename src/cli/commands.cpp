@@ -207,7 +207,13 @@ void inspect_checkpoint(const std::string& path) {
   } else {
     std::cout << "weights     |phi| = " << std::setprecision(4) << c.theta.norm();
   }
-  if (c.inner_log_step_sizes.size() > 0) {
+  const auto config = parse_config_lines(c.config);
+  const auto inner = config.find("inner");
+  if (c.algorithm == "maml" && inner != config.end() && inner->second == "map") {
+    const Vector r = c.inner_log_step_sizes.array().exp();
+    std::cout << "\nrelevance   learned r (weights, means, covariances):";
+    for (Index b = 0; b < r.size(); ++b) std::cout << " " << std::setprecision(4) << r[b];
+  } else if (c.inner_log_step_sizes.size() > 0) {
     const Vector alpha = c.inner_log_step_sizes.array().exp();
     std::cout << "\nstep sizes  " << alpha.size() << " learned inner step sizes (Meta-SGD), from " << alpha.minCoeff()
               << " to " << alpha.maxCoeff();

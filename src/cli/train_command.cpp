@@ -72,7 +72,8 @@ void add_train_options(po::options_description& options) {
       ("query", po::value<Index>()->default_value(e.query), "query points per task, scored after adaptation; 0: all the rest")
       ("inner", po::value<std::string>()->default_value("sgd"),
        "inner adaptation: sgd (gradient steps), adam, em, or map (MAP-EM steps towards the meta-parameters as the "
-       "prior, Reynolds et al. 2000)")
+       "prior, Reynolds et al. 2000; with --algo maml the exact meta-gradient through the steps, and the relevance "
+       "factors are meta-learned too)")
       ("inner-steps", po::value<int>()->default_value(i.steps), "inner adaptation steps m")
       ("inner-lr", real_value(i.learning_rate),
        "inner learning rate alpha (sgd, adam); with --meta-sgd, the learned step sizes' starting value")
@@ -82,7 +83,7 @@ void add_train_options(po::options_description& options) {
       ("reg-covar", real_value(i.reg_covar), "variance floor added by inner EM and MAP steps")
       ("relevance", po::value<std::string>()->default_value(i.relevance.to_string()),
        "map: relevance factors r, one for every block or WEIGHTS:MEANS:COVARIANCES; each component moves from the "
-       "prior towards its data by n_k / (n_k + r)")
+       "prior towards its data by n_k / (n_k + r). maml --inner map: their starting values (learned as log r)")
       ("weighting", po::value<std::string>()->default_value("uniform"),
        "reptile: how tasks' adapted parameters are averaged: uniform, or distance (weights proportional to "
        "|theta_i - theta|^2)");

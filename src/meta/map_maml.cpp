@@ -1,0 +1,79 @@
+#include "metagmm/meta/map_maml.hpp"
+
+#include <cmath>
+
+#include "metagmm/core/error.hpp"
+#include "metagmm/gmm/gradient.hpp"
+#include "metagmm/gmm/map_gradient.hpp"
+
+namespace metagmm::meta {
+
+MapMaml::MapMaml(const gmm::GmmShape& shape, const InnerOptions& inner)
+    : shape_(shape), parameters_(shape.parameter_count()), options_(inner) {
+  inner.validate();
+  METAGMM_CHECK(inner.method == InnerMethod::map, "MapMaml: MAP inner steps");
+  if (shape.covariance != gmm::CovarianceType::diag)
+    throw InputError("--covariance " + gmm::to_string(shape.covariance) +
+                     ": maml through MAP steps learns a diagonal prior; use --covariance diag");
+  for (const double r : {inner.relevance.weights, inner.relevance.means, inner.relevance.covariances})
+    if (!(r > 0.0)) throw InputError("--relevance: maml learns log r, so every factor must be > 0");
+}
+
+Vector MapMaml::initial_extra_parameters() const {
+  const auto& r = options_.relevance;
+  return Vector{{std::log(r.weights), std::log(r.means), std::log(r.covariances)}};
+}
+
+gmm::Relevance MapMaml::relevance(const Vector& meta, Index parameters) {
+  METAGMM_CHECK(meta.size() == parameters + 3, "MapMaml: meta-parameter count");
+  return {std::exp(meta[parameters]), std::exp(meta[parameters + 1]), std::exp(meta[parameters + 2])};
+}
+
+void MapMaml::adaptation_path(const Vector& meta, RowMatrixRef points, int steps, std::vector<Vector>& iterates) {
+  const gmm::Relevance r = relevance(meta, parameters_);
+  const gmm::Gmm prior = gmm::Gmm::unpack(shape_, meta.head(parameters_));
+  gmm::Gmm current = prior;
+  iterates.assign(1, meta.head(parameters_));
+  for (int j = 0; j < steps; ++j) {
+    gmm::map_em_step(current, prior, points, r, options_.reg_covar, evaluator_);
+    iterates.push_back(current.pack());
+  }
+}
+
+Vector MapMaml::adapted_model(const Vector& meta, RowMatrixRef points) {
+  adaptation_path(meta, points, options_.steps, iterates_);
+  return iterates_.back();
+}
+
+void MapMaml::contribute(const Vector& meta, const task::Episode& episode, std::span<double> out) {
+  METAGMM_CHECK(static_cast<Index>(out.size()) == contribution_size(), "contribution size");
+  adaptation_path(meta, episode.support, options_.steps, iterates_);
+  const double loss =
+      gmm::loss_and_gradient(gmm::Gmm::unpack(shape_, iterates_.back()), episode.query, evaluator_, adjoint_);
+  const gmm::Relevance r = relevance(meta, parameters_);
+  const gmm::Gmm prior = gmm::Gmm::unpack(shape_, meta.head(parameters_));
+  gmm::MapStepAdjoints adjoints;
+  adjoints.prior.setZero(parameters_);
+  for (int j = options_.steps - 1; j >= 0; --j) {
+    gmm::map_em_step_reverse(gmm::Gmm::unpack(shape_, iterates_[static_cast<std::size_t>(j)]), prior, r,
+                             options_.reg_covar, episode.support, adjoint_, adjoints);
+    adjoint_ = adjoints.input;
+  }
+  // The prior is also the first iterate.
+  Eigen::Map<Vector> gradient(out.data(), parameters_ + 3);
+  gradient.head(parameters_) = adjoint_ + adjoints.prior;
+  for (Index b = 0; b < 3; ++b) gradient[parameters_ + b] = adjoints.log_relevance[static_cast<std::size_t>(b)];
+  out[parameters_ + 3] = loss;
+}
+
+double MapMaml::combine(const Vector&, std::span<const double> sums, Index tasks, Vector& meta_gradient) {
+  METAGMM_CHECK(static_cast<Index>(sums.size()) == contribution_size() && tasks > 0, "contribution sums");
+  meta_gradient = Eigen::Map<const Vector>(sums.data(), parameters_ + 3) / static_cast<double>(tasks);
+  return sums[parameters_ + 3] / static_cast<double>(tasks);
+}
+
+double MapMaml::adapted_log_likelihood(const Vector& meta, const task::Episode& episode) {
+  return evaluator_.mean_log_likelihood(gmm::Gmm::unpack(shape_, adapted_model(meta, episode.support)), episode.query);
+}
+
+}  // namespace metagmm::meta
