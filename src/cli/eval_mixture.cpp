@@ -16,6 +16,7 @@
 #include "metagmm/eval/methods.hpp"
 #include "metagmm/eval/report.hpp"
 #include "metagmm/eval/runner.hpp"
+#include "metagmm/eval/tune.hpp"
 #include "metagmm/gmm/em.hpp"
 #include "metagmm/task/gmm_file.hpp"
 
@@ -93,6 +94,19 @@ void plot(const std::string& directory) {
 
 }  // namespace
 
+// The pooled model's relevance factors tuned on the first `tasks` validation tasks (0: all), split
+// into support and query as the evaluated tasks are.
+eval::RelevanceChoice tune_pooled_relevance(task::TaskSource& source, task::Sampler& sampler, const gmm::Gmm& pooled,
+                                            const std::vector<double>& grid, Index tasks, int steps, double reg_covar) {
+  Index available = static_cast<Index>(source.tasks_in(task::Split::validation).size());
+  if (available == 0)
+    throw InputError("--relevance tune: " + source.describe() + " has no validation tasks; give --relevance R");
+  if (tasks > 0) available = std::min(available, tasks);
+  std::vector<task::Episode> episodes(static_cast<std::size_t>(available));
+  for (Index i = 0; i < available; ++i) sampler.evaluation(task::Split::validation, i, episodes[static_cast<std::size_t>(i)]);
+  return eval::tune_relevance(pooled, episodes, grid, steps, reg_covar);
+}
+
 void add_mixture_eval_options(po::options_description& options) {
   po::options_description mixture("Mixture checkpoints: adaptation curves against the baselines");
   const eval::RunOptions run;
@@ -104,8 +118,14 @@ void add_mixture_eval_options(po::options_description& options) {
        "the 'converged' support log-likelihood is a method's value after this many steps")
       ("tol", real_value(run.tolerance), "steps to tolerance: the first step within this many nats per point of it")
       ("reg-covar", po::value<double>(), "variance floor of the EM and MAP steps; default: the first checkpoint's")
-      ("relevance", po::value<std::string>()->default_value(gmm::Relevance{}.to_string()),
-       "the pooled model's MAP adaptation: relevance factor r, one for every block or WEIGHTS:MEANS:COVARIANCES")
+      ("relevance", po::value<std::string>()->default_value("tune"),
+       "the pooled model's MAP adaptation: relevance factor r, one for every block or WEIGHTS:MEANS:COVARIANCES; "
+       "tune: chosen from --relevance-grid to maximise the query log-likelihood after --steps MAP steps on "
+       "--tune-tasks validation tasks (one factor for all blocks, then each block in turn, twice)")
+      ("relevance-grid", po::value<std::string>()->default_value("0.5,1,2,4,8,16,32,64,128"),
+       "--relevance tune: the candidate factors, comma-separated")
+      ("tune-tasks", po::value<Index>()->default_value(200),
+       "--relevance tune: how many of the validation split's first tasks to tune on (0: all)")
       ("pooled", po::value<std::string>()->default_value(""),
        "pooled model file (metagmm fit --data TASKS:train --out FILE); empty: fitted here by EM from k-means++ "
        "on every training task's points")
@@ -135,7 +155,12 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
   }
   const double reg_covar = v.count("reg-covar") ? v["reg-covar"].as<double>() : stored_number(first, "reg-covar", 1e-6);
   if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) throw InputError("--reg-covar: expected a finite number >= 0");
-  const gmm::Relevance relevance = gmm::Relevance::parse(v["relevance"].as<std::string>(), "--relevance");
+  const bool tune = v["relevance"].as<std::string>() == "tune";
+  gmm::Relevance relevance;
+  if (!tune) relevance = gmm::Relevance::parse(v["relevance"].as<std::string>(), "--relevance");
+  const std::vector<double> grid = eval::parse_relevance_grid(v["relevance-grid"].as<std::string>(), "--relevance-grid");
+  const Index tune_tasks = v["tune-tasks"].as<Index>();
+  if (tune_tasks < 0) throw InputError("--tune-tasks: expected an integer >= 0 (0: all)");
   e->run.steps = v["steps"].as<int>();
   e->run.converge_steps = v["converge-steps"].as<int>();
   e->run.tolerance = v["tol"].as<double>();
@@ -168,14 +193,23 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
   std::string pooled_description;
   const gmm::Gmm pooled = pooled_model(v, source, shape, reg_covar, input.seed, pooled_description);
   e->methods.push_back(eval::em_from_model("pooled+em", pooled, reg_covar));
+  e->sampler = std::make_unique<task::Sampler>(source, episode, input.seed);
+  std::string relevance_description;
+  if (tune) {
+    const eval::RelevanceChoice choice = tune_pooled_relevance(source, *e->sampler, pooled, grid, tune_tasks,
+                                                               e->run.steps, reg_covar);
+    relevance = choice.relevance;
+    relevance_description = " (tuned: " + std::to_string(choice.candidates) + " settings from the grid " +
+                            v["relevance-grid"].as<std::string>() + ", validation query log-likelihood " +
+                            shortest_text(choice.score) + ")";
+  }
   e->methods.push_back(eval::map_from_prior("pooled+map", pooled, relevance, reg_covar));
   if (source.has_truth()) e->methods.push_back(eval::oracle("oracle", [&source](Index t) { return source.truth(t); }));
-  e->sampler = std::make_unique<task::Sampler>(source, episode, input.seed);
 
   std::ostringstream settings;
   settings << "support = " << episode.support << "\nquery = " << episode.query << "\nsteps = " << e->run.steps
            << "\nconverge-steps = " << e->run.converge_steps << "\ntol = " << shortest_text(e->run.tolerance)
-           << "\nreg-covar = " << shortest_text(reg_covar) << "\nrelevance = " << relevance.to_string()
+           << "\nreg-covar = " << shortest_text(reg_covar) << "\nrelevance = " << relevance.to_string() << relevance_description
            << "\npooled = " << pooled_description << "\n";
   e->context.tasks = source.describe();
   e->context.split = task::split_name(input.split);

@@ -17,6 +17,7 @@
 #include "metagmm/meta/maml.hpp"
 #include "metagmm/meta/protonet.hpp"
 #include "metagmm/meta/reptile.hpp"
+#include "metagmm/task/gmm_file.hpp"
 #include "metagmm/train/checkpoint.hpp"
 #include "metagmm/train/signals.hpp"
 #include "metagmm/train/trainer.hpp"
@@ -65,7 +66,11 @@ void add_train_options(po::options_description& options) {
   po::options_description model("Model");
   model.add_options()
       ("components", po::value<Index>()->default_value(4), "mixture components K of the meta-parameters")
-      ("covariance", po::value<std::string>()->default_value("diag"), "covariance type: diag, spherical or full");
+      ("covariance", po::value<std::string>()->default_value("diag"), "covariance type: diag, spherical or full")
+      ("init", po::value<std::string>()->default_value(""),
+       "the mixture's starting meta-parameters: a model file of the same shape (metagmm fit --out; e.g. the pooled "
+       "model of fit --data TASKS:train, from which maml --inner map starts at the pooled+MAP baseline); empty: "
+       "k-means++ and one M-step on a few training tasks' points");
   po::options_description episodes("Episodes and adaptation");
   episodes.add_options()
       ("support", po::value<Index>()->default_value(e.support), "support points per task: what the inner loop adapts on")
@@ -136,6 +141,7 @@ struct TrainSetup {
   std::unique_ptr<meta::Algorithm> algorithm;
   std::unique_ptr<task::TaskSource> source;
   std::optional<train::Checkpoint> resume;
+  std::optional<gmm::Gmm> init;  // --init FILE
 };
 
 template <typename T>
@@ -292,6 +298,17 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
     setup->model = train::ModelShape(
         meta::EncoderShape{setup->source->dim(), parse_widths(v["encoder-widths"].as<std::string>(), "--encoder-widths")});
   }
+  if (const std::string init = v["init"].as<std::string>(); !init.empty()) {
+    if (protonet) throw InputError("--init: a mixture model file starts a mixture; protonet learns an encoder");
+    setup->init = task::read_gmm_file(init);
+    if (!(setup->init->shape == mixture)) {
+      throw InputError("--init " + init + ": has " + std::to_string(setup->init->shape.components) + " components (" +
+                       gmm::to_string(setup->init->shape.covariance) + ") in d = " +
+                       std::to_string(setup->init->shape.dim) + ", the configuration " +
+                       std::to_string(mixture.components) + " (" + gmm::to_string(mixture.covariance) + ") in d = " +
+                       std::to_string(mixture.dim));
+    }
+  }
   if (setup->resume && !(setup->resume->model() == setup->model))
     throw InputError("--resume: the checkpoint's model (" + setup->resume->model().describe() +
                      ") does not match the configuration (" + setup->model.describe() + ")");
@@ -348,7 +365,10 @@ int train_command(const std::vector<std::string>& args) {
       if (!setup->resume) initial = meta::he_initial_weights(*setup->model.encoder, random);
     } else {
       episodes = std::make_unique<task::Sampler>(*setup->source, setup->episode, seed);
-      if (!setup->resume) initial = train::initial_meta_parameters(*setup->source, setup->model.mixture, seed);
+      if (!setup->resume) {
+        initial = setup->init ? setup->init->pack()
+                              : train::initial_meta_parameters(*setup->source, setup->model.mixture, seed);
+      }
     }
     train::Trainer trainer(setup->options, setup->model, *episodes, *setup->algorithm, *comm, std::cerr,
                            isatty(STDERR_FILENO));

@@ -1,8 +1,8 @@
 #include "metagmm/gmm/map.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <vector>
 
 #include "metagmm/core/error.hpp"
@@ -16,25 +16,14 @@ void Relevance::validate() const {
 }
 
 Relevance Relevance::parse(const std::string& text, const std::string& what) {
-  std::vector<double> parts;
-  std::istringstream in(text);
-  std::string part;
-  while (std::getline(in, part, ':')) {
-    std::size_t used = 0;
-    double value = -1.0;
-    try {
-      value = std::stod(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != part.size() || !(value >= 0.0) || !std::isfinite(value))
-      throw InputError(what + ": expected a relevance factor >= 0, or three as WEIGHTS:MEANS:COVARIANCES, got '" + text + "'");
-    parts.push_back(value);
-  }
-  if (parts.size() == 1) return {parts[0], parts[0], parts[0]};
-  if (parts.size() != 3)
+  const auto parts = parse_number_list(text, ':');
+  const bool valid = parts && std::all_of(parts->begin(), parts->end(), [](double r) { return r >= 0.0; });
+  if (!valid)
+    throw InputError(what + ": expected a relevance factor >= 0, or three as WEIGHTS:MEANS:COVARIANCES, got '" + text + "'");
+  if (parts->size() == 1) return {(*parts)[0], (*parts)[0], (*parts)[0]};
+  if (parts->size() != 3)
     throw InputError(what + ": expected one relevance factor or three as WEIGHTS:MEANS:COVARIANCES, got '" + text + "'");
-  return {parts[0], parts[1], parts[2]};
+  return {(*parts)[0], (*parts)[1], (*parts)[2]};
 }
 
 std::string Relevance::to_string() const {

@@ -1,6 +1,8 @@
 """Helpers shared by the command-line tests: running a command and reading files."""
 import os
+import shutil
 import subprocess
+import tempfile
 
 import h5py
 import numpy as np
@@ -48,6 +50,25 @@ class RefusalChecks:
         self.assertEqual(result.returncode, 2, result.stderr)
         self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
         self.assertIn(expect, result.stderr)
+
+
+class SharedDirectory:
+    """Mixed into a TestCase: one temporary directory for the whole class, made by
+    make_directory() (call it first in setUpClass) and removed after the class; path(*names)
+    names files in it."""
+
+    @classmethod
+    def make_directory(cls, prefix):
+        cls.dir = tempfile.mkdtemp(prefix=prefix)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        super().tearDownClass()
+
+    @classmethod
+    def path(cls, *names):
+        return os.path.join(cls.dir, *names)
 
 
 def bits(array):

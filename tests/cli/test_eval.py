@@ -10,13 +10,12 @@ import csv
 import math
 import os
 import shutil
-import tempfile
 import unittest
 
 import h5py
 import numpy as np
 
-from support import RefusalChecks, metagmm as run, metagmm_ranks as run_ranks, read_bytes
+from support import RefusalChecks, SharedDirectory, metagmm as run, metagmm_ranks as run_ranks, read_bytes
 
 STEPS = 5
 METHODS = ["reptile", "reptile+em", "maml", "maml+em", "em-kmeans++", "em-random", "pooled+em", "pooled+map",
@@ -32,10 +31,10 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-class MixtureEval(RefusalChecks, unittest.TestCase):
+class MixtureEval(SharedDirectory, RefusalChecks, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="metagmm_eval_")
+        cls.make_directory("metagmm_eval_")
         cls.tasks = cls.path("tasks.h5")
         run("generate", "--family", "anchored", "--dim", 2, "--components", 3, "--tasks", 400, "--points", "40:80",
             "--split", "0.5:0.1:0.4", "--seed", 3, "--out", cls.tasks)
@@ -48,14 +47,6 @@ class MixtureEval(RefusalChecks, unittest.TestCase):
         cls.eval_args = ["eval", "--checkpoint", *cls.checkpoints, "--steps", STEPS, "--converge-steps", 30]
         cls.report = run_ranks(2, *cls.eval_args, "--out", cls.path("two"), "--plot").stdout
         run(*cls.eval_args, "--out", cls.path("one"))
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    @classmethod
-    def path(cls, *names):
-        return os.path.join(cls.dir, *names)
 
     def summary(self, name="two"):
         return {row["method"]: row for row in read_csv(self.path(name, "summary.csv"))}

@@ -544,10 +544,14 @@ class FitFromCheckpoint(Workspace):
 
 # The engine's guarantees hold for every algorithm: the classes above run for Reptile, and once
 # more for each of these. Each gives its own state to carry across resumes (learned step sizes)
-# and the inner loops it accepts (second-order MAML differentiates through gradient steps only).
+# and the inner loops it accepts (second-order MAML differentiates through gradient steps, or
+# through diagonal MAP-EM steps).
 ALGORITHMS = {
     "Maml": dict(ALGO=["--algo", "maml"], OWN_STATE=["--meta-sgd", "parameter", "--inner-lr", 0.05],
                  VARIANTS=[("diag", ["--meta-sgd", "block"]), ("full", []), ("spherical", ["--meta-sgd", "parameter"])]),
+    # Second-order MAML through MAP-EM steps: its own state is the learned relevance factors.
+    "MapMaml": dict(ALGO=["--algo", "maml", "--inner", "map"], OWN_STATE=["--relevance", "2:4:8"],
+                    VARIANTS=[("diag", []), ("diag", ["--relevance", "1:16:3", "--inner-steps", 2])]),
     "Fomaml": dict(ALGO=["--algo", "fomaml"], OWN_STATE=["--inner", "adam", "--inner-lr", 0.05],
                    VARIANTS=[("diag", ["--meta-sgd", "parameter"]), ("full", ["--inner", "adam"]),
                              ("spherical", ["--inner", "em"])]),

@@ -2,12 +2,14 @@
 // done by hand, the stopped adaptation, the summary's interval, and the evaluation episodes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "metagmm/core/error.hpp"
 #include "metagmm/eval/report.hpp"
 #include "metagmm/eval/runner.hpp"
+#include "metagmm/eval/tune.hpp"
 #include "metagmm/gmm/em.hpp"
 #include "metagmm/gmm/rand_index.hpp"
 
@@ -140,6 +142,41 @@ TEST(Runner, AStoppedAdaptationKeepsItsLastFiniteValues) {
   }
   options.steps = -1;
   EXPECT_THROW(evaluate(methods, *source, sampler, task::Split::test, options, *comm), InputError);
+}
+
+// The score tune_relevance maximises, computed here by hand with map_em_step.
+double map_score(const gmm::Gmm& prior, const std::vector<task::Episode>& episodes, const gmm::Relevance& r, int steps) {
+  gmm::Evaluator evaluator;
+  double total = 0.0;
+  for (const auto& e : episodes) {
+    gmm::Gmm model = prior;
+    for (int j = 0; j < steps; ++j) gmm::map_em_step(model, prior, e.support, r, 1e-6, evaluator);
+    total += evaluator.mean_log_likelihood(model, e.query);
+  }
+  return total / static_cast<double>(episodes.size());
+}
+
+TEST(TuneRelevance, ChoosesTheBestScoredSettingAndBeatsEverySharedFactor) {
+  auto source = task::make_generated_source(small_family(), 0);
+  task::Sampler sampler(*source, task::EpisodeOptions{8, 0}, 3);
+  std::vector<task::Episode> episodes(10);
+  for (Index i = 0; i < 10; ++i) sampler.evaluation(task::Split::validation, i, episodes[static_cast<std::size_t>(i)]);
+  const gmm::Gmm prior = task::family_anchors(small_family());
+  const std::vector<double> grid = {0.5, 4, 32};
+  const RelevanceChoice choice = tune_relevance(prior, episodes, grid, 2, 1e-6);
+  // 3 shared, then 2 rounds of 3 blocks x 2 other values.
+  EXPECT_EQ(choice.candidates, 3 + 2 * 3 * 2);
+  EXPECT_DOUBLE_EQ(choice.score, map_score(prior, episodes, choice.relevance, 2));
+  for (const double r : grid) EXPECT_GE(choice.score, map_score(prior, episodes, {r, r, r}, 2)) << r;
+  for (const double r : {choice.relevance.weights, choice.relevance.means, choice.relevance.covariances})
+    EXPECT_NE(std::find(grid.begin(), grid.end(), r), grid.end());
+  const RelevanceChoice again = tune_relevance(prior, episodes, grid, 2, 1e-6);
+  EXPECT_EQ(again.relevance.to_string(), choice.relevance.to_string());
+}
+
+TEST(TuneRelevance, ParsesAGridAndRefusesBadEntries) {
+  EXPECT_EQ(parse_relevance_grid("0.5,2,16", "--g"), (std::vector<double>{0.5, 2, 16}));
+  for (const char* bad : {"", "1,,2", "1,-2", "x", "1,inf"}) EXPECT_THROW(parse_relevance_grid(bad, "--g"), InputError) << bad;
 }
 
 TEST(Summary, IsTheMeanAndNormalInterval) {

@@ -1,7 +1,10 @@
 #pragma once
 #include <charconv>
 #include <cmath>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace metagmm {
 
@@ -15,5 +18,26 @@ inline std::string shortest_text(double value) {
 
 // A number in JSON: its shortest text, or null for NaN and infinities (which JSON lacks).
 inline std::string json_number(double value) { return std::isfinite(value) ? shortest_text(value) : "null"; }
+
+// The finite numbers of `text` separated by `separator` ("0.5,2,16"), or nothing if the text is
+// empty or any part is not wholly a finite number (options then say what they expected).
+inline std::optional<std::vector<double>> parse_number_list(const std::string& text, char separator) {
+  std::vector<double> numbers;
+  std::istringstream in(text);
+  std::string part;
+  while (std::getline(in, part, separator)) {
+    std::size_t used = 0;
+    double value = 0.0;
+    try {
+      value = std::stod(part, &used);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    if (used != part.size() || !std::isfinite(value)) return std::nullopt;
+    numbers.push_back(value);
+  }
+  if (numbers.empty() || (!text.empty() && text.back() == separator)) return std::nullopt;
+  return numbers;
+}
 
 }  // namespace metagmm
