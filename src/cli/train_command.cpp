@@ -298,7 +298,9 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
     setup->model = train::ModelShape(
         meta::EncoderShape{setup->source->dim(), parse_widths(v["encoder-widths"].as<std::string>(), "--encoder-widths")});
   }
-  if (const std::string init = v["init"].as<std::string>(); !init.empty()) {
+  // A resumed run continues from its checkpoint: the start it once had is not read again (a
+  // requeued job must not fail because that file has moved).
+  if (const std::string init = v["init"].as<std::string>(); !init.empty() && !setup->resume) {
     if (protonet) throw InputError("--init: a mixture model file starts a mixture; protonet learns an encoder");
     setup->init = task::read_gmm_file(init);
     if (!(setup->init->shape == mixture)) {

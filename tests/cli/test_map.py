@@ -8,6 +8,7 @@ The engine's guarantees for this algorithm (rank-count invariance, exact resume,
 checkpoints) run in test_train.py (the MapMaml classes). Run by ctest with METAGMM set.
 """
 import os
+import shutil
 import unittest
 
 import h5py
@@ -87,6 +88,17 @@ class MetaLearnedMap(SharedDirectory, RefusalChecks, unittest.TestCase):
             # The factors went through text (17 digits) and exp in two libraries: equal to rounding.
             for key in ("weights", "means", "covariances"):
                 np.testing.assert_allclose(inner[key][()], fixed[key][()], rtol=1e-10)
+
+    def test_a_resumed_run_does_not_read_its_start_again(self):
+        start = self.path("start.h5")
+        shutil.copy(self.pooled, start)
+        run_dir = self.path("resumed")
+        common = ["--tasks", self.tasks, "--run-dir", run_dir]
+        run("train", "--algo", "maml", "--inner", "map", "--components", 3, "--support", 10, "--init", start,
+            "--steps", 4, *common)
+        os.remove(start)
+        run("train", "--resume", "auto", "--steps", 6, *common)
+        self.assertTrue(os.path.exists(os.path.join(run_dir, "checkpoint-000000000006.h5")))
 
     def test_refusals(self):
         base = ["train", "--algo", "maml", "--inner", "map", "--tasks", self.tasks, "--steps", 2,
