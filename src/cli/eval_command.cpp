@@ -50,10 +50,14 @@ EvalInput read_input(const po::variables_map& v) {
     throw InputError(input.source->describe() + ": no tasks in the " + std::string(task::split_name(input.split)) +
                      " split");
   }
-  std::error_code error;
-  fs::create_directories(input.out, error);
-  if (!fs::is_directory(input.out)) throw InputError("--out " + input.out.string() + ": cannot create the directory");
   return input;
+}
+
+// Made once the inputs and options have been checked: a refused run leaves no directory behind.
+void make_out_directory(const fs::path& out) {
+  std::error_code error;
+  fs::create_directories(out, error);
+  if (!fs::is_directory(out)) throw InputError("--out " + out.string() + ": cannot create the directory");
 }
 
 }  // namespace
@@ -110,6 +114,7 @@ int eval_command(const std::vector<std::string>& args) {
         if (help) return;
         input = read_input(v);
         if (!input.checkpoints.front().checkpoint.encoder) mixtures = prepare_mixture_evaluation(v, input);
+        make_out_directory(input.out);
       });
       status != kExitOk || help) {
     return status;

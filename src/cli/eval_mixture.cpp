@@ -92,8 +92,6 @@ void plot(const std::string& directory) {
   if (std::system(command.c_str()) != 0) throw std::runtime_error("plot: " + command + " failed");
 }
 
-}  // namespace
-
 // The pooled model's relevance factors tuned on the first `tasks` validation tasks (0: all), split
 // into support and query as the evaluated tasks are.
 eval::RelevanceChoice tune_pooled_relevance(task::TaskSource& source, task::Sampler& sampler, const gmm::Gmm& pooled,
@@ -106,6 +104,8 @@ eval::RelevanceChoice tune_pooled_relevance(task::TaskSource& source, task::Samp
   for (Index i = 0; i < available; ++i) sampler.evaluation(task::Split::validation, i, episodes[static_cast<std::size_t>(i)]);
   return eval::tune_relevance(pooled, episodes, grid, steps, reg_covar);
 }
+
+}  // namespace
 
 void add_mixture_eval_options(po::options_description& options) {
   po::options_description mixture("Mixture checkpoints: adaptation curves against the baselines");

@@ -112,6 +112,12 @@ class MetaLearnedMap(SharedDirectory, RefusalChecks, unittest.TestCase):
         evaluate = ["eval", "--checkpoint", self.checkpoint, "--tasks", self.tasks, "--out", self.path("refused-eval")]
         self.refused(*evaluate, "--relevance-grid", "1,x", expect="--relevance-grid")
         self.refused(*evaluate, "--tune-tasks", -1, expect="--tune-tasks")
+        no_validation = self.path("no_validation.h5")
+        run("generate", "--dim", 4, "--components", 3, "--tasks", 20, "--points", "60:60", "--split", "0.5:0:0.5",
+            "--out", no_validation)
+        self.refused("eval", "--checkpoint", self.checkpoint, "--tasks", no_validation, "--out",
+                     self.path("refused-eval"), expect="has no validation tasks; give --relevance R")
+        self.assertFalse(os.path.exists(self.path("refused-eval")))
 
 
 if __name__ == "__main__":
