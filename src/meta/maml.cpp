@@ -141,10 +141,7 @@ void Maml::contribute(const Vector& meta, const task::Episode& episode, std::spa
 }
 
 double Maml::combine(const Vector&, std::span<const double> sums, Index tasks, Vector& meta_gradient) {
-  METAGMM_CHECK(static_cast<Index>(sums.size()) == contribution_size() && tasks > 0, "contribution sums");
-  const Index count = parameters_ + step_size_count_;
-  meta_gradient = Eigen::Map<const Vector>(sums.data(), count) / static_cast<double>(tasks);
-  return sums[count] / static_cast<double>(tasks);
+  return mean_gradient_and_loss(sums, parameters_ + step_size_count_, tasks, meta_gradient);
 }
 
 double Maml::adapted_log_likelihood(const Vector& meta, const task::Episode& episode) {

@@ -67,9 +67,7 @@ void MapMaml::contribute(const Vector& meta, const task::Episode& episode, std::
 }
 
 double MapMaml::combine(const Vector&, std::span<const double> sums, Index tasks, Vector& meta_gradient) {
-  METAGMM_CHECK(static_cast<Index>(sums.size()) == contribution_size() && tasks > 0, "contribution sums");
-  meta_gradient = Eigen::Map<const Vector>(sums.data(), parameters_ + 3) / static_cast<double>(tasks);
-  return sums[parameters_ + 3] / static_cast<double>(tasks);
+  return mean_gradient_and_loss(sums, parameters_ + 3, tasks, meta_gradient);
 }
 
 double MapMaml::adapted_log_likelihood(const Vector& meta, const task::Episode& episode) {

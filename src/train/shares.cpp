@@ -43,14 +43,14 @@ void BalancedShares::update(std::span<const std::int64_t> nanoseconds) {
   // Speed ~ 1 / cost, scaled so that the slowest rank's is 2^20 (a resolution of 1e-6) and
   // summed in 128 bits: no product below can overflow.
   const std::int64_t slowest = *std::max_element(cost_.begin(), cost_.end());
-  std::vector<__int128> cumulative(cost_.size() + 1, 0);
+  cumulative_.assign(cost_.size() + 1, 0);
   for (std::size_t r = 0; r < cost_.size(); ++r)
-    cumulative[r + 1] = cumulative[r] + (static_cast<__int128>(slowest) << 20) / cost_[r];
+    cumulative_[r + 1] = cumulative_[r] + (static_cast<__int128>(slowest) << 20) / cost_[r];
   // Every rank keeps at least one task (to stay timed); the rest is split by cumulative speed,
   // each boundary rounded to the nearest task.
-  const __int128 spare = tasks_ - ranks_, total = cumulative.back();
+  const __int128 spare = tasks_ - ranks_, total = cumulative_.back();
   for (std::size_t r = 1; r < cost_.size(); ++r)
-    bounds_[r] = static_cast<Index>(r) + static_cast<Index>((spare * cumulative[r] + total / 2) / total);
+    bounds_[r] = static_cast<Index>(r) + static_cast<Index>((spare * cumulative_[r] + total / 2) / total);
 }
 
 }  // namespace metagmm::train

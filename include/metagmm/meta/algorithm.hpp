@@ -43,4 +43,8 @@ class Algorithm {
   virtual void adaptation_path(const Vector& theta, RowMatrixRef points, int steps, std::vector<Vector>& iterates);
 };
 
+// combine() for contributions laid out as [meta-gradient (`count` values) | query loss]: the mean
+// meta-gradient over `tasks` into `meta_gradient`; returns the mean loss.
+double mean_gradient_and_loss(std::span<const double> sums, Index count, Index tasks, Vector& meta_gradient);
+
 }  // namespace metagmm::meta

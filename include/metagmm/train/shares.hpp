@@ -39,6 +39,7 @@ class BalancedShares {
   int ranks_;
   std::vector<Index> bounds_;              // rank r owns [bounds_[r], bounds_[r + 1])
   std::vector<std::int64_t> cost_;         // smoothed nanoseconds per task, in 1/16 ns; 0: not yet timed
+  std::vector<__int128> cumulative_;       // update()'s scratch: summed speeds (kept, so steps allocate nothing)
 };
 
 }  // namespace metagmm::train
