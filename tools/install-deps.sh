@@ -5,7 +5,9 @@
 #   main:  build + matplotlib (the main job's plot, tools/plot_eval.py)
 #   slurm: build + SLURM and munge (a local SLURM, tools/slurm-local.sh)
 #   test:  build + Python with h5py and scikit-learn (independent references in the tests),
-#          matplotlib (the plot is tested), and SLURM and munge (the job scripts are tested)
+#          matplotlib (the plot is tested), SLURM and munge (the job scripts are tested),
+#          qemu-user (the binary runs as an AVX2-only processor would: qemu-x86_64 -cpu Haswell)
+#          and lmod (the installed module file is loaded)
 #   bench: test + VLFeat (a peer in the EM benchmark) + OpenBLAS (so numpy and scikit-learn,
 #          the other peer, use an optimised BLAS rather than the reference one) + PyTorch
 #          (the peer in the Reptile benchmark)
@@ -17,7 +19,8 @@ case "$profile" in
   build) ;;
   main) packages+=(python3 python3-matplotlib) ;;
   slurm) packages+=(slurm-wlm munge) ;;
-  test) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-matplotlib slurm-wlm munge) ;;
+  test) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-matplotlib slurm-wlm munge qemu-user
+             lmod) ;;
   bench) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-matplotlib libvlfeat-dev libopenblas0-pthread
              python3-torch) ;;
   *) echo "usage: $0 [build|main|slurm|test|bench]" >&2; exit 2 ;;

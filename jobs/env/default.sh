@@ -6,9 +6,15 @@
 # Modules, if the cluster uses them (metagmm needs OpenMPI 4, HDF5 1.10, Boost and Eigen at
 # build time, OpenMPI and HDF5 at run time):
 # module load openmpi/4.1 hdf5/1.10
+# An installed metagmm (cmake --install) comes with its own module: module load metagmm
 
-# The binary, built once on a login node with tools/build.sh build/release.
-export METAGMM=${METAGMM:-$PWD/build/release/metagmm}
+# The binary: the module's (METAGMM), else one built in this checkout with tools/build.sh
+# build/release, else metagmm on PATH. One portable build runs on every x86-64-v3 node and
+# chooses its kernels per node at start-up: build it once, anywhere.
+if [ -z "${METAGMM:-}" ]; then
+  if [ -x "$PWD/build/release/metagmm" ]; then METAGMM=$PWD/build/release/metagmm; else METAGMM=$(command -v metagmm || echo metagmm); fi
+fi
+export METAGMM
 
 # How ranks are started: mpirun (OpenMPI reads the allocation from SLURM) or srun (direct
 # launch; Debian's OpenMPI supports it only through PMIx: srun --mpi=pmix).

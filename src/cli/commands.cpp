@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -12,13 +13,16 @@
 
 #include "checkpoint_algorithm.hpp"
 #include "common.hpp"
+#include "isa_choice.hpp"
 #include "metagmm/cli/options.hpp"
 #include "metagmm/core/atomic_file.hpp"
+#include "metagmm/core/build_info.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/core/text.hpp"
 #include "metagmm/gmm/em.hpp"
 #include "metagmm/gmm/init.hpp"
+#include "metagmm/gmm/kernels.hpp"
 #include "metagmm/gmm/map.hpp"
 #include "metagmm/gmm/rand_index.hpp"
 #include "metagmm/h5/file.hpp"
@@ -27,6 +31,7 @@
 #include "metagmm/task/csv.hpp"
 #include "metagmm/task/generate.hpp"
 #include "metagmm/task/gmm_file.hpp"
+#include "metagmm/task/provenance.hpp"
 #include "metagmm/task/sampler.hpp"
 #include "metagmm/task/taskset.hpp"
 #include "metagmm/train/checkpoint.hpp"
@@ -160,14 +165,16 @@ void inspect_task_set(const std::string& path) {
             << "truth       " << (info.truth ? "yes (" + info.truth_space + " space)" : std::string("no")) << "\n"
             << "generator   " << info.generator << "\n";
   print_settings(info.settings);
-  std::cout << "created by  " << info.created_by << "\n";
+  std::cout << "created by  " << info.created_by << "\n"
+            << "written by  " << task::describe(task::read_provenance(h5::File::open(path))) << "\n";
 }
 
 void inspect_model(const std::string& path) {
   const gmm::Gmm model = task::read_gmm_file(path);
   const h5::File file = h5::File::open(path);
   std::cout << "file        " << path << "\n"
-            << "format      " << task::kGmmFormat << " version " << task::kGmmVersion << "\n"
+            << "format      " << task::kGmmFormat << " version " << file.int_attribute("/", "version").value_or(0) << "\n"
+            << "written by  " << task::describe(task::read_provenance(file)) << "\n"
             << "model       " << model.shape.components << " components, " << gmm::to_string(model.shape.covariance)
             << " covariance, d = " << model.shape.dim << ", " << model.shape.parameter_count() << " parameters\n";
   if (auto data = file.string_attribute("/", "data")) {
@@ -185,8 +192,9 @@ void inspect_model(const std::string& path) {
 void inspect_checkpoint(const std::string& path) {
   const train::Checkpoint c = train::read_checkpoint(path);  // checks the checksum
   std::cout << "file        " << path << "\n"
-            << "format      " << train::kCheckpointFormat << " version " << train::kCheckpointVersion
-            << " (checksum verified)\n"
+            << "format      " << train::kCheckpointFormat << " version "
+            << h5::File::open(path).int_attribute("/", "version").value_or(0) << " (checksum verified)\n"
+            << "written by  " << task::describe(c.provenance) << "\n"
             << "algorithm   " << c.algorithm << ", step " << c.step << ", seed " << c.seed << "\n"
             << "model       " << c.model().describe() << ", " << c.theta.size() << " parameters\n"
             << "optimizer   " << c.optimizer << ", " << c.optimizer_state.steps << " updates\n";
@@ -553,6 +561,24 @@ int fit_command(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+// ---- version -----------------------------------------------------------------------------
+
+int version_command() {
+  std::vector<IsaLevel> compiled;
+  for (const gmm::Kernels* table : gmm::compiled_kernels()) compiled.push_back(table->level);
+  const char* forced = std::getenv("METAGMM_ISA");
+  std::cout << "metagmm " << version() << " (revision " << git_revision() << ")\n"
+            << "compiler    " << compiler() << "\n"
+            << "built for   " << build_target()
+            << (build_target() == "native" ? " (this build's processor only)" : " (any x86-64-v3 processor)") << "\n"
+            << "kernels     " << join_isa_levels(compiled) << " compiled in; this processor supports "
+            << join_isa_levels(supported_isa_levels()) << "\n"
+            << "in use      " << to_string(gmm::kernels().level)
+            << (forced && std::string(forced) != "auto" ? " (METAGMM_ISA)" : " (the highest this processor supports)")
+            << "\n";
+  return kExitOk;
+}
+
 // ---- dispatch ----------------------------------------------------------------------------
 
 int run(int argc, char** argv) {
@@ -564,7 +590,12 @@ int run(int argc, char** argv) {
       "  inspect    show what a task set or model file holds\n"
       "  fit        fit a Gaussian mixture to one dataset by EM\n"
       "  train      meta-learn across tasks (Reptile, MAML, FOMAML, ProtoNet), under mpirun or alone\n"
-      "  eval       few-shot accuracy and clustering of a trained ProtoNet on held-out tasks\n\n"
+      "  eval       evaluate trained checkpoints on held-out tasks against the baselines\n"
+      "             (mixtures: log-likelihood curves; ProtoNet: few-shot accuracy and clustering)\n\n"
+      "  --version  the version, git revision, compiler and kernel levels (compiled in and in use)\n\n"
+      "environment: METAGMM_ISA=sse2|avx2|avx512|auto chooses the kernels' instruction set\n"
+      "             (default auto: the highest this processor supports; under MPI, the lowest\n"
+      "             of the ranks' levels)\n\n"
       "exit status: 0 done, 2 bad input or options, 3 stopped by a signal after a checkpoint,\n"
       "             1 anything else\n";
   if (argc < 2) {
@@ -578,6 +609,8 @@ int run(int argc, char** argv) {
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
   try {
+    choose_process_isa();
+    if (command == "--version" || command == "version") return version_command();
     if (command == "generate") return generate_command(args);
     if (command == "import") return import_command(args);
     if (command == "inspect") return inspect_command(args);

@@ -10,6 +10,19 @@
 
 namespace metagmm::cli {
 
+std::filesystem::path installed_data_file(const std::string& name) {
+  std::error_code error;
+  const std::filesystem::path binary = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) throw std::runtime_error("cannot find " + name + ": /proc/self/exe unreadable: " + error.message());
+  const std::filesystem::path bin = binary.parent_path();
+  const std::filesystem::path candidates[] = {bin.parent_path() / METAGMM_DATA_SUBDIR / name,
+                                              bin / METAGMM_DATA_SUBDIR / name};
+  for (const auto& candidate : candidates)
+    if (std::filesystem::is_regular_file(candidate)) return candidate;
+  throw std::runtime_error("cannot find " + name + " beside " + binary.string() + " (looked for " +
+                           candidates[0].string() + " and " + candidates[1].string() + ")");
+}
+
 po::typed_value<double>* real_value(double default_value) {
   return po::value<double>()->default_value(default_value, shortest_text(default_value));
 }

@@ -1,5 +1,6 @@
 #pragma once
 // Option helpers shared by the subcommands (private to the cli layer).
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <utility>
@@ -10,6 +11,11 @@
 #include "metagmm/task/generate.hpp"
 
 namespace metagmm::cli {
+
+// A file installed with the binary under share/metagmm/ (METAGMM_DATA_SUBDIR): found from the
+// running binary's own location, PREFIX/bin/../share/metagmm/NAME once installed, or
+// BUILD/share/metagmm/NAME in a build tree. Throws if it is in neither.
+std::filesystem::path installed_data_file(const std::string& name);
 
 // A double option whose default --help shows in its shortest exact form ("0.1", not
 // "0.10000000000000001").

@@ -6,6 +6,7 @@
 
 #include "common.hpp"
 #include "eval_common.hpp"
+#include "isa_choice.hpp"
 #include "metagmm/cli/commands.hpp"
 #include "metagmm/core/error.hpp"
 
@@ -112,7 +113,10 @@ int eval_command(const std::vector<std::string>& args) {
   if (const int status = collectively(*comm, "eval", [&] {
         help = !parse_options(spec, options, args, v, nullptr, comm->rank() == 0);
         if (help) return;
+        // Before anything a rank could fail at alone: every rank takes part in the agreement.
+        const std::string isa = agree_isa(*comm);
         input = read_input(v);
+        input.isa = isa;
         if (!input.checkpoints.front().checkpoint.encoder) mixtures = prepare_mixture_evaluation(v, input);
         make_out_directory(input.out);
       });

@@ -28,6 +28,7 @@ struct EvalInput {
   task::Split split = task::Split::test;
   std::filesystem::path out;                 // an existing directory
   std::uint64_t seed = 0;
+  std::string isa;  // the kernel level the ranks agreed on, and how
 };
 
 void add_protonet_eval_options(po::options_description& options);

@@ -80,9 +80,10 @@ gmm::Gmm pooled_model(const po::variables_map& v, task::TaskSource& source, cons
   return model;
 }
 
-// tools/plot_eval.py DIR, when python3 can import matplotlib; otherwise how to get it.
+// plot_eval.py DIR (installed beside the binary), when python3 can import matplotlib; otherwise
+// how to get it.
 void plot(const std::string& directory) {
-  const std::string python = METAGMM_PYTHON, script = std::string(METAGMM_TOOLS_DIR) + "/plot_eval.py";
+  const std::string python = METAGMM_PYTHON, script = installed_data_file("plot_eval.py").string();
   if (std::system((python + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0) {
     std::cout << "plot: skipped, " << python << " cannot import matplotlib (Debian: apt-get install "
               << "python3-matplotlib); then run: " << python << " " << script << " " << directory << "\n";
@@ -225,7 +226,7 @@ void evaluate_mixtures(MixtureEvaluation& e, EvalInput& input, comm::Communicato
   const bool leader = comm.rank() == 0;
   if (leader) {
     std::cout << "metagmm eval: " << comm.size() << (comm.size() == 1 ? " rank" : " ranks") << ", "
-              << e.context.tasks << ", split " << e.context.split << "\n"
+              << e.context.tasks << ", split " << e.context.split << "\nkernels: " << input.isa << "\n"
               << e.context.settings << std::flush;
   }
   const auto started = Clock::now();

@@ -10,6 +10,7 @@
 #include "common.hpp"
 #include "checkpoint_algorithm.hpp"
 #include "fewshot_options.hpp"
+#include "isa_choice.hpp"
 #include "metagmm/cli/commands.hpp"
 #include "metagmm/comm/communicator.hpp"
 #include "metagmm/core/error.hpp"
@@ -142,6 +143,7 @@ struct TrainSetup {
   std::unique_ptr<task::TaskSource> source;
   std::optional<train::Checkpoint> resume;
   std::optional<gmm::Gmm> init;  // --init FILE
+  std::string isa;               // the kernel level and how it was chosen
 };
 
 template <typename T>
@@ -222,6 +224,8 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   if (!parse_options(spec, options, args, v, nullptr, leader)) return nullptr;
 
   auto setup = std::make_unique<TrainSetup>();
+  // Before anything a rank could fail at alone: every rank takes part in the agreement.
+  setup->isa = agree_isa(comm);
   absolute_tasks_path(v);
   const fs::path run_dir = required<std::string>(v, "run-dir");
   if (v.count("resume")) {
@@ -232,6 +236,9 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
       store_config_text(setup->resume->config, chosen + ": stored configuration", options, v);
       check_same_run(setup->resume->config, resolved_config(options, v, kNotStored), chosen, leader);
       if (leader) std::cout << "resuming from " << chosen << " at step " << setup->resume->step << "\n";
+      std::string warning;
+      setup->isa = keep_checkpoint_isa(setup->resume->provenance, setup->isa, warning);
+      if (leader && !warning.empty()) std::cout << "warning: " << warning << "\n";
     } else if (leader) {
       std::cout << "no checkpoint in " << run_dir.string() << ": starting a new run\n";
     }
@@ -322,7 +329,8 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   if (!fs::is_directory(run_dir)) throw InputError("--run-dir " + run_dir.string() + ": cannot create the directory");
   if (leader) {
     std::cout << "metagmm train: " << comm.size() << (comm.size() == 1 ? " rank" : " ranks") << ", tasks from "
-              << setup->source->describe() << "\nconfiguration:\n" << o.config << std::flush;
+              << setup->source->describe() << "\nkernels: " << setup->isa << "\nconfiguration:\n" << o.config
+              << std::flush;
   }
   return setup;
 }

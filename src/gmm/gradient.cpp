@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "dual.hpp"
-#include "metagmm/gmm/fast_exp.hpp"
 #include "metagmm/core/error.hpp"
+#include "metagmm/gmm/kernels.hpp"
 
 namespace metagmm::gmm {
 namespace {

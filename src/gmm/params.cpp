@@ -1,6 +1,6 @@
 #include "metagmm/gmm/params.hpp"
 
-#include <Eigen/Cholesky>
+#include "metagmm/core/eigen.hpp"
 #include <cmath>
 
 #include "metagmm/core/error.hpp"

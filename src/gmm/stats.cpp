@@ -6,7 +6,7 @@
 #include <numbers>
 
 #include "metagmm/core/error.hpp"
-#include "metagmm/gmm/fast_exp.hpp"
+#include "metagmm/gmm/kernels.hpp"
 
 namespace metagmm::gmm {
 namespace {
@@ -21,12 +21,6 @@ constexpr Index kMinBlockRows = 16;
 // cache; it beats the matrix products there (measured: K = 8, d = 16, N = 200 and
 // K = 16, d = 16, N = 100000, tools/bench). Beyond, the products' arithmetic dominates.
 constexpr Index kMaxFusedCoefficients = 1100;
-// Groups of points whose likelihood product is taken before one log per lane: each factor
-// lies in [1, K], so the product stays far from overflow (K <= 128 here).
-constexpr int kGroupsPerLog = 32;
-// Groups of points the fused pass takes together: their log-densities and responsibilities
-// (K x kBlockGroups packets) and coordinates stay in the first-level cache.
-constexpr Index kBlockGroups = 8;
 const double kLogTwoPi = std::log(2.0 * std::numbers::pi);
 
 template <typename M>
@@ -190,67 +184,40 @@ void Evaluator::block_log_densities(const Gmm& gmm, RowMatrixRef block, Output o
     }
   }
   if (full) {
-    if (tangent) {
-      full_log_densities<true>(gmm, rows);
-    } else {
-      full_log_densities<false>(gmm, rows);
-    }
+    full_log_densities(gmm, rows, tangent);
     return;
   }
-  log_density_.topRows(rows).noalias() = features_.topRows(rows) * coefficients_.transpose();
-  if (tangent) tangent_density_.topRows(rows).noalias() = features_.topRows(rows) * tangent_coefficients_.transpose();
+  multiply(false, features_.topRows(rows), true, coefficients_, log_density_.topRows(rows));
+  if (tangent) multiply(false, features_.topRows(rows), true, tangent_coefficients_, tangent_density_.topRows(rows));
 }
 
-template <bool kTangent>
-void Evaluator::full_log_densities(const Gmm& gmm, Index rows) {
-  // |U_k^T (x - mu_k)|^2 for every point and component, vectorised across points: each lane of
-  // a Packet is one point, and the loops walk U_k's upper triangle, so every multiply-add is
-  // useful work (a dense matrix product would also multiply U's zero triangle) and the sum of
-  // squares never leaves the registers. Four packets go together: four independent chains of
-  // additions hide their latency, and each coefficient of U is loaded once for all four.
-  // kTangent: also the derivative along the prepared direction, -y . dy with
-  // dy = dU^T (x - c) - d[U^T (mu - c)], in the same loops.
-  constexpr Index W = kPacketWidth, kChains = 4, kSpan = W * kChains;
-  const Index K = gmm.shape.components, d = gmm.shape.dim, pairs = pair_count(d);
-  const Index spans = (rows + kSpan - 1) / kSpan, stride = spans * kSpan;
+void Evaluator::full_log_densities(const Gmm& gmm, Index rows, bool tangent) {
+  const Kernels& kernel = kernels();
+  const Index d = gmm.shape.dim, span = kernel.full_span;
+  const Index stride = (rows + span - 1) / span * span;
   // The block's centred points, transposed: row i holds coordinate i of every point, so
-  // consecutive points' coordinates load as one Packet. Padding columns stay zero.
+  // consecutive points' coordinates load as one packet. Padding columns stay zero.
   grow(transposed_, d, stride);
   const Index linear = features_.cols() - d - 1;
   transposed_.leftCols(rows) = features_.topRows(rows).middleCols(linear, d).transpose();
-  transposed_.middleCols(rows, stride - rows).setZero();
-  for (Index span = 0; span < spans; ++span) {
-    const Index first = span * kSpan;
-    for (Index k = 0; k < K; ++k) {
-      const double* upper = projection_.row(k).data();
-      const double* offsets = upper + pairs;
-      const double* d_upper = kTangent ? tangent_projection_.row(k).data() : nullptr;
-      Packet squares[kChains] = {}, cross[kChains] = {};
-      for (Index j = 0, p = 0; j < d; ++j) {
-        Packet y[kChains], dy[kChains];
-        for (Index c = 0; c < kChains; ++c) y[c] = Packet{} - offsets[j];
-        if constexpr (kTangent)
-          for (Index c = 0; c < kChains; ++c) dy[c] = Packet{} - d_upper[pairs + j];
-        for (Index i = 0; i <= j; ++i, ++p) {
-          const double* x = &transposed_(i, first);
-          for (Index c = 0; c < kChains; ++c) {
-            Packet xc;
-            std::memcpy(&xc, x + c * W, sizeof xc);
-            y[c] += upper[p] * xc;
-            if constexpr (kTangent) dy[c] += d_upper[p] * xc;
-          }
-        }
-        for (Index c = 0; c < kChains; ++c) squares[c] += y[c] * y[c];
-        if constexpr (kTangent)
-          for (Index c = 0; c < kChains; ++c) cross[c] += y[c] * dy[c];
-      }
-      for (Index c = 0; c < kChains; ++c)
-        for (Index lane = 0; lane < W && first + c * W + lane < rows; ++lane) {
-          log_density_(first + c * W + lane, k) = projection_constants_[k] - 0.5 * squares[c][lane];
-          if constexpr (kTangent) tangent_density_(first + c * W + lane, k) = tangent_constants_[k] - cross[c][lane];
-        }
-    }
+  transposed_.middleCols(rows, transposed_.cols() - rows).setZero();
+  FullDensityArgs args;
+  args.transposed = transposed_.data();
+  args.stride = transposed_.cols();
+  args.rows = rows;
+  args.dim = d;
+  args.components = gmm.shape.components;
+  args.projection = projection_.data();
+  args.projection_stride = projection_.cols();
+  args.constants = projection_constants_.data();
+  if (tangent) {
+    args.tangent_projection = tangent_projection_.data();
+    args.tangent_constants = tangent_constants_.data();
+    args.tangent_density = tangent_density_.data();
   }
+  args.log_density = log_density_.data();
+  args.density_stride = log_density_.cols();
+  kernel.full_log_densities(args);
 }
 
 void Evaluator::finish_block(Index start, Index rows, Output output) {
@@ -311,176 +278,28 @@ bool Evaluator::use_fused(const Gmm& gmm, Output output) const {
          coefficients_.size() <= kMaxFusedCoefficients;
 }
 
-// The whole pass in registers and the first-level cache, a block of kBlockGroups groups of W
-// points at a time, vectorised across points (each lane of a Packet is one point):
-//   1. the block's centred points x - c and their squares, one coordinate per row;
-//   2. log-densities phi(x) . C_k, one independent chain per group;
-//   3. per group: log-sum-exp, responsibilities (and for kTangent the weights w);
-//   4. the moment sums R^T Phi (and W^T Phi): for each component, accumulators for a few
-//      coordinates at a time stay in registers across the block's groups, so each sum is
-//      written once per block, not once per point.
-// No per-point array is written and no operand is repacked, which is what a matrix product
-// costs beyond its arithmetic at these sizes. The log-likelihood sum is taken as
-// sum(max) + log(product of the normalisers), one log per lane every kGroupsPerLog groups.
-template <int kDim, bool kTangent>
-void Evaluator::fused_pass(RowMatrixRef points, bool with_statistics, bool sum_responsibilities) {
-  constexpr Index W = kPacketWidth, G = kBlockGroups;
-  // kDim > 0: the dimension known at compile time, so the per-dimension loops unroll.
-  const Index N = points.rows(), d = kDim > 0 ? kDim : points.cols(), K = coefficients_.rows(), F = 2 * d + 1;
-  const Index tangent_size = kTangent ? K * F + K * G : 0;
-  fused_.assign(static_cast<std::size_t>(K * F + 2 * d * G + K * G + G + tangent_size), Packet{});
-  Packet* sums = fused_.data();          // K x F accumulators of r phi
-  Packet* centred = sums + K * F;        // d x G: x - c, coordinate j of group g at j * G + g
-  Packet* squares = centred + d * G;     // d x G: (x - c)^2
-  Packet* density = squares + d * G;     // K x G: log-densities, then responsibilities
-  Packet* valid = density + K * G;       // G: 1 for lanes holding a point, else 0
-  Packet block_top[G];                   // each group's largest log-density
-  Packet* tangent_sums = valid + G;      // kTangent, K x F: accumulators of w phi
-  Packet* tangent = tangent_sums + K * F;  // kTangent, K x G: dl, then w
-  Packet max_sum{}, product = Packet{} + 1.0;
-  double log_likelihood = 0.0;
-  int groups_since_log = 0;
-  auto take_log = [&] {
-    for (Index lane = 0; lane < W; ++lane) log_likelihood += std::log(product[lane]);
-    product = Packet{} + 1.0;
-    groups_since_log = 0;
-  };
-  // sum_g weight[k][g] * phi of group g, added to the K x F sums; four coordinates at a time.
-  auto accumulate = [&](const Packet* weight, Packet* into, Index groups) {
-    constexpr Index kChunk = 4;
-    for (Index k = 0; k < K; ++k) {
-      const Packet* r = weight + k * G;
-      Packet* row = into + k * F;
-      Index j = 0;
-      for (; j + kChunk <= d; j += kChunk) {
-        Packet second[kChunk] = {}, first[kChunk] = {};
-        for (Index g = 0; g < groups; ++g)
-          for (Index c = 0; c < kChunk; ++c) {
-            second[c] += r[g] * squares[(j + c) * G + g];
-            first[c] += r[g] * centred[(j + c) * G + g];
-          }
-        for (Index c = 0; c < kChunk; ++c) {
-          row[j + c] += second[c];
-          row[d + j + c] += first[c];
-        }
-      }
-      for (; j < d; ++j) {
-        Packet second{}, first{};
-        for (Index g = 0; g < groups; ++g) {
-          second += r[g] * squares[j * G + g];
-          first += r[g] * centred[j * G + g];
-        }
-        row[j] += second;
-        row[d + j] += first;
-      }
-      Packet total{};
-      for (Index g = 0; g < groups; ++g) total += r[g];
-      row[F - 1] += total;
-    }
-  };
-  // log-densities phi . C_k (or their derivatives) of the block's groups, one chain per group.
-  auto evaluate = [&](const RowMatrix& coefficients, Packet* out, Index groups) {
-    for (Index k = 0; k < K; ++k) {
-      const double* c = coefficients.row(k).data();
-      Packet v[G];
-      for (Index g = 0; g < G; ++g) v[g] = Packet{} + c[F - 1];
-      for (Index j = 0; j < d; ++j)
-        for (Index g = 0; g < G; ++g) {  // two multiply-adds, not a multiply, a multiply-add and an add
-          v[g] += c[j] * squares[j * G + g];
-          v[g] += c[d + j] * centred[j * G + g];
-        }
-      for (Index g = 0; g < groups; ++g) out[k * G + g] = v[g];
-    }
-  };
-  for (Index block = 0; block < N; block += G * W) {
-    const Index rows = std::min(G * W, N - block), groups = (rows + W - 1) / W;
-    for (Index g = 0; g < G; ++g) {
-      // Each coordinate's packet is built in a register from the W rows (writing lanes to memory
-      // and reading them back as a packet would stall the loads). Lanes past the end read the
-      // centre itself, so they hold zeros.
-      const double* row[W];
-      Packet mask{};
-      for (Index lane = 0; lane < W; ++lane) {
-        const Index n = block + g * W + lane;
-        row[lane] = n < N ? points.row(n).data() : origin_.data();
-        mask[lane] = n < N ? 1.0 : 0.0;
-      }
-      valid[g] = mask;
-      for (Index j = 0; j < d; ++j) {
-        Packet x;
-        for (Index lane = 0; lane < W; ++lane) x[lane] = row[lane][j];
-        x -= origin_[j];
-        centred[j * G + g] = x;
-        squares[j * G + g] = x * x;
-      }
-    }
-    evaluate(coefficients_, density, groups);
-    if constexpr (kTangent) evaluate(tangent_coefficients_, tangent, groups);
-    // Each group's largest log-density, subtracted; then all the block's exps together (independent
-    // chains the processor overlaps).
-    for (Index g = 0; g < groups; ++g) {
-      Packet top = Packet{} - std::numeric_limits<double>::infinity();
-      for (Index k = 0; k < K; ++k) top = density[k * G + g] > top ? density[k * G + g] : top;
-      for (Index k = 0; k < K; ++k) density[k * G + g] -= top;
-      block_top[g] = top;
-    }
-    for (Index k = 0; k < K; ++k) detail::exp_packets(density + k * G, groups);
-    for (Index g = 0; g < groups; ++g) {
-      const Packet top = block_top[g];
-      Packet total{};
-      for (Index k = 0; k < K; ++k) total += density[k * G + g];
-      // Lanes past the end count as likelihood 1 with no responsibility.
-      total = valid[g] > 0.0 ? total : Packet{} + 1.0;
-      max_sum += top * valid[g];
-      product *= total;
-      if (++groups_since_log == kGroupsPerLog) take_log();
-      if (!with_statistics) continue;
-      const Packet inverse = valid[g] / total;
-      Packet mean_tangent{};
-      for (Index k = 0; k < K; ++k) {
-        density[k * G + g] *= inverse;  // the responsibility r_k
-        if constexpr (kTangent) mean_tangent += density[k * G + g] * tangent[k * G + g];
-      }
-      if constexpr (kTangent)
-        for (Index k = 0; k < K; ++k) tangent[k * G + g] = density[k * G + g] * (tangent[k * G + g] - mean_tangent);
-    }
-    if (!with_statistics) continue;
-    if (sum_responsibilities) accumulate(density, sums, groups);
-    if constexpr (kTangent) accumulate(tangent, tangent_sums, groups);
-  }
-  take_log();
-  for (Index lane = 0; lane < W; ++lane) log_likelihood += max_sum[lane];
-  block_log_likelihood_ = log_likelihood;
-  if (!with_statistics) return;
-  auto reduce_lanes = [&](const Packet* from, RowMatrix& to) {
-    for (Index k = 0; k < K; ++k)
-      for (Index f = 0; f < F; ++f) {
-        double total = 0.0;
-        for (Index lane = 0; lane < W; ++lane) total += from[k * F + f][lane];
-        to(k, f) = total;
-      }
-  };
-  if (sum_responsibilities) reduce_lanes(sums, moment_sums_);
-  if constexpr (kTangent) reduce_lanes(tangent_sums, tangent_sums_);
-}
-
+// The whole pass in registers and the first level cache, by the kernels (gmm/kernel_table.hpp):
+// no per-point array is written and no operand is repacked, which is what a matrix product
+// costs beyond its arithmetic at these sizes.
 void Evaluator::fused_pass(RowMatrixRef points, Output output) {
-  const bool statistics = with_statistics(output), responsibilities = sums_responsibilities(output);
-  // The dimension as a template argument where it is small, for both kinds of pass.
-  auto by_dimension = [&]<bool kTangent>() {
-    switch (points.cols()) {
-      case 1: return fused_pass<1, kTangent>(points, statistics, responsibilities);
-      case 2: return fused_pass<2, kTangent>(points, statistics, responsibilities);
-      case 3: return fused_pass<3, kTangent>(points, statistics, responsibilities);
-      case 4: return fused_pass<4, kTangent>(points, statistics, responsibilities);
-      default: return fused_pass<0, kTangent>(points, statistics, responsibilities);
-    }
-  };
-  if (with_tangent(output)) {
-    by_dimension.template operator()<true>();
-  } else {
-    by_dimension.template operator()<false>();
-  }
+  const Kernels& kernel = kernels();
+  const bool tangent = with_tangent(output);
+  const Index K = coefficients_.rows(), d = points.cols();
+  FusedPassArgs args;
+  args.points = points.data();
+  args.rows = points.rows();
+  args.dim = d;
+  args.point_stride = points.outerStride();
+  args.origin = origin_.data();
+  args.components = K;
+  args.coefficients = coefficients_.data();
+  args.tangent_coefficients = tangent ? tangent_coefficients_.data() : nullptr;
+  args.with_statistics = with_statistics(output);
+  args.sum_responsibilities = sums_responsibilities(output);
+  args.moment_sums = moment_sums_.data();
+  args.tangent_sums = tangent ? tangent_sums_.data() : nullptr;
+  args.scratch = fused_scratch_.reserve(static_cast<std::size_t>(kernel.fused_scratch_doubles(K, d, tangent)));
+  block_log_likelihood_ = kernel.fused_pass(args);
 }
 
 void Evaluator::run(const Gmm& gmm, RowMatrixRef points, Output output, const Vector* direction) {
@@ -517,12 +336,8 @@ void Evaluator::run_blocks(const Gmm& gmm, RowMatrixRef points, Output output) {
       continue;
     }
     finish_block(start, rows, output);
-    if (sums_responsibilities(output)) {
-      moment_sums_.noalias() += log_density_.topRows(rows).transpose() * features_.topRows(rows);
-    }
-    if (with_tangent(output)) {
-      tangent_sums_.noalias() += tangent_density_.topRows(rows).transpose() * features_.topRows(rows);
-    }
+    if (sums_responsibilities(output)) multiply(true, log_density_.topRows(rows), false, features_.topRows(rows), moment_sums_, true);
+    if (with_tangent(output)) multiply(true, tangent_density_.topRows(rows), false, features_.topRows(rows), tangent_sums_, true);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/gmm/kernels.hpp"
 
 namespace metagmm::meta {
 namespace {
@@ -64,7 +65,8 @@ const RowMatrix& Encoder::forward(const Vector& phi, const RowMatrix& points) {
     const WeightMap w(phi.data() + offsets_[layer], out, in);
     const auto b = phi.segment(offsets_[layer] + out * in, out).transpose();
     if (l > 0) inputs_[layer] = pre_[layer - 1].cwiseMax(0.0);  // ReLU
-    pre_[layer].noalias() = input(l) * w.transpose();
+    pre_[layer].resize(input(l).rows(), out);
+    gmm::multiply(false, input(l), true, w, pre_[layer]);  // the chosen kernel level's product
     pre_[layer].rowwise() += b;
   }
   return pre_.back();
@@ -79,12 +81,14 @@ void Encoder::backward(const Vector& phi, const RowMatrix& output_gradient, Vect
   for (Index l = shape_.layers() - 1; l >= 0; --l) {
     const auto layer = static_cast<std::size_t>(l);
     const Index in = shape_.layer_input(l), out = shape_.widths[layer];
-    Eigen::Map<RowMatrix>(gradient.data() + offsets_[layer], out, in).noalias() = delta_.transpose() * input(l);
+    Eigen::Map<RowMatrix> weight_gradient(gradient.data() + offsets_[layer], out, in);
+    gmm::multiply(true, delta_, false, input(l), weight_gradient);
     gradient.segment(offsets_[layer] + out * in, out) = delta_.colwise().sum().transpose();
     if (l == 0) break;
     const WeightMap w(phi.data() + offsets_[layer], out, in);
     // Through W, then the previous layer's ReLU: zero where its input was not positive.
-    upstream_.noalias() = delta_ * w;
+    upstream_.resize(delta_.rows(), in);
+    gmm::multiply(false, delta_, false, w, upstream_);
     delta_ = (pre_[layer - 1].array() > 0.0).select(upstream_, 0.0);
   }
 }

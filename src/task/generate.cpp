@@ -1,6 +1,6 @@
 #include "metagmm/task/generate.hpp"
 
-#include <Eigen/QR>
+#include "metagmm/core/eigen.hpp"
 #include <cmath>
 #include <numbers>
 #include <sstream>

@@ -3,6 +3,7 @@
 #include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/h5/file.hpp"
+#include "metagmm/task/provenance.hpp"
 
 namespace metagmm::task {
 
@@ -72,6 +73,7 @@ void write_gmm_file(const std::string& path, const gmm::Gmm& model, const FitRec
     h5::File file = h5::File::create(output.temp_path());
     file.set_attribute("/", "format", std::string(kGmmFormat));
     file.set_attribute("/", "version", kGmmVersion);
+    write_provenance(file);
     write_model(file, "/", model);
     if (record) {
       file.write<std::int32_t>("/assignments", {static_cast<std::uint64_t>(record->assignments.size())},

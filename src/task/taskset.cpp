@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "metagmm/core/atomic_file.hpp"
+#include "metagmm/core/build_info.hpp"
+#include "metagmm/task/provenance.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/core/text.hpp"
@@ -114,7 +116,8 @@ TaskSetWriter::TaskSetWriter(const std::string& path, TaskSetHeader header)
   file.set_attribute("/", "dim", static_cast<std::int64_t>(header_.dim));
   file.set_attribute("/", "generator", header_.generator);
   file.set_attribute("/", "settings", header_.settings);
-  file.set_attribute("/", "created_by", std::string("metagmm 0.1.0"));
+  file.set_attribute("/", "created_by", "metagmm " + std::string(version()));
+  write_provenance(file);
   h5::DatasetOptions extendible{.extendible = true};
   state_->points = file.create_dataset<double>("/points", {0, d}, extendible);
   if (header_.labels) state_->labels = file.create_dataset<std::int32_t>("/labels", {0}, extendible);

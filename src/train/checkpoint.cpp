@@ -122,6 +122,7 @@ Checkpoint read_content(const std::filesystem::path& path) {
   c.seed = static_cast<std::uint64_t>(std::stoull(file.require_string_attribute("/", "seed")));
   c.config = file.require_string_attribute("/", "config");
   c.optimizer = file.require_string_attribute("/", "optimizer");
+  c.provenance = task::read_provenance(file);
   if (file.exists("/encoder")) {
     c.encoder = read_encoder(file, name);
     c.theta = to_vector(read_doubles(file, "/encoder/parameters"));
@@ -222,6 +223,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
     file.set_attribute("/", "seed", std::to_string(c.seed));
     file.set_attribute("/", "config", c.config);
     file.set_attribute("/", "created_by", std::string("metagmm train"));
+    task::write_provenance(file);  // the kernel level the run computed with (cli/isa_choice.hpp)
     if (c.encoder) {
       write_encoder(file, *c.encoder, c.theta);
     } else {

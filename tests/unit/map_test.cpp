@@ -2,7 +2,7 @@
 // its two limits: no relevance is the maximum-likelihood M-step, infinite relevance the prior.
 #include <gtest/gtest.h>
 
-#include <Eigen/Cholesky>
+#include "metagmm/core/eigen.hpp"
 
 #include "metagmm/core/error.hpp"
 #include "metagmm/gmm/em.hpp"

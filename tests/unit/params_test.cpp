@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include <Eigen/Cholesky>
+#include "metagmm/core/eigen.hpp"
 #include <cmath>
 #include <numbers>
 

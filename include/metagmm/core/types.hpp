@@ -1,6 +1,6 @@
 #pragma once
 // The one header of Eigen aliases used across metagmm.
-#include <Eigen/Core>
+#include "metagmm/core/eigen.hpp"
 #include <cstdint>
 
 namespace metagmm {

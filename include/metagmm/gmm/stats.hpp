@@ -21,8 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "metagmm/core/scratch.hpp"
 #include "metagmm/core/types.hpp"
-#include "metagmm/gmm/fast_exp.hpp"
 #include "metagmm/gmm/params.hpp"
 
 namespace metagmm::gmm {
@@ -87,13 +87,10 @@ class Evaluator {
   void reset_statistics(const Gmm& gmm, RowMatrixRef points, Output output);
   void prepare_blocks(const GmmShape& shape, bool tangent);
 
-  template <bool kTangent>
-  void full_log_densities(const Gmm& gmm, Index rows);
+  void full_log_densities(const Gmm& gmm, Index rows, bool tangent);
   void finish_block(Index start, Index rows, Output output);
   bool use_fused(const Gmm& gmm, Output output) const;
   void fused_pass(RowMatrixRef points, Output output);
-  template <int kDim, bool kTangent>
-  void fused_pass(RowMatrixRef points, bool with_statistics, bool sum_responsibilities);
 
   // Derived from the parameters once per call.
   Eigen::RowVectorXd origin_;  // c, the point the features are centred on
@@ -116,7 +113,7 @@ class Evaluator {
   Vector row_log_likelihood_;  // B: log p(x) of each row
   RowMatrix moment_sums_;      // K x F: R^T Phi summed over blocks
   RowMatrix tangent_sums_;     // K x F: W^T Phi summed over blocks
-  std::vector<Packet> fused_;  // fused pass: K x F packet accumulators, then centred points and log-densities
+  Scratch fused_scratch_;      // fused pass: its packet accumulators, centred points and log-densities
   double block_log_likelihood_ = 0.0;
   // Outputs.
   Statistics stats_;

@@ -17,7 +17,9 @@
 //   /metrics/elapsed        float64 [n] seconds of training when the step ended
 //   root attributes: format, version, algorithm, step (meta-steps taken), seed,
 //                    optimizer ("sgd"/"adam"), optimizer_steps, config (the resolved
-//                    configuration, "key = value" lines), created_by, checksum.
+//                    configuration, "key = value" lines), created_by, checksum;
+//                    metagmm_version, git_revision and isa (the kernel level, task/provenance.hpp:
+//                    not covered by the checksum; absent before metagmm 0.2.0).
 // The random streams need nothing more than the seed and the step: every draw is a pure
 // function of (seed, step, task) (task/sampler.hpp).
 // The checksum is a CRC-32 (zlib) over every value above, in a fixed order; a reader
@@ -32,6 +34,7 @@
 #include "metagmm/gmm/params.hpp"
 #include "metagmm/meta/encoder.hpp"
 #include "metagmm/meta/optimizer.hpp"
+#include "metagmm/task/provenance.hpp"
 
 namespace metagmm::train {
 
@@ -71,6 +74,8 @@ struct Checkpoint {
   meta::OptimizerState optimizer_state;
   std::string config;     // resolved configuration
   MetricsHistory metrics;
+  // Read only: the build and kernel level that wrote the file (a save records the ones in use).
+  task::Provenance provenance;
   ModelShape model() const { return encoder ? ModelShape(*encoder) : ModelShape(shape); }
 };
 

@@ -1,9 +1,10 @@
 #pragma once
-// exp() of many numbers at once: non-positive ones for the log-sum-exp of the E-step, and
-// precisions from log standard deviations.
+// Packets of doubles at this kernel level's width, and exp() of many numbers at once:
+// non-positive ones for the log-sum-exp of the E-step, and precisions from log standard
+// deviations. Private to src/gmm/kernels/kernels.cpp, inside its level's namespace.
 //
 // Eigen's vectorised exp for doubles divides (a rational approximation); division is slow on
-// this processor, and the E-step takes one exp per point and component. This one reduces
+// these processors, and the E-step takes one exp per point and component. This one reduces
 // x = k ln 2 + r with |r| <= ln(2)/2, evaluates the degree-12 Taylor polynomial of exp(r) by
 // Horner's rule (truncation below 2e-16 relative), and scales by 2^k through the exponent
 // bits: only multiplies and adds, which the compiler vectorises.
@@ -11,20 +12,33 @@
 // Arguments below -708 give exp(-708) ~ 3e-308 rather than a subnormal or zero: inputs here
 // are log-densities minus their row maximum, where such terms are below rounding of the sum.
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-#include "metagmm/core/types.hpp"
+#include "metagmm/core/isa.hpp"
 
-namespace metagmm::gmm {
-
-// A register of doubles at the widest width the build targets (AVX-512 or AVX2), as a GCC
-// vector type: arithmetic on it compiles to one vector instruction.
-#if defined(__AVX512F__)
-inline constexpr int kPacketWidth = 8;
-#else
-inline constexpr int kPacketWidth = 4;
+#ifndef METAGMM_KERNEL_LEVEL
+#error "packet.hpp belongs to the kernels, compiled once per level (src/gmm/kernels/kernels.cpp)"
 #endif
+
+namespace metagmm::kernels::METAGMM_KERNEL_LEVEL {
+
+using Index = std::ptrdiff_t;
+
+// The level and packet width follow from the flags this copy is compiled with (its -march).
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+inline constexpr IsaLevel kLevel = IsaLevel::avx512;
+inline constexpr int kPacketWidth = 8;
+#elif defined(__AVX2__) && defined(__FMA__)
+inline constexpr IsaLevel kLevel = IsaLevel::avx2;
+inline constexpr int kPacketWidth = 4;
+#else
+inline constexpr IsaLevel kLevel = IsaLevel::sse2;
+inline constexpr int kPacketWidth = 2;
+#endif
+// A register of doubles, as a GCC vector type: arithmetic on it compiles to one vector
+// instruction of this level.
 typedef double Packet __attribute__((vector_size(kPacketWidth * sizeof(double))));
 
 namespace detail {
@@ -128,4 +142,4 @@ inline void exp_in_place(double* values, Index count) {
   for (Index lane = 0; lane < count - i; ++lane) values[i + lane] = x[lane];
 }
 
-}  // namespace metagmm::gmm
+}  // namespace metagmm::kernels::METAGMM_KERNEL_LEVEL
