@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""The install as a cluster's software team uses it: `cmake --install` into a prefix, the tree
-moved elsewhere (nothing points back at the source or build tree), the installed binary finding
+"""The install as a cluster's software team uses it: a plain build that needs no test
+dependencies, `cmake --install` into a prefix, the tree moved elsewhere (nothing points back at the source or build tree), the installed binary finding
 its plot script, the job scripts and configs under share/metagmm/, a C++ project built against
 find_package(metagmm), and the Lmod module file loaded by Debian's lmod.
 
@@ -106,6 +106,20 @@ class InstallTest(unittest.TestCase):
             points = f["points"][offsets[4]:offsets[5]]
         reference = diag_mean_log_likelihood(model, points)
         self.assertLess(abs(ours - reference) / abs(reference), LOGLIK_TOLERANCE)
+
+    def test_a_plain_build_needs_no_test_dependencies(self):
+        # The binary alone configures without GoogleTest, Google Benchmark or Python.
+        source = os.path.dirname(os.path.dirname(HERE))
+        build = self.path("plain-build")
+        result = run_checked(["cmake", "-S", source, "-B", build, "-DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON",
+                              "-DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON", "-DCMAKE_DISABLE_FIND_PACKAGE_Python3=ON"],
+                             timeout=TIMEOUT)
+        self.assertIn("Build files have been written", result.stdout)
+        with open(os.path.join(build, "CMakeCache.txt")) as cache:
+            text = cache.read()
+        self.assertIn("BUILD_TESTING:BOOL=OFF", text)
+        self.assertIn("METAGMM_BENCHMARKS:BOOL=OFF", text)
+        self.assertIn("METAGMM_NATIVE:BOOL=OFF", text)
 
     @unittest.skipUnless(os.path.exists(LMOD_INIT), "needs Debian's lmod")
     def test_the_module_file(self):
