@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -166,7 +165,7 @@ void inspect_task_set(const std::string& path) {
             << "generator   " << info.generator << "\n";
   print_settings(info.settings);
   std::cout << "created by  " << info.created_by << "\n"
-            << "written by  " << task::describe(task::read_provenance(h5::File::open(path))) << "\n";
+            << "written by  " << task::describe(info.provenance) << "\n";
 }
 
 void inspect_model(const std::string& path) {
@@ -192,8 +191,8 @@ void inspect_model(const std::string& path) {
 void inspect_checkpoint(const std::string& path) {
   const train::Checkpoint c = train::read_checkpoint(path);  // checks the checksum
   std::cout << "file        " << path << "\n"
-            << "format      " << train::kCheckpointFormat << " version "
-            << h5::File::open(path).int_attribute("/", "version").value_or(0) << " (checksum verified)\n"
+            << "format      " << train::kCheckpointFormat << " version " << c.format_version
+            << " (checksum verified)\n"
             << "written by  " << task::describe(c.provenance) << "\n"
             << "algorithm   " << c.algorithm << ", step " << c.step << ", seed " << c.seed << "\n"
             << "model       " << c.model().describe() << ", " << c.theta.size() << " parameters\n"
@@ -564,17 +563,14 @@ int fit_command(const std::vector<std::string>& args) {
 // ---- version -----------------------------------------------------------------------------
 
 int version_command() {
-  std::vector<IsaLevel> compiled;
-  for (const gmm::Kernels* table : gmm::compiled_kernels()) compiled.push_back(table->level);
-  const char* forced = std::getenv("METAGMM_ISA");
   std::cout << "metagmm " << version() << " (revision " << git_revision() << ")\n"
             << "compiler    " << compiler() << "\n"
             << "built for   " << build_target()
             << (build_target() == "native" ? " (this build's processor only)" : " (any x86-64-v3 processor)") << "\n"
-            << "kernels     " << join_isa_levels(compiled) << " compiled in; this processor supports "
+            << "kernels     " << join_isa_levels(gmm::compiled_kernel_levels()) << " compiled in; this processor supports "
             << join_isa_levels(supported_isa_levels()) << "\n"
             << "in use      " << to_string(gmm::kernels().level)
-            << (forced && std::string(forced) != "auto" ? " (METAGMM_ISA)" : " (the highest this processor supports)")
+            << (isa_forced() ? " (METAGMM_ISA)" : " (the highest this processor supports)")
             << "\n";
   return kExitOk;
 }

@@ -42,6 +42,8 @@ std::string describe_counts(const std::vector<std::int64_t>& counts) {
 
 }  // namespace
 
+bool isa_forced() { return !forced_isa().empty(); }
+
 void choose_process_isa() {
   const std::string forced = forced_isa();
   if (forced.empty()) {
@@ -64,7 +66,7 @@ std::string agree_isa(comm::Communicator& comm) {
   // same on every rank built alike.
   gmm::use_kernels(agreed);
   const std::string name(to_string(agreed));
-  const bool forced = !forced_isa().empty();
+  const bool forced = isa_forced();
   if (counts[static_cast<std::size_t>(agreed)] == comm.size())
     return name + (forced ? " (METAGMM_ISA)" : comm.size() == 1 ? " (the highest this processor supports)"
                                                                  : " (the highest every rank supports)");
@@ -78,7 +80,7 @@ std::string keep_checkpoint_isa(const task::Provenance& recorded, const std::str
   const IsaLevel current = gmm::kernels().level;
   if (level && *level == current) return agreed + ", as the checkpoint";
   const std::string differ = "; results may differ from an uninterrupted run in the last bits";
-  if (!forced_isa().empty()) {
+  if (isa_forced()) {
     warning = "the checkpoint was computed with " + wanted + " kernels, METAGMM_ISA asks for " +
               std::string(to_string(current)) + differ;
     return agreed;

@@ -12,6 +12,8 @@
 
 namespace metagmm::cli {
 
+// Whether METAGMM_ISA names a level (set, and not "auto").
+bool isa_forced();
 // The level for this process, from METAGMM_ISA or the processor; throws InputError for an
 // unknown or unsupported METAGMM_ISA.
 void choose_process_isa();

@@ -26,6 +26,12 @@ std::atomic<const Kernels*> active{nullptr};
 
 std::span<const Kernels* const> compiled_kernels() { return kCompiled; }
 
+std::vector<IsaLevel> compiled_kernel_levels() {
+  std::vector<IsaLevel> levels;
+  for (const Kernels* table : kCompiled) levels.push_back(table->level);
+  return levels;
+}
+
 const Kernels* compiled_kernels(IsaLevel level) {
   for (const Kernels* table : kCompiled)
     if (table->level == level) return table;
@@ -52,11 +58,9 @@ const Kernels& kernels() {
 
 void use_kernels(IsaLevel level) {
   const Kernels* table = compiled_kernels(level);
-  std::vector<IsaLevel> compiled;
-  for (const Kernels* t : kCompiled) compiled.push_back(t->level);
   if (!table)
     throw InputError("ISA level " + std::string(to_string(level)) + " is not compiled into this build (it has: " +
-                     join_isa_levels(compiled) + ")");
+                     join_isa_levels(compiled_kernel_levels()) + ")");
   if (!processor_supports(level))
     throw InputError("ISA level " + std::string(to_string(level)) + ": this processor lacks it (it supports: " +
                      join_isa_levels(supported_isa_levels()) + ")");

@@ -7,7 +7,6 @@
 
 #include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/build_info.hpp"
-#include "metagmm/task/provenance.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/core/text.hpp"
@@ -234,6 +233,7 @@ TaskSetReader::TaskSetReader(const std::string& path) {
   info_.generator = file.string_attribute("/", "generator").value_or("");
   info_.settings = file.string_attribute("/", "settings").value_or("");
   info_.created_by = file.string_attribute("/", "created_by").value_or("");
+  info_.provenance = read_provenance(file);
 
   h5::Dataset points = file.dataset("/points", h5::Dtype::float64, 2);
   if (static_cast<Index>(points.dims()[1]) != info_.dim) {

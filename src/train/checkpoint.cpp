@@ -122,6 +122,7 @@ Checkpoint read_content(const std::filesystem::path& path) {
   c.seed = static_cast<std::uint64_t>(std::stoull(file.require_string_attribute("/", "seed")));
   c.config = file.require_string_attribute("/", "config");
   c.optimizer = file.require_string_attribute("/", "optimizer");
+  c.format_version = version;
   c.provenance = task::read_provenance(file);
   if (file.exists("/encoder")) {
     c.encoder = read_encoder(file, name);

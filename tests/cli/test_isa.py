@@ -5,8 +5,7 @@ the ranks of a job agreeing on one level, the level recorded in checkpoints and 
 and the kernels' objects sharing no symbol with the rest of the program.
 
 Run by ctest with METAGMM (the binary), MPIRUN and KERNEL_OBJECTS (the kernels' object files,
-colon-separated); in the sanitizer build SANITIZED=1 and QEMU_CHECKS=0 (qemu-user cannot map its
-shadow memory).
+colon-separated); SANITIZED=1 in the sanitizer build, where the qemu runs are skipped.
 """
 import os
 import re
@@ -20,8 +19,7 @@ import numpy as np
 from support import MPI_ENV, MPIRUN, METAGMM, SharedDirectory, bits, checkpoint_content, run_checked
 
 QEMU = shutil.which("qemu-x86_64")
-QEMU_CHECKS = os.environ.get("QEMU_CHECKS", "1") == "1"
-SANITIZED = os.environ.get("SANITIZED", "0") == "1"
+SANITIZED = os.environ.get("SANITIZED", "0") == "1"  # qemu-user cannot map ASan's shadow memory
 # The same algorithm at two widths sums in two orders: after a fixed 20 EM iterations (no stopping
 # rule, which could stop one level an iteration before the other) the parameters agree to about
 # 1e-12; 1e-9 leaves room for EM's amplification of rounding in flat directions.
@@ -121,7 +119,7 @@ class IsaTest(SharedDirectory, unittest.TestCase):
             np.testing.assert_allclose(arrays["means"], reference["means"], rtol=LEVEL_TOLERANCE, atol=LEVEL_TOLERANCE,
                                        err_msg=level)
 
-    @unittest.skipUnless(QEMU and QEMU_CHECKS, "needs qemu-x86_64 (Debian's qemu-user) and a build without sanitizers")
+    @unittest.skipUnless(QEMU and not SANITIZED, "needs qemu-x86_64 (Debian's qemu-user) and a build without sanitizers")
     def test_the_default_binary_on_an_avx2_only_processor(self):
         # The same binary as an AVX2-only node runs it: it starts, picks avx2 and computes what
         # the native run does (the same bits at the same level, rounding apart otherwise).
@@ -143,7 +141,7 @@ class IsaTest(SharedDirectory, unittest.TestCase):
         self.assertIn("kernels: avx2", out)
         self.assertEqual(checkpoint_content(emulated_checkpoint), checkpoint_content(native_checkpoint))
 
-    @unittest.skipUnless(QEMU and QEMU_CHECKS, "needs qemu-x86_64 (Debian's qemu-user) and a build without sanitizers")
+    @unittest.skipUnless(QEMU and not SANITIZED, "needs qemu-x86_64 (Debian's qemu-user) and a build without sanitizers")
     def test_a_processor_below_the_baseline_gets_one_line(self):
         result = run("--version", qemu_cpu="Nehalem", check=False)
         self.assertEqual(result.returncode, 2, result.stderr)
@@ -187,6 +185,10 @@ class IsaTest(SharedDirectory, unittest.TestCase):
         final = os.path.join(run_dir, f"checkpoint-{20:012d}.h5")
         self.assertEqual(checkpoint_content(final), checkpoint_content(whole))
         self.assertIn(f"kernels {low}", run("inspect", final).stdout)
+        with h5py.File(final, "r") as f:
+            self.assertEqual(f.attrs["isa"], low)
+            self.assertRegex(f.attrs["metagmm_version"], r"^\d+\.\d+\.\d+$")
+            self.assertTrue(f.attrs["git_revision"])
 
     def test_a_resume_says_when_it_cannot_keep_the_level(self):
         cases = [("avx10", "which this build lacks")]

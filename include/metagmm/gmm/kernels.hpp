@@ -6,6 +6,7 @@
 // chooses at start-up from METAGMM_ISA, and under MPI the ranks agree on one level before the
 // first step (cli/isa_choice.hpp), so results do not depend on which nodes a job lands on.
 #include <span>
+#include <vector>
 
 #include "metagmm/core/isa.hpp"
 #include "metagmm/core/types.hpp"
@@ -15,6 +16,8 @@ namespace metagmm::gmm {
 
 // The levels compiled in, lowest first.
 std::span<const Kernels* const> compiled_kernels();
+// The levels compiled in, lowest first, by name.
+std::vector<IsaLevel> compiled_kernel_levels();
 // The compiled level's table, or null where this build lacks it.
 const Kernels* compiled_kernels(IsaLevel level);
 // The highest compiled level this processor supports.

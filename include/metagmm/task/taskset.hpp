@@ -17,6 +17,7 @@
 #include "metagmm/core/types.hpp"
 #include "metagmm/gmm/params.hpp"
 #include "metagmm/h5/file.hpp"
+#include "metagmm/task/provenance.hpp"
 
 namespace metagmm::task {
 
@@ -83,6 +84,7 @@ struct TaskSetInfo {
   Index dim = 0, tasks = 0, points = 0;
   bool labels = false, truth = false;
   std::string truth_space;  // "data", or "latent" when a warp was applied
+  Provenance provenance;    // the build and kernel level that wrote it
 };
 
 class TaskSetReader {

@@ -74,7 +74,9 @@ struct Checkpoint {
   meta::OptimizerState optimizer_state;
   std::string config;     // resolved configuration
   MetricsHistory metrics;
-  // Read only: the build and kernel level that wrote the file (a save records the ones in use).
+  // Read only: the file's format version and the build and kernel level that wrote it (a save
+  // writes kCheckpointVersion and the ones in use).
+  std::int64_t format_version = kCheckpointVersion;
   task::Provenance provenance;
   ModelShape model() const { return encoder ? ModelShape(*encoder) : ModelShape(shape); }
 };
