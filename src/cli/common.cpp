@@ -4,6 +4,7 @@
 #include <map>
 #include <vector>
 
+#include "failure.hpp"
 #include "metagmm/cli/commands.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/text.hpp"
@@ -104,35 +105,37 @@ task::GeneratorOptions generator_options(const po::variables_map& v, const std::
   return o;
 }
 
-// Labels as classes 0..C-1 in increasing label order, -1 (unknown) kept.
-IntVector class_numbers(const IntVector& labels) {
-  std::map<std::int32_t, std::int32_t> number;
-  for (Index i = 0; i < labels.size(); ++i)
-    if (labels[i] >= 0) number.emplace(labels[i], 0);
-  std::int32_t next = 0;
-  for (auto& [label, value] : number) value = next++;
-  IntVector classes(labels.size());
-  for (Index i = 0; i < labels.size(); ++i) classes[i] = labels[i] >= 0 ? number[labels[i]] : -1;
-  return classes;
+void add_csv_options(po::options_description& options) {
+  options.add_options()
+      ("label-column", po::value<std::string>()->default_value(""), "CSV column with integer labels (-1 unknown): header name or 0-based index")
+      ("task-column", po::value<std::string>()->default_value(""), "CSV column naming each row's task: header name or 0-based index")
+      ("delimiter", po::value<char>()->default_value(','), "CSV field separator")
+      ("header", po::value<std::string>()->default_value("detect"), "CSV header row: detect (a first row with any non-number), yes, no");
 }
 
+task::CsvOptions csv_options(const po::variables_map& v) {
+  task::CsvOptions o;
+  o.label_column = v["label-column"].as<std::string>();
+  o.task_column = v["task-column"].as<std::string>();
+  o.delimiter = v["delimiter"].as<char>();
+  o.header = task::parse_csv_header(v["header"].as<std::string>(), "--header");
+  return o;
+}
 
 int collectively(comm::Communicator& comm, const std::string& command, const std::function<void()>& step) {
   std::vector<std::int64_t> failed(static_cast<std::size_t>(comm.size()), 0);
-  std::string message;
+  std::string line;
   try {
     step();
-  } catch (const InputError& error) {
-    failed[static_cast<std::size_t>(comm.rank())] = kExitBadInput;
-    message = "metagmm " + command + ": error: " + error.what();
   } catch (const std::exception& error) {
-    failed[static_cast<std::size_t>(comm.rank())] = kExitFailure;
-    message = "metagmm " + command + ": failed: " + error.what();
+    const Failure failure = failure_of(command, error);
+    failed[static_cast<std::size_t>(comm.rank())] = failure.status;
+    line = failure.line;
   }
   comm.sum(failed);
   for (int r = 0; r < comm.size(); ++r) {
     if (failed[static_cast<std::size_t>(r)] != 0) {
-      if (r == comm.rank()) std::cerr << message << std::endl;
+      if (r == comm.rank()) std::cerr << line << std::endl;
       return static_cast<int>(failed[static_cast<std::size_t>(r)]);
     }
   }

@@ -1,5 +1,6 @@
 #pragma once
 // Option helpers shared by the subcommands (private to the cli layer).
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -8,6 +9,7 @@
 #include "metagmm/cli/options.hpp"
 #include "metagmm/comm/communicator.hpp"
 #include "metagmm/core/types.hpp"
+#include "metagmm/task/csv.hpp"
 #include "metagmm/task/generate.hpp"
 
 namespace metagmm::cli {
@@ -29,8 +31,14 @@ std::uint64_t seed_option(const po::variables_map& v);
 void add_generator_options(po::options_description& options, const std::string& prefix);
 task::GeneratorOptions generator_options(const po::variables_map& v, const std::string& prefix);
 
-// Labels as classes 0..C-1 in increasing label order, -1 (unknown) kept.
-IntVector class_numbers(const IntVector& labels);
+// The CSV reading options (--label-column, --task-column, --delimiter, --header) of import and fit.
+void add_csv_options(po::options_description& options);
+task::CsvOptions csv_options(const po::variables_map& v);
+
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 // Runs `step` on every rank; if it fails anywhere, the lowest failing rank prints its error
 // ("metagmm COMMAND: error: ...") and every rank returns the failure's exit status (no rank is

@@ -1,9 +1,10 @@
-// metagmm eval: trained checkpoints on held-out tasks. Mixture checkpoints (Reptile, MAML,
-// first-order MAML) get adaptation curves against the baselines (eval_mixture.cpp); ProtoNet
-// checkpoints few-shot accuracy and the GMM head (eval_protonet.cpp).
+// metagmm eval: trained checkpoints on held-out tasks. Checkpoints of mixture algorithms get
+// adaptation curves against the baselines (eval_mixture.cpp, eval/runner.hpp); checkpoints of
+// encoders (ProtoNet) few-shot accuracy and the GMM head (eval_protonet.cpp, eval/fewshot.hpp).
 #include <filesystem>
 #include <iostream>
 
+#include "command_list.hpp"
 #include "common.hpp"
 #include "eval_common.hpp"
 #include "isa_choice.hpp"
@@ -63,7 +64,7 @@ void make_out_directory(const fs::path& out) {
 
 }  // namespace
 
-int eval_command(const std::vector<std::string>& args) {
+int eval_command(const std::vector<std::string>& args, comm::Communicator& comm) {
   const CommandSpec spec{
       "eval", "eval --checkpoint FILE [FILE ...] [--tasks FILE] [--split test] --out DIR [options]",
       "Evaluates trained checkpoints on held-out tasks (the --split of --tasks, by default the test\n"
@@ -105,16 +106,14 @@ int eval_command(const std::vector<std::string>& args) {
   add_mixture_eval_options(options);
   add_protonet_eval_options(options);
   po::variables_map v;
-  comm::MpiRuntime mpi;
-  const auto comm = mpi.communicator();
   bool help = false;
   EvalInput input;
   std::shared_ptr<MixtureEvaluation> mixtures;
-  if (const int status = collectively(*comm, "eval", [&] {
-        help = !parse_options(spec, options, args, v, nullptr, comm->rank() == 0);
+  if (const int status = collectively(comm, "eval", [&] {
+        help = !parse_options(spec, options, args, v, nullptr, comm.rank() == 0);
         if (help) return;
         // Before anything a rank could fail at alone: every rank takes part in the agreement.
-        const std::string isa = agree_isa(*comm);
+        const std::string isa = agree_isa(comm);
         input = read_input(v);
         input.isa = isa;
         if (!input.checkpoints.front().checkpoint.encoder) mixtures = prepare_mixture_evaluation(v, input);
@@ -124,20 +123,11 @@ int eval_command(const std::vector<std::string>& args) {
     return status;
   }
   if (!mixtures) {  // ProtoNet evaluation is serial: rank 0 does it
-    if (comm->rank() == 0) evaluate_protonets(v, input);
+    if (comm.rank() == 0) evaluate_protonets(v, input);
     return kExitOk;
   }
-  try {
-    evaluate_mixtures(*mixtures, input, *comm);
-    return kExitOk;
-  } catch (const std::exception& error) {
-    if (comm->size() == 1) throw;
-    const int status = dynamic_cast<const InputError*>(&error) ? kExitBadInput : kExitFailure;
-    std::cerr << "metagmm eval: " << (status == kExitBadInput ? "error" : "failed") << " on rank " << comm->rank()
-              << ": " << error.what() << std::endl;
-    comm->abort(status);  // the other ranks may be waiting in the gather
-    return status;
-  }
+  evaluate_mixtures(*mixtures, input, comm);
+  return kExitOk;
 }
 
 }  // namespace metagmm::cli

@@ -8,7 +8,6 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "checkpoint_algorithm.hpp"
 #include "common.hpp"
 #include "eval_common.hpp"
 #include "metagmm/core/error.hpp"
@@ -35,9 +34,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A stored setting of a checkpoint's configuration, or nullopt.
+// A stored setting of a checkpoint's run configuration, or nullopt.
 std::optional<std::string> stored_setting(const EvalCheckpoint& c, const std::string& key) {
-  const auto config = parse_config_lines(c.checkpoint.config);
+  const auto config = parse_key_value_lines(c.checkpoint.config);
   const auto found = config.find(key);
   return found == config.end() ? std::nullopt : std::optional<std::string>(found->second);
 }
@@ -154,7 +153,11 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
     throw InputError("--support " + std::to_string(episode.support) + ": k-means++ and random starts need at least " +
                      std::to_string(shape.components) + " points (the components)");
   }
-  const double reg_covar = v.count("reg-covar") ? v["reg-covar"].as<double>() : stored_number(first, "reg-covar", 1e-6);
+  // The first checkpoint's variance floor where its algorithm has one.
+  const meta::Settings& trained = first.checkpoint.settings;
+  const double reg_covar = v.count("reg-covar")       ? v["reg-covar"].as<double>()
+                           : trained.has("reg-covar") ? trained.real("reg-covar")
+                                                      : gmm::EmOptions{}.reg_covar;
   if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) throw InputError("--reg-covar: expected a finite number >= 0");
   const bool tune = v["relevance"].as<std::string>() == "tune";
   gmm::Relevance relevance;
@@ -183,10 +186,11 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
     }
     const int n = ++seen[c.checkpoint.algorithm];
     const std::string name = c.checkpoint.algorithm + (n > 1 ? "#" + std::to_string(n) : "");
-    const bool inner_em = stored_setting(c, "inner") == std::optional<std::string>("em");
-    e->methods.push_back(eval::meta_learned_steps(name, checkpoint_algorithm(c.checkpoint, c.path),
-                                                  meta_parameters(c.checkpoint), shape));
-    if (!inner_em) e->methods.push_back(eval::em_from_model(name + "+em", gmm::Gmm::unpack(shape, c.checkpoint.theta), reg_covar));
+    auto algorithm = train::checkpoint_mixture_algorithm(c.checkpoint, c.path);
+    const bool by_em = algorithm->adapts_by_em();
+    Vector meta = train::meta_parameters(c.checkpoint, *algorithm);
+    e->methods.push_back(eval::meta_learned_steps(name, std::move(algorithm), std::move(meta), shape));
+    if (!by_em) e->methods.push_back(eval::em_from_model(name + "+em", gmm::Gmm::unpack(shape, c.checkpoint.theta), reg_covar));
     checkpoints += (checkpoints.empty() ? "" : "\n") + c.path;
   }
   e->methods.push_back(eval::em_from_initialization("em-kmeans++", shape, gmm::InitMethod::kmeans_plus_plus, reg_covar, input.seed));

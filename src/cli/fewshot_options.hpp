@@ -13,11 +13,14 @@ struct FewShotSettings {
   meta::RefinementOptions refine;
 };
 
-// --ways, --shots, --queries, --unlabelled, --distractor-classes, --refine-steps,
-// --distractor-cluster with `defaults` shown in --help.
-void add_fewshot_options(po::options_description& options, const FewShotSettings& defaults);
-// Throws InputError naming the option for impossible values or combinations.
-FewShotSettings fewshot_settings(const po::variables_map& v);
+// --ways, --shots, --queries, --unlabelled, --distractor-classes, and with `refinement`
+// --refine-steps and --distractor-cluster, with `defaults` shown in --help (train takes the
+// refinement from the algorithm's settings instead).
+void add_fewshot_options(po::options_description& options, const FewShotSettings& defaults, bool refinement);
+// Throw InputError naming the option for impossible values or combinations.
+task::FewShotOptions fewshot_episodes(const po::variables_map& v);
+void check_refinement(const meta::RefinementOptions& refine, const task::FewShotOptions& episodes);
+FewShotSettings fewshot_settings(const po::variables_map& v);  // with the refinement options
 
 // "64,64" -> {64, 64}; InputError naming `option` otherwise.
 std::vector<Index> parse_widths(const std::string& text, const std::string& option);

@@ -95,15 +95,4 @@ std::string resolved_config(const po::options_description& options, const po::va
   return text;
 }
 
-std::map<std::string, std::string> parse_config_lines(const std::string& text) {
-  std::map<std::string, std::string> entries;
-  std::istringstream stream(text);
-  std::string line;
-  while (std::getline(stream, line)) {
-    const auto equals = line.find(" = ");
-    if (equals != std::string::npos) entries[line.substr(0, equals)] = line.substr(equals + 3);
-  }
-  return entries;
-}
-
 }  // namespace metagmm::cli

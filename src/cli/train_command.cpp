@@ -5,19 +5,19 @@
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <optional>
 
+#include "algorithm_options.hpp"
+#include "command_list.hpp"
 #include "common.hpp"
-#include "checkpoint_algorithm.hpp"
 #include "fewshot_options.hpp"
 #include "isa_choice.hpp"
 #include "metagmm/cli/commands.hpp"
 #include "metagmm/comm/communicator.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/text.hpp"
-#include "metagmm/meta/maml.hpp"
-#include "metagmm/meta/protonet.hpp"
-#include "metagmm/meta/reptile.hpp"
+#include "metagmm/meta/registry.hpp"
 #include "metagmm/task/gmm_file.hpp"
 #include "metagmm/train/checkpoint.hpp"
 #include "metagmm/train/signals.hpp"
@@ -28,32 +28,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A resumed run must keep these: they change what the run is, not how long it runs.
+// A resumed run must keep these: they change what the run is, not how long it runs. (Settings
+// that change the shape of the meta-parameters, such as learned step sizes, are refused by the
+// trainer's check of the checkpoint's blocks.)
 const std::vector<std::string> kRunIdentity = {
-    "algo", "meta-sgd", "tasks", "components", "covariance", "encoder-widths", "seed", "outer",
+    "algo", "tasks", "components", "covariance", "encoder-widths", "seed", "outer",
     "gen-family", "gen-dim", "gen-components", "gen-tasks", "gen-points", "gen-seed", "gen-truth-covariance",
     "gen-box", "gen-scale", "gen-jitter", "gen-drop", "gen-concentration", "gen-warp", "gen-split"};
 // Not part of the stored configuration: where and how this invocation starts.
 const std::vector<std::string> kNotStored = {"resume", "run-dir", "config", "help"};
 
-// The default outer learning rate of the gradient-based algorithms: --outer-lr's default of 1 is
-// Reptile's step fraction, far too long a step along a meta-gradient.
-constexpr double kGradientOuterRate = 0.01;
-// ProtoNet's defaults: Adam with Snell et al.'s learning rate.
-constexpr double kEncoderOuterRate = 0.001;
-constexpr const char* kEncoderOuter = "adam";
-
 void add_train_options(po::options_description& options) {
   const train::TrainOptions t;
   const task::EpisodeOptions e;
-  const meta::InnerOptions i;
   po::options_description run("Run");
   run.add_options()
-      ("algo", po::value<std::string>()->default_value("reptile"),
-       "meta-learning algorithm: reptile (move towards the adapted parameters), maml (exact second-order "
-       "meta-gradient through the inner steps), fomaml (first-order MAML: the query gradient at the adapted "
-       "parameters) or protonet (Prototypical Networks: an encoder learned on N-way K-shot episodes of labelled "
-       "tasks)")
       ("tasks", po::value<std::string>()->default_value(""),
        "task set file (HDF5, from metagmm generate or import); empty: generate tasks on the fly with the --gen-* options")
       ("run-dir", po::value<std::string>()->value_name("DIR"),
@@ -75,36 +64,20 @@ void add_train_options(po::options_description& options) {
   po::options_description episodes("Episodes and adaptation");
   episodes.add_options()
       ("support", po::value<Index>()->default_value(e.support), "support points per task: what the inner loop adapts on")
-      ("query", po::value<Index>()->default_value(e.query), "query points per task, scored after adaptation; 0: all the rest")
-      ("inner", po::value<std::string>()->default_value("sgd"),
-       "inner adaptation: sgd (gradient steps), adam, em, or map (MAP-EM steps towards the meta-parameters as the "
-       "prior, Reynolds et al. 2000; with --algo maml the exact meta-gradient through the steps, and the relevance "
-       "factors are meta-learned too)")
-      ("inner-steps", po::value<int>()->default_value(i.steps), "inner adaptation steps m")
-      ("inner-lr", real_value(i.learning_rate),
-       "inner learning rate alpha (sgd, adam); with --meta-sgd, the learned step sizes' starting value")
-      ("meta-sgd", po::value<std::string>()->default_value("none"),
-       "maml/fomaml with --inner sgd: meta-learn the inner step sizes with the initialisation (Meta-SGD): none, "
-       "block (one each for the logits, means and covariances) or parameter (one per parameter); saved in checkpoints")
-      ("reg-covar", real_value(i.reg_covar), "variance floor added by inner EM and MAP steps")
-      ("relevance", po::value<std::string>()->default_value(i.relevance.to_string()),
-       "map: relevance factors r, one for every block or WEIGHTS:MEANS:COVARIANCES; each component moves from the "
-       "prior towards its data by n_k / (n_k + r). maml --inner map: their starting values (learned as log r)")
-      ("weighting", po::value<std::string>()->default_value("uniform"),
-       "reptile: how tasks' adapted parameters are averaged: uniform, or distance (weights proportional to "
-       "|theta_i - theta|^2)");
-  po::options_description protonet("ProtoNet (--algo protonet): encoder and few-shot episodes");
+      ("query", po::value<Index>()->default_value(e.query), "query points per task, scored after adaptation; 0: all the rest");
+  po::options_description protonet("Encoder and few-shot episodes (algorithms that learn an encoder: protonet)");
   protonet.add_options()
       ("encoder-widths", po::value<std::string>()->default_value("64,64"),
        "the encoder's layer widths, comma-separated (ReLU between layers; the last is the embedding's dimension)");
-  add_fewshot_options(protonet, FewShotSettings{});
+  add_fewshot_options(protonet, FewShotSettings{}, false);
+  std::string defaults;
+  for (const meta::AlgorithmEntry& entry : meta::registered_algorithms())
+    defaults += (defaults.empty() ? "" : ", ") + entry.name + " " + entry.outer.method + " " + shortest_text(entry.outer.learning_rate);
   const std::string outer_rate_help =
       "outer learning rate (reptile with sgd: the step fraction epsilon towards the adapted parameters); left at its "
-      "default, maml and fomaml use " + shortest_text(kGradientOuterRate) + ", a step along a meta-gradient, and "
-      "protonet " + shortest_text(kEncoderOuterRate);
-  const std::string outer_help =
-      std::string("outer optimiser on the meta-gradient: sgd or adam (left at its default, protonet uses ") +
-      kEncoderOuter + ")";
+      "default, each algorithm's own: " + defaults;
+  const std::string outer_help = "outer optimiser on the meta-gradient: sgd or adam; left at its default, each "
+                                 "algorithm's own (see --outer-lr)";
   po::options_description outer("Outer update");
   outer.add_options()
       ("outer", po::value<std::string>()->default_value("sgd"), outer_help.c_str())
@@ -128,17 +101,16 @@ void add_train_options(po::options_description& options) {
       ("task-cache-mb", real_value(1024), "memory per rank for tasks read once and kept");
   po::options_description family("Tasks generated on the fly (when --tasks is empty)");
   add_generator_options(family, "gen-");
-  options.add(run).add(model).add(episodes).add(protonet).add(outer).add(monitor).add(family);
+  options.add(run);
+  add_algorithm_options(options);
+  options.add(model).add(episodes).add(protonet).add(outer).add(monitor).add(family);
 }
 
 struct TrainSetup {
   train::TrainOptions options;
   train::ModelShape model;  // the mixture's shape, or protonet's encoder
-  FewShotSettings fewshot;
-  task::EpisodeOptions episode;
-  meta::InnerOptions inner;
-  meta::ReptileWeighting weighting = meta::ReptileWeighting::uniform;
-  meta::StepSizeLearning step_sizes = meta::StepSizeLearning::none;
+  task::FewShotOptions fewshot;  // episodes of an encoder-learning algorithm
+  task::EpisodeOptions episode;  // support and query of a mixture-learning one
   std::unique_ptr<meta::Algorithm> algorithm;
   std::unique_ptr<task::TaskSource> source;
   std::optional<train::Checkpoint> resume;
@@ -181,7 +153,7 @@ std::string choose_checkpoint(const std::string& resume, const fs::path& run_dir
 
 void check_same_run(const std::string& stored, const std::string& current, const std::string& checkpoint,
                     bool leader) {
-  const auto before = parse_config_lines(stored), now = parse_config_lines(current);
+  const auto before = parse_key_value_lines(stored), now = parse_key_value_lines(current);
   for (const auto& key : kRunIdentity) {
     const auto a = before.find(key), b = now.find(key);
     const std::string old_value = a == before.end() ? "(unset)" : a->second;
@@ -200,6 +172,32 @@ void check_same_run(const std::string& stored, const std::string& current, const
   }
 }
 
+// A resumed run learns the same blocks of extra meta-parameters as its checkpoint holds; when the
+// settings would change them, name the settings that changed.
+void check_same_blocks(const train::Checkpoint& checkpoint, const meta::Algorithm& algorithm,
+                       const std::string& path) {
+  std::map<std::string, Index> held, wanted;
+  for (const auto& [name, values] : checkpoint.extra) held[name] = values.size();
+  for (const meta::ParameterBlock& block : algorithm.extra_parameters()) wanted[block.name] = block.size;
+  if (held == wanted) return;
+  std::string changed;
+  const meta::Settings now = algorithm.settings();
+  for (const auto& [name, value] : now.values()) {
+    if (!checkpoint.settings.has(name) || checkpoint.settings.at(name) != value) {
+      const std::string before = checkpoint.settings.has(name) ? meta::setting_text(checkpoint.settings.at(name)) : "(unset)";
+      changed += (changed.empty() ? "" : ", ") + name + " = " + before + " -> " + meta::setting_text(value);
+    }
+  }
+  auto describe = [](const std::map<std::string, Index>& blocks) {
+    std::string text;
+    for (const auto& [name, size] : blocks) text += (text.empty() ? "" : ", ") + name + " [" + std::to_string(size) + "]";
+    return text.empty() ? std::string("none") : text;
+  };
+  throw InputError("--resume: " + path + " holds the learned blocks " + describe(held) + ", this run's settings learn " +
+                   describe(wanted) + " (changed: " + (changed.empty() ? std::string("none") : changed) +
+                   "); a resumed run keeps what it learns (start a new --run-dir to change it)");
+}
+
 // --tasks as an absolute path, so that the stored configuration still names the file when a
 // resumed job starts from another directory (and a relative spelling of it is the same run).
 void absolute_tasks_path(po::variables_map& v) {
@@ -209,7 +207,7 @@ void absolute_tasks_path(po::variables_map& v) {
 
 // Everything before the first meta-step. Returns nullptr when --help was shown.
 std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::Communicator& comm) {
-  const CommandSpec spec{"train", "train --algo reptile|maml|fomaml|protonet [--tasks FILE] --run-dir DIR [--resume auto|PATH] [options]",
+  const CommandSpec spec{"train", "train [--algo NAME] [--tasks FILE] --run-dir DIR [--resume auto|PATH] [options]",
                          "Meta-learns a Gaussian mixture across tasks. Run it directly (one rank) or under\n"
                          "mpirun -np R: each rank adapts to its share of every meta-batch, one reduction per step\n"
                          "combines them, and the result is bit-identical for any R. Checkpoints go to --run-dir\n"
@@ -224,6 +222,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   if (!parse_options(spec, options, args, v, nullptr, leader)) return nullptr;
 
   auto setup = std::make_unique<TrainSetup>();
+  std::string resumed_from;
   // Before anything a rank could fail at alone: every rank takes part in the agreement.
   setup->isa = agree_isa(comm);
   absolute_tasks_path(v);
@@ -233,6 +232,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
     const std::string chosen = choose_checkpoint(resume, run_dir, comm);
     if (!chosen.empty()) {
       setup->resume = train::read_checkpoint(chosen);
+      resumed_from = chosen;
       store_config_text(setup->resume->config, chosen + ": stored configuration", options, v);
       check_same_run(setup->resume->config, resolved_config(options, v, kNotStored), chosen, leader);
       if (leader) std::cout << "resuming from " << chosen << " at step " << setup->resume->step << "\n";
@@ -247,15 +247,11 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
                      " already holds checkpoints: continue it with --resume auto, or choose another --run-dir");
   }
 
-  const std::string algorithm = v["algo"].as<std::string>();
-  if (algorithm != "reptile" && algorithm != "maml" && algorithm != "fomaml" && algorithm != "protonet")
-    throw InputError("--algo: expected reptile, maml, fomaml or protonet, got '" + algorithm + "'");
-  const bool protonet = algorithm == "protonet";
-  if (algorithm != "reptile" && v["outer-lr"].defaulted())
-    v.at("outer-lr").value() = protonet ? kEncoderOuterRate : kGradientOuterRate;
-  if (protonet && v["outer"].defaulted()) v.at("outer").value() = std::string(kEncoderOuter);
+  const meta::AlgorithmEntry& entry = meta::algorithm_entry(v["algo"].as<std::string>());
+  const bool encoder = entry.model == meta::ModelKind::encoder;
+  if (v["outer-lr"].defaulted()) v.at("outer-lr").value() = entry.outer.learning_rate;
+  if (v["outer"].defaulted()) v.at("outer").value() = entry.outer.method;
   train::TrainOptions& o = setup->options;
-  o.algorithm = algorithm;
   o.steps = v["steps"].as<long long>();
   o.seed = seed_option(v);
   o.meta_batch = v["meta-batch"].as<Index>();
@@ -276,17 +272,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   setup->episode.support = v["support"].as<Index>();
   setup->episode.query = v["query"].as<Index>();
   setup->episode.validate();
-  setup->inner.method = meta::parse_inner_method(v["inner"].as<std::string>(), "--inner");
-  setup->inner.steps = v["inner-steps"].as<int>();
-  setup->inner.learning_rate = v["inner-lr"].as<double>();
-  setup->inner.reg_covar = v["reg-covar"].as<double>();
-  setup->inner.relevance = gmm::Relevance::parse(v["relevance"].as<std::string>(), "--relevance");
-  setup->inner.validate();
-  setup->weighting = meta::parse_reptile_weighting(v["weighting"].as<std::string>(), "--weighting");
-  setup->step_sizes = meta::parse_step_size_learning(v["meta-sgd"].as<std::string>(), "--meta-sgd");
-  if ((algorithm == "reptile" || protonet) && setup->step_sizes != meta::StepSizeLearning::none)
-    throw InputError("--meta-sgd: learned step sizes need --algo maml or fomaml");
-
+  const meta::Settings settings = algorithm_settings(entry, v);
   const double cache_mb = v["task-cache-mb"].as<double>();
   if (!(cache_mb >= 0)) throw InputError("--task-cache-mb: expected a number >= 0");
   const auto cache_bytes = static_cast<std::size_t>(cache_mb * 1024 * 1024);
@@ -299,16 +285,19 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   if (mixture.components < 1) throw InputError("--components: expected an integer >= 1");
   mixture.covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
   mixture.dim = setup->source->dim();
-  if (protonet) {
-    setup->fewshot = fewshot_settings(v);
-    if (o.validation_tasks > 0) setup->fewshot.episodes.validation_episodes = o.validation_tasks;
+  if (encoder) {
+    setup->fewshot = fewshot_episodes(v);
+    // The episodes must hold what the algorithm's refinement of the prototypes uses.
+    if (settings.has("refine-steps"))
+      check_refinement({static_cast<int>(settings.integer("refine-steps")), false}, setup->fewshot);
+    if (o.validation_tasks > 0) setup->fewshot.validation_episodes = o.validation_tasks;
     setup->model = train::ModelShape(
         meta::EncoderShape{setup->source->dim(), parse_widths(v["encoder-widths"].as<std::string>(), "--encoder-widths")});
   }
   // A resumed run continues from its checkpoint: the start it once had is not read again (a
   // requeued job must not fail because that file has moved).
   if (const std::string init = v["init"].as<std::string>(); !init.empty() && !setup->resume) {
-    if (protonet) throw InputError("--init: a mixture model file starts a mixture; protonet learns an encoder");
+    if (encoder) throw InputError("--init: a mixture model file starts a mixture; " + entry.name + " learns an encoder");
     setup->init = task::read_gmm_file(init);
     if (!(setup->init->shape == mixture)) {
       throw InputError("--init " + init + ": has " + std::to_string(setup->init->shape.components) + " components (" +
@@ -321,8 +310,8 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   if (setup->resume && !(setup->resume->model() == setup->model))
     throw InputError("--resume: the checkpoint's model (" + setup->resume->model().describe() +
                      ") does not match the configuration (" + setup->model.describe() + ")");
-  setup->algorithm = make_algorithm({algorithm, setup->model, setup->inner, setup->weighting, setup->step_sizes,
-                                     setup->fewshot});
+  setup->algorithm = meta::make_algorithm(entry.name, setup->model, settings);
+  if (setup->resume) check_same_blocks(*setup->resume, *setup->algorithm, resumed_from);
 
   std::error_code error;
   fs::create_directories(run_dir, error);
@@ -347,63 +336,47 @@ void print_times(const train::TrainResult& result, Index meta_batch) {
 
 }  // namespace
 
-int train_command(const std::vector<std::string>& args) {
-  // Before MPI_Init, which can take seconds: a stop signal (a batch job's time-limit warning)
-  // arriving during start-up then stops the run at its first step boundary, with a checkpoint,
-  // instead of killing the rank.
-  train::install_stop_handlers();
-  comm::MpiRuntime mpi;
-  const auto comm = mpi.communicator();
+int train_command(const std::vector<std::string>& args, comm::Communicator& comm) {
   std::unique_ptr<TrainSetup> setup;
   bool help = false;
-  if (const int status = collectively(*comm, "train", [&] {
-        setup = prepare(args, *comm);
+  if (const int status = collectively(comm, "train", [&] {
+        setup = prepare(args, comm);
         help = !setup;
       });
       status != kExitOk || help) {
     return status;
   }
-  try {
-    std::unique_ptr<task::EpisodeSource> episodes;
-    Vector initial;
-    const std::uint64_t seed = setup->options.seed;
-    if (setup->model.encoder) {
-      auto fewshot = std::make_unique<task::FewShotSampler>(*setup->source, setup->fewshot.episodes, seed);
-      fewshot->check_training_episodes();
-      episodes = std::move(fewshot);
-      RandomStream random(seed, StreamPurpose::meta_init);
-      if (!setup->resume) initial = meta::he_initial_weights(*setup->model.encoder, random);
-    } else {
-      episodes = std::make_unique<task::Sampler>(*setup->source, setup->episode, seed);
-      if (!setup->resume) {
-        initial = setup->init ? setup->init->pack()
-                              : train::initial_meta_parameters(*setup->source, setup->model.mixture, seed);
-      }
+  std::unique_ptr<task::EpisodeSource> episodes;
+  Vector initial;
+  const std::uint64_t seed = setup->options.seed;
+  if (setup->model.encoder) {
+    auto fewshot = std::make_unique<task::FewShotSampler>(*setup->source, setup->fewshot, seed);
+    fewshot->check_training_episodes();
+    episodes = std::move(fewshot);
+    RandomStream random(seed, StreamPurpose::meta_init);
+    if (!setup->resume) initial = meta::he_initial_weights(*setup->model.encoder, random);
+  } else {
+    episodes = std::make_unique<task::Sampler>(*setup->source, setup->episode, seed);
+    if (!setup->resume) {
+      initial = setup->init ? setup->init->pack()
+                            : train::initial_meta_parameters(*setup->source, setup->model.mixture, seed);
     }
-    train::Trainer trainer(setup->options, setup->model, *episodes, *setup->algorithm, *comm, std::cerr,
-                           isatty(STDERR_FILENO));
-    const auto result = trainer.run(initial, setup->resume ? &*setup->resume : nullptr);
-    if (comm->rank() == 0) {
-      if (result.outcome == train::TrainOutcome::stopped) {
-        std::cout << "stopped by " << train::signal_name(train::stop_signal()) << " after step " << result.step
-                  << "; checkpoint " << result.checkpoint.string() << "\n";
-      } else {
-        std::cout << "finished " << result.step << " steps; checkpoint "
-                  << (result.checkpoint.empty() ? std::string("(none: nothing to do)") : result.checkpoint.string())
-                  << "\n";
-      }
-      print_times(result, setup->options.meta_batch);
-    }
-    return result.outcome == train::TrainOutcome::stopped ? kExitStopped : kExitOk;
-  } catch (const std::exception& error) {
-    const int status = dynamic_cast<const InputError*>(&error) ? kExitBadInput : kExitFailure;
-    std::cerr << "metagmm train: " << (status == kExitBadInput ? "error" : "failed")
-              << (comm->size() > 1 ? " on rank " + std::to_string(comm->rank()) : std::string()) << ": "
-              << error.what() << std::endl;
-    // The other ranks may be waiting in a reduction: end them all now.
-    if (comm->size() > 1) comm->abort(status);
-    return status;
   }
+  train::Trainer trainer(setup->options, setup->model, *episodes, *setup->algorithm, comm, std::cerr,
+                         isatty(STDERR_FILENO));
+  const auto result = trainer.run(initial, setup->resume ? &*setup->resume : nullptr);
+  if (comm.rank() == 0) {
+    if (result.outcome == train::TrainOutcome::stopped) {
+      std::cout << "stopped by " << train::signal_name(train::stop_signal()) << " after step " << result.step
+                << "; checkpoint " << result.checkpoint.string() << "\n";
+    } else {
+      std::cout << "finished " << result.step << " steps; checkpoint "
+                << (result.checkpoint.empty() ? std::string("(none: nothing to do)") : result.checkpoint.string())
+                << "\n";
+    }
+    print_times(result, setup->options.meta_batch);
+  }
+  return result.outcome == train::TrainOutcome::stopped ? kExitStopped : kExitOk;
 }
 
 }  // namespace metagmm::cli

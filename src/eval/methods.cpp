@@ -8,15 +8,19 @@ namespace {
 
 class MetaLearnedSteps final : public Method {
  public:
-  MetaLearnedSteps(std::string name, std::unique_ptr<meta::Algorithm> algorithm, Vector meta, gmm::GmmShape shape)
+  MetaLearnedSteps(std::string name, std::unique_ptr<meta::MixtureAlgorithm> algorithm, Vector meta, gmm::GmmShape shape)
       : Method(std::move(name)), algorithm_(std::move(algorithm)), meta_(std::move(meta)), shape_(shape) {}
   void adapt(Index, RowMatrixRef support, int steps, const Visit& visit) override {
-    algorithm_->adaptation_path(meta_, support, steps, iterates_);
+    iterates_.clear();
+    try {
+      algorithm_->adaptation_path(meta_, support, steps, iterates_);
+    } catch (const NumericError&) {  // a singular covariance: the adaptation ends at the last iterate reached
+    }
     for (const Vector& theta : iterates_) visit(gmm::Gmm::unpack(shape_, theta));
   }
 
  private:
-  std::unique_ptr<meta::Algorithm> algorithm_;
+  std::unique_ptr<meta::MixtureAlgorithm> algorithm_;
   Vector meta_;
   gmm::GmmShape shape_;
   std::vector<Vector> iterates_;
@@ -32,7 +36,7 @@ class ExpectationMaximization : public Method {
     for (int j = 0; j < steps; ++j) {
       try {
         step(model, support);
-      } catch (const InputError&) {  // a singular covariance: the adaptation ends here
+      } catch (const NumericError&) {  // a singular covariance: the adaptation ends here
         return;
       }
       visit(model);
@@ -100,7 +104,7 @@ class Oracle final : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> meta_learned_steps(std::string name, std::unique_ptr<meta::Algorithm> algorithm,
+std::unique_ptr<Method> meta_learned_steps(std::string name, std::unique_ptr<meta::MixtureAlgorithm> algorithm,
                                            Vector meta_parameters, gmm::GmmShape shape) {
   return std::make_unique<MetaLearnedSteps>(std::move(name), std::move(algorithm), std::move(meta_parameters), shape);
 }

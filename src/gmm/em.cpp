@@ -4,13 +4,14 @@
 #include <limits>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/gmm/covariance.hpp"
 
 namespace metagmm::gmm {
 
 void EmOptions::validate() const {
-  if (max_iterations < 1) throw InputError("--max-iter: expected an integer >= 1");
-  if (!(tolerance >= 0.0) || !std::isfinite(tolerance)) throw InputError("--tol: expected a finite number >= 0");
-  if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) throw InputError("--reg-covar: expected a finite number >= 0");
+  if (max_iterations < 1) throw SettingError("max-iter", "expected an integer >= 1");
+  if (!(tolerance >= 0.0) || !std::isfinite(tolerance)) throw SettingError("tol", "expected a finite number >= 0");
+  if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) throw SettingError("reg-covar", "expected a finite number >= 0");
 }
 
 Gmm maximization_step(const Statistics& stats, CovarianceType covariance, double reg_covar) {
@@ -35,8 +36,7 @@ Gmm maximization_step(const Statistics& stats, CovarianceType covariance, double
   } else {
     RowMatrix variances = (stats.second.array().colwise() / n_k.array() -
                            shift.array().square() + reg_covar).matrix();
-    m.variances = covariance == CovarianceType::diag ? variances
-                                                     : RowMatrix(variances.rowwise().mean());
+    m.variances = restrict_variances(covariance, variances);
   }
   return from_moments(m);
 }

@@ -7,23 +7,26 @@
 
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/text.hpp"
+#include "metagmm/gmm/covariance.hpp"
 
 namespace metagmm::gmm {
 
 void Relevance::validate() const {
   for (const double r : {weights, means, covariances})
-    if (!(r >= 0.0) || !std::isfinite(r)) throw InputError("--relevance: expected factors >= 0");
+    if (!(r >= 0.0) || !std::isfinite(r)) throw SettingError("relevance", "expected factors >= 0");
+}
+
+std::optional<Relevance> Relevance::try_parse(const std::string& text) {
+  const auto parts = parse_number_list(text, ':');
+  const bool valid = parts && std::all_of(parts->begin(), parts->end(), [](double r) { return r >= 0.0; });
+  if (!valid || (parts->size() != 1 && parts->size() != 3)) return std::nullopt;
+  if (parts->size() == 1) return Relevance{(*parts)[0], (*parts)[0], (*parts)[0]};
+  return Relevance{(*parts)[0], (*parts)[1], (*parts)[2]};
 }
 
 Relevance Relevance::parse(const std::string& text, const std::string& what) {
-  const auto parts = parse_number_list(text, ':');
-  const bool valid = parts && std::all_of(parts->begin(), parts->end(), [](double r) { return r >= 0.0; });
-  if (!valid)
-    throw InputError(what + ": expected a relevance factor >= 0, or three as WEIGHTS:MEANS:COVARIANCES, got '" + text + "'");
-  if (parts->size() == 1) return {(*parts)[0], (*parts)[0], (*parts)[0]};
-  if (parts->size() != 3)
-    throw InputError(what + ": expected one relevance factor or three as WEIGHTS:MEANS:COVARIANCES, got '" + text + "'");
-  return {(*parts)[0], (*parts)[1], (*parts)[2]};
+  if (const auto relevance = try_parse(text)) return *relevance;
+  throw InputError(what + ": expected a relevance factor >= 0, or three as WEIGHTS:MEANS:COVARIANCES, got '" + text + "'");
 }
 
 std::string Relevance::to_string() const {
@@ -71,7 +74,7 @@ Gmm map_maximization_step(const Statistics& stats, const Gmm& prior, const Relev
         (av.asDiagonal() * data + (Vector::Ones(K) - av).asDiagonal() *
                                       RowMatrix(prior_variances.array() + to_prior.array().square()))
             .array() + reg_covar;
-    m.variances = m.covariance == CovarianceType::diag ? variances : RowMatrix(variances.rowwise().mean());
+    m.variances = restrict_variances(m.covariance, variances);
   }
   return from_moments(m);
 }

@@ -1,5 +1,7 @@
 #include "metagmm/gmm/params.hpp"
 
+#include "metagmm/gmm/covariance.hpp"
+
 #include "metagmm/core/eigen.hpp"
 #include <cmath>
 
@@ -7,31 +9,19 @@
 
 namespace metagmm::gmm {
 
-std::string to_string(CovarianceType type) {
-  switch (type) {
-    case CovarianceType::diag: return "diag";
-    case CovarianceType::spherical: return "spherical";
-    case CovarianceType::full: return "full";
-  }
-  METAGMM_CHECK(false, "unknown covariance type");
-}
+std::string to_string(CovarianceType type) { return covariance_traits(type).name; }
 
 CovarianceType parse_covariance_type(std::string_view text, std::string_view what) {
-  if (text == "diag") return CovarianceType::diag;
-  if (text == "spherical") return CovarianceType::spherical;
-  if (text == "full") return CovarianceType::full;
-  throw InputError(std::string(what) + ": expected diag, spherical or full, got '" +
-                   std::string(text) + "'");
+  std::string names;
+  const auto& types = covariance_types();
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    if (text == types[i].name) return types[i].type;
+    names += (i == 0 ? "" : i + 1 == types.size() ? " or " : ", ") + std::string(types[i].name);
+  }
+  throw InputError(std::string(what) + ": expected " + names + ", got '" + std::string(text) + "'");
 }
 
-Index GmmShape::covariance_parameter_count() const {
-  switch (covariance) {
-    case CovarianceType::diag: return dim;
-    case CovarianceType::spherical: return 1;
-    case CovarianceType::full: return dim * (dim + 1) / 2;
-  }
-  METAGMM_CHECK(false, "unknown covariance type");
-}
+Index GmmShape::covariance_parameter_count() const { return covariance_traits(covariance).parameters(dim); }
 
 Index GmmShape::parameter_count() const {
   return components * (1 + dim + covariance_parameter_count());
@@ -115,7 +105,7 @@ Gmm from_moments(const GmmMoments& m) {
   METAGMM_CHECK(m.means.rows() == K, "from_moments: means and weights disagree on K");
   Gmm g(GmmShape{K, d, m.covariance});
   if ((m.weights.array() <= 0.0).any() || !m.weights.allFinite()) {
-    throw InputError("mixture weights must be positive and finite");
+    throw NumericError("mixture weights must be positive and finite");
   }
   g.logits = m.weights.array().log().matrix();
   g.means = m.means;
@@ -124,9 +114,9 @@ Gmm from_moments(const GmmMoments& m) {
     for (Index k = 0; k < K; ++k) {
       Eigen::LLT<Matrix> chol(m.covariances[k]);
       if (chol.info() != Eigen::Success || !m.covariances[k].allFinite()) {
-        throw InputError("component " + std::to_string(k) +
-                         " has a covariance that is not positive definite (try a larger "
-                         "--reg-covar or fewer --components)");
+        throw NumericError("component " + std::to_string(k) +
+                           " has a covariance that is not positive definite (a larger variance floor, reg-covar, "
+                           "or fewer components may help)");
       }
       // U = L^-T where Sigma = L L^T, so U U^T = Sigma^-1 (scikit-learn's convention).
       Matrix lower_inverse = chol.matrixL().solve(Matrix::Identity(d, d));
@@ -136,8 +126,8 @@ Gmm from_moments(const GmmMoments& m) {
     const Index cols = m.covariance == CovarianceType::diag ? d : 1;
     METAGMM_CHECK(m.variances.rows() == K && m.variances.cols() == cols, "from_moments: variance shape");
     if (!(m.variances.array() > 0.0).all() || !m.variances.allFinite()) {
-      throw InputError("a component variance is not positive (try a larger --reg-covar or "
-                       "fewer --components)");
+      throw NumericError("a component variance is not positive (a larger variance floor, reg-covar, or fewer "
+                         "components may help)");
     }
     g.log_sd = (0.5 * m.variances.array().log()).matrix();
   }

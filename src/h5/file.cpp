@@ -329,6 +329,53 @@ std::optional<double> File::double_attribute(const std::string& object, const st
   return value;
 }
 
+namespace {
+
+// Collects names from H5Aiterate2 / H5Literate2 callbacks.
+herr_t collect_attribute(hid_t, const char* name, const H5A_info_t*, void* names) {
+  static_cast<std::vector<std::string>*>(names)->emplace_back(name);
+  return 0;
+}
+herr_t collect_member(hid_t, const char* name, const H5L_info_t*, void* names) {
+  static_cast<std::vector<std::string>*>(names)->emplace_back(name);
+  return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> File::attribute_names(const std::string& object) const {
+  std::vector<std::string> names;
+  if (!exists(object)) return names;
+  hsize_t at = 0;
+  if (H5Aiterate_by_name(handle_.get(), object.c_str(), H5_INDEX_NAME, H5_ITER_INC, &at, collect_attribute, &names,
+                         H5P_DEFAULT) < 0)
+    throw InputError(path_ + ": cannot list the attributes of " + object);
+  return names;
+}
+
+std::vector<std::string> File::member_names(const std::string& group) const {
+  std::vector<std::string> names;
+  if (!exists(group)) return names;
+  hsize_t at = 0;
+  if (H5Literate_by_name(handle_.get(), group.c_str(), H5_INDEX_NAME, H5_ITER_INC, &at, collect_member, &names,
+                          H5P_DEFAULT) < 0)
+    throw InputError(path_ + ": cannot list the members of " + group);
+  return names;
+}
+
+File::AttributeKind File::attribute_kind(const std::string& object, const std::string& name) const {
+  Handle attribute = open_attribute(object, name);
+  if (!attribute.valid()) return AttributeKind::other;
+  Handle type(H5Aget_type(attribute.get()));
+  Handle space(H5Aget_space(attribute.get()));
+  const H5T_class_t type_class = H5Tget_class(type.get());
+  if (type_class == H5T_STRING) return AttributeKind::text;
+  if (H5Sget_simple_extent_npoints(space.get()) != 1) return AttributeKind::other;
+  if (type_class == H5T_INTEGER) return AttributeKind::integer;
+  if (type_class == H5T_FLOAT) return AttributeKind::real;
+  return AttributeKind::other;
+}
+
 std::string File::require_string_attribute(const std::string& object, const std::string& name) const {
   auto value = string_attribute(object, name);
   if (!value) throw InputError(path_ + ": attribute " + name + " of " + object + " is missing");

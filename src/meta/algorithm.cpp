@@ -4,12 +4,10 @@
 
 namespace metagmm::meta {
 
-Vector Algorithm::adapted_model(const Vector&, RowMatrixRef) {
-  throw InputError(name() + " learns no mixture to adapt");
-}
-
-void Algorithm::adaptation_path(const Vector&, RowMatrixRef, int, std::vector<Vector>&) {
-  throw InputError(name() + " learns no mixture to adapt");
+Index Algorithm::extra_meta_parameters() const {
+  Index total = 0;
+  for (const ParameterBlock& block : extra_parameters()) total += block.size;
+  return total;
 }
 
 double mean_gradient_and_loss(std::span<const double> sums, Index count, Index tasks, Vector& meta_gradient) {

@@ -38,10 +38,55 @@ InnerMethod parse_inner_method(std::string_view text, std::string_view what) {
 }
 
 void InnerOptions::validate() const {
-  if (steps < 0) throw InputError("--inner-steps: expected an integer >= 0");
-  if (!(learning_rate > 0.0) || !std::isfinite(learning_rate)) throw InputError("--inner-lr: expected a finite number > 0");
-  if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) throw InputError("--reg-covar: expected a finite number >= 0");
+  if (steps < 0) throw SettingError("inner-steps", "expected an integer >= 0");
+  if (!(learning_rate > 0.0) || !std::isfinite(learning_rate)) throw SettingError("inner-lr", "expected a finite number > 0");
+  if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) throw SettingError("reg-covar", "expected a finite number >= 0");
   relevance.validate();
+}
+
+std::vector<SettingSpec> InnerOptions::settings() {
+  const InnerOptions d;
+  return {
+      {"inner", to_string(d.method),
+       "inner adaptation: sgd (gradient steps), adam, em, or map (MAP-EM steps towards the meta-parameters as the "
+       "prior, Reynolds et al. 2000; with --algo maml the exact meta-gradient through the steps, and the relevance "
+       "factors are meta-learned too)",
+       {"sgd", "adam", "em", "map"}},
+      {"inner-steps", std::int64_t{d.steps}, "inner adaptation steps m", {}},
+      {"inner-lr", d.learning_rate,
+       "inner learning rate alpha (sgd, adam); with --meta-sgd, the learned step sizes' starting value", {}},
+      {"reg-covar", d.reg_covar, "variance floor added by inner EM and MAP steps", {}},
+      {"relevance", d.relevance.to_string(),
+       "map: relevance factors r, one for every block or WEIGHTS:MEANS:COVARIANCES; each component moves from the "
+       "prior towards its data by n_k / (n_k + r). maml --inner map: their starting values (learned as log r)",
+       {}},
+  };
+}
+
+InnerOptions InnerOptions::from(const Settings& s) {
+  InnerOptions o;
+  o.method = parse_inner_method(s.text("inner"), "inner");
+  const std::int64_t steps = s.integer("inner-steps");
+  if (steps < 0 || steps > 1'000'000) throw SettingError("inner-steps", "expected an integer in [0, 1000000]");
+  o.steps = static_cast<int>(steps);
+  o.learning_rate = s.real("inner-lr");
+  o.reg_covar = s.real("reg-covar");
+  const auto relevance = gmm::Relevance::try_parse(s.text("relevance"));
+  if (!relevance) {
+    throw SettingError("relevance", "expected a relevance factor >= 0, or three as WEIGHTS:MEANS:COVARIANCES, got '" +
+                                        s.text("relevance") + "'");
+  }
+  o.relevance = *relevance;
+  o.validate();
+  return o;
+}
+
+void InnerOptions::store(Settings& s) const {
+  s.set("inner", to_string(method));
+  s.set("inner-steps", std::int64_t{steps});
+  s.set("inner-lr", learning_rate);
+  s.set("reg-covar", reg_covar);
+  s.set("relevance", relevance.to_string());
 }
 
 InnerLoop::InnerLoop(const gmm::GmmShape& shape, const InnerOptions& options)

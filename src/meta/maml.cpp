@@ -4,6 +4,8 @@
 
 #include "metagmm/core/error.hpp"
 #include "metagmm/gmm/gradient.hpp"
+#include "metagmm/meta/map_maml.hpp"
+#include "metagmm/meta/registry.hpp"
 
 namespace metagmm::meta {
 namespace {
@@ -35,6 +37,60 @@ StepSizeLearning parse_step_size_learning(std::string_view text, std::string_vie
   throw InputError(std::string(what) + ": expected none, block or parameter, got '" + std::string(text) + "'");
 }
 
+std::vector<SettingSpec> MamlSettings::settings() {
+  auto specs = InnerOptions::settings();
+  specs.push_back({"meta-sgd", to_string(StepSizeLearning::none),
+                   "maml/fomaml with --inner sgd: meta-learn the inner step sizes with the initialisation (Meta-SGD): "
+                   "none, block (one each for the logits, means and covariances) or parameter (one per parameter); "
+                   "saved in checkpoints",
+                   {"none", "block", "parameter"}});
+  return specs;
+}
+
+MamlSettings MamlSettings::from(const Settings& s) {
+  return {InnerOptions::from(s), parse_step_size_learning(s.text("meta-sgd"), "meta-sgd")};
+}
+
+Settings MamlSettings::to_settings() const {
+  Settings s;
+  inner.store(s);
+  s.set("meta-sgd", to_string(step_sizes));
+  return s;
+}
+
+namespace {
+
+// Outer learning rate of the gradient-based algorithms: a step along a meta-gradient, far shorter
+// than Reptile's step fraction.
+constexpr double kGradientOuterRate = 0.01;
+
+std::unique_ptr<Algorithm> make_maml(const ModelShape& model, const Settings& settings, MamlOrder order) {
+  const MamlSettings s = MamlSettings::from(settings);
+  if (order == MamlOrder::second && s.inner.method == InnerMethod::map) {
+    // Through MAP steps the learned extras are the relevance factors, not step sizes.
+    if (s.step_sizes != StepSizeLearning::none)
+      throw SettingError("meta-sgd", to_string(s.step_sizes),
+                         "learned step sizes need the sgd inner loop (maml through MAP steps learns the relevance "
+                         "factors)");
+    return std::make_unique<MapMaml>(model.mixture, s.inner);
+  }
+  return std::make_unique<Maml>(model.mixture, s.inner, order, s.step_sizes);
+}
+
+}  // namespace
+
+AlgorithmEntry maml_entry() {
+  return {"maml", "exact second-order meta-gradient through the inner steps", ModelKind::mixture,
+          MamlSettings::settings(), OuterDefaults{"sgd", kGradientOuterRate},
+          [](const ModelShape& model, const Settings& s) { return make_maml(model, s, MamlOrder::second); }};
+}
+
+AlgorithmEntry fomaml_entry() {
+  return {"fomaml", "first-order MAML: the query gradient at the adapted parameters", ModelKind::mixture,
+          MamlSettings::settings(), OuterDefaults{"sgd", kGradientOuterRate},
+          [](const ModelShape& model, const Settings& s) { return make_maml(model, s, MamlOrder::first); }};
+}
+
 Maml::Maml(const gmm::GmmShape& shape, const InnerOptions& inner, MamlOrder order, StepSizeLearning step_sizes)
     : shape_(shape),
       parameters_(shape.parameter_count()),
@@ -46,10 +102,16 @@ Maml::Maml(const gmm::GmmShape& shape, const InnerOptions& inner, MamlOrder orde
       alpha_(Vector::Constant(parameters_, inner.learning_rate)) {
   inner.validate();
   if (inner.method != InnerMethod::sgd && order == MamlOrder::second)
-    throw InputError("--inner " + meta::to_string(inner.method) +
-                     ": second-order maml differentiates through plain gradient steps; use --inner sgd, or --algo fomaml");
+    throw SettingError("inner", meta::to_string(inner.method),
+                       "second-order maml differentiates through plain gradient steps; use the sgd inner loop, or "
+                       "fomaml");
   if (inner.method != InnerMethod::sgd && step_sizes != StepSizeLearning::none)
-    throw InputError("--meta-sgd " + meta::to_string(step_sizes) + ": learned step sizes need --inner sgd");
+    throw SettingError("meta-sgd", meta::to_string(step_sizes), "learned step sizes need the sgd inner loop");
+}
+
+std::vector<ParameterBlock> Maml::extra_parameters() const {
+  if (step_size_count_ == 0) return {};
+  return {{"log_step_sizes", step_size_count_}};
 }
 
 Vector Maml::initial_extra_parameters() const {

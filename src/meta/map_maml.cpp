@@ -13,10 +13,10 @@ MapMaml::MapMaml(const gmm::GmmShape& shape, const InnerOptions& inner)
   inner.validate();
   METAGMM_CHECK(inner.method == InnerMethod::map, "MapMaml: MAP inner steps");
   if (shape.covariance != gmm::CovarianceType::diag)
-    throw InputError("--covariance " + gmm::to_string(shape.covariance) +
-                     ": maml through MAP steps learns a diagonal prior; use --covariance diag");
+    throw SettingError("covariance", gmm::to_string(shape.covariance),
+                       "maml through MAP steps learns a diagonal prior; use diag");
   for (const double r : {inner.relevance.weights, inner.relevance.means, inner.relevance.covariances})
-    if (!(r > 0.0)) throw InputError("--relevance: maml learns log r, so every factor must be > 0");
+    if (!(r > 0.0)) throw SettingError("relevance", "maml learns log r, so every factor must be > 0");
 }
 
 Vector MapMaml::initial_extra_parameters() const {

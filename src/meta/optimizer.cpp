@@ -16,11 +16,11 @@ OptimizerMethod parse_optimizer(std::string_view text, std::string_view what) {
 
 void OptimizerOptions::validate(const std::string& prefix) const {
   if (!(learning_rate > 0.0) || !std::isfinite(learning_rate))
-    throw InputError(prefix + "lr: expected a finite number > 0");
+    throw SettingError(prefix + "lr", "expected a finite number > 0");
   if (method == OptimizerMethod::adam) {
-    if (!(beta1 >= 0.0 && beta1 < 1.0)) throw InputError(prefix + "beta1: expected a number in [0, 1)");
-    if (!(beta2 >= 0.0 && beta2 < 1.0)) throw InputError(prefix + "beta2: expected a number in [0, 1)");
-    if (!(epsilon > 0.0)) throw InputError(prefix + "epsilon: expected a number > 0");
+    if (!(beta1 >= 0.0 && beta1 < 1.0)) throw SettingError(prefix + "beta1", "expected a number in [0, 1)");
+    if (!(beta2 >= 0.0 && beta2 < 1.0)) throw SettingError(prefix + "beta2", "expected a number in [0, 1)");
+    if (!(epsilon > 0.0)) throw SettingError(prefix + "epsilon", "expected a number > 0");
   }
 }
 

@@ -1,6 +1,7 @@
 #include "metagmm/meta/protonet.hpp"
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/meta/registry.hpp"
 
 namespace metagmm::meta {
 
@@ -16,6 +17,42 @@ void stack_episode(const task::Episode& episode, const RefinementOptions& refine
   out.topRows(episode.support.rows()) = episode.support;
   out.middleRows(episode.support.rows(), layout.queries) = episode.query;
   out.bottomRows(layout.unlabelled) = episode.unlabelled.topRows(layout.unlabelled);
+}
+
+std::vector<SettingSpec> ProtoNetSettings::settings() {
+  const RefinementOptions d;
+  return {{"refine-steps", std::int64_t{d.steps},
+           "soft k-means steps refining the prototypes with the unlabelled points (Ren et al. 2018); 0: none", {}},
+          {"distractor-cluster", std::string(d.distractor ? "true" : "false"),
+           "refinement: add a cluster at the origin that absorbs unlabelled points of other classes (true/false)",
+           flag_choices()}};
+}
+
+ProtoNetSettings ProtoNetSettings::from(const Settings& s) {
+  ProtoNetSettings p;
+  const std::int64_t steps = s.integer("refine-steps");
+  if (steps < 0 || steps > 1'000'000) throw SettingError("refine-steps", "expected an integer in [0, 1000000]");
+  p.refine.steps = static_cast<int>(steps);
+  p.refine.distractor = s.flag("distractor-cluster");
+  p.refine.validate();
+  return p;
+}
+
+Settings ProtoNetSettings::to_settings() const {
+  Settings s;
+  s.set("refine-steps", std::int64_t{refine.steps});
+  s.set("distractor-cluster", std::string(refine.distractor ? "true" : "false"));
+  return s;
+}
+
+AlgorithmEntry protonet_entry() {
+  // Adam with Snell et al.'s learning rate.
+  return {"protonet",
+          "Prototypical Networks: an encoder learned on N-way K-shot episodes of labelled tasks",
+          ModelKind::encoder, ProtoNetSettings::settings(), OuterDefaults{"adam", 0.001},
+          [](const ModelShape& model, const Settings& settings) {
+            return std::make_unique<ProtoNet>(*model.encoder, ProtoNetSettings::from(settings).refine);
+          }};
 }
 
 ProtoNet::ProtoNet(const EncoderShape& encoder, const RefinementOptions& refine)

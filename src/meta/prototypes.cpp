@@ -26,7 +26,7 @@ void softmax_rows(RowMatrix& logits) {
 }  // namespace
 
 void RefinementOptions::validate() const {
-  if (steps < 0) throw InputError("--refine-steps: expected an integer >= 0");
+  if (steps < 0) throw SettingError("refine-steps", "expected an integer >= 0");
 }
 
 double PrototypeClassifier::forward(const RowMatrix& embedded, const EpisodeLayout& layout,

@@ -1,6 +1,7 @@
 #include "metagmm/meta/reptile.hpp"
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/meta/registry.hpp"
 
 namespace metagmm::meta {
 
@@ -14,8 +15,38 @@ ReptileWeighting parse_reptile_weighting(std::string_view text, std::string_view
   throw InputError(std::string(what) + ": expected uniform or distance, got '" + std::string(text) + "'");
 }
 
+std::vector<SettingSpec> ReptileSettings::settings() {
+  auto specs = InnerOptions::settings();
+  specs.push_back({"weighting", to_string(ReptileWeighting::uniform),
+                   "how tasks' adapted parameters are averaged: uniform, or distance (weights proportional to "
+                   "|theta_i - theta|^2)",
+                   {"uniform", "distance"}});
+  return specs;
+}
+
+ReptileSettings ReptileSettings::from(const Settings& s) {
+  return {InnerOptions::from(s), parse_reptile_weighting(s.text("weighting"), "weighting")};
+}
+
+Settings ReptileSettings::to_settings() const {
+  Settings s;
+  inner.store(s);
+  s.set("weighting", to_string(weighting));
+  return s;
+}
+
+AlgorithmEntry reptile_entry() {
+  return {"reptile", "move towards the adapted parameters", ModelKind::mixture, ReptileSettings::settings(),
+          OuterDefaults{"sgd", 1.0}, [](const ModelShape& model, const Settings& settings) {
+            const ReptileSettings s = ReptileSettings::from(settings);
+            return std::make_unique<Reptile>(model.mixture, s.inner, s.weighting);
+          }};
+}
+
 Reptile::Reptile(const gmm::GmmShape& shape, const InnerOptions& inner, ReptileWeighting weighting)
-    : parameters_(shape.parameter_count()), inner_(shape, inner), weighting_(weighting) {}
+    : parameters_(shape.parameter_count()), inner_options_(inner), inner_(shape, inner), weighting_(weighting) {
+  inner.validate();
+}
 
 void Reptile::contribute(const Vector& theta, const task::Episode& episode, std::span<double> out) {
   METAGMM_CHECK(static_cast<Index>(out.size()) == contribution_size(), "contribution size");

@@ -148,4 +148,16 @@ bool FewShotSampler::draw_from(Index task, RandomStream& random, Episode& out) {
   return true;
 }
 
+// Labels as classes 0..C-1 in increasing label order, -1 (unknown) kept.
+IntVector class_numbers(const IntVector& labels) {
+  std::map<std::int32_t, std::int32_t> number;
+  for (Index i = 0; i < labels.size(); ++i)
+    if (labels[i] >= 0) number.emplace(labels[i], 0);
+  std::int32_t next = 0;
+  for (auto& [label, value] : number) value = next++;
+  IntVector classes(labels.size());
+  for (Index i = 0; i < labels.size(); ++i) classes[i] = labels[i] >= 0 ? number[labels[i]] : -1;
+  return classes;
+}
+
 }  // namespace metagmm::task

@@ -1,5 +1,7 @@
 #include "metagmm/task/gmm_file.hpp"
 
+#include "metagmm/gmm/covariance.hpp"
+
 #include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/h5/file.hpp"
@@ -40,7 +42,7 @@ void write_model(h5::File& file, const std::string& group, const gmm::GmmShape& 
     file.write<double>(object(group, "covariances"), {K, d, d}, covariances.data(), plain);
     file.write<double>(object(group, "precisions_cholesky"), {K, d, d}, precisions.data(), plain);
   } else {
-    const h5::Dims dims = s.covariance == gmm::CovarianceType::diag ? h5::Dims{K, d} : h5::Dims{K};
+    const h5::Dims dims = gmm::stored_covariance_dims(s.covariance, s.components, s.dim);
     const RowMatrix precisions = (-model.log_sd.array()).exp().matrix();
     file.write<double>(object(group, "covariances"), dims, m.variances.data(), plain);
     file.write<double>(object(group, "precisions_cholesky"), dims, precisions.data(), plain);

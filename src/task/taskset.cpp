@@ -1,5 +1,7 @@
 #include "metagmm/task/taskset.hpp"
 
+#include "metagmm/gmm/covariance.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -19,13 +21,7 @@ namespace {
 constexpr size_t kPendingDoubles = 1 << 19;
 
 h5::Dims truth_covariance_dims(gmm::CovarianceType type, Index components, Index dim) {
-  const auto C = static_cast<std::uint64_t>(components), d = static_cast<std::uint64_t>(dim);
-  switch (type) {
-    case gmm::CovarianceType::diag: return {C, d};
-    case gmm::CovarianceType::spherical: return {C};
-    case gmm::CovarianceType::full: return {C, d, d};
-  }
-  return {};
+  return gmm::stored_covariance_dims(type, components, dim);
 }
 
 RowMatrix to_row_major(const Matrix& m) { return m; }
@@ -368,7 +364,7 @@ gmm::Gmm TaskSetReader::truth(Index task) const {
   }
   try {
     return gmm::from_moments(m);
-  } catch (const InputError& error) {
+  } catch (const NumericError& error) {  // stored values no mixture has: the file is bad
     throw InputError(info_.path + ": /truth of task " + std::to_string(task) + ": " + error.what());
   }
 }

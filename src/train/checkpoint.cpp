@@ -12,7 +12,9 @@
 
 #include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
+#include "metagmm/core/text.hpp"
 #include "metagmm/h5/file.hpp"
+#include "metagmm/meta/registry.hpp"
 #include "metagmm/task/gmm_file.hpp"
 
 namespace metagmm::train {
@@ -105,6 +107,53 @@ void write_encoder(h5::File& file, const meta::EncoderShape& shape, const Vector
   }
 }
 
+// /settings: one typed attribute per setting.
+meta::Settings read_settings(const h5::File& file) {
+  meta::Settings settings;
+  for (const std::string& name : file.attribute_names("/settings")) {
+    switch (file.attribute_kind("/settings", name)) {
+      case h5::File::AttributeKind::text: settings.set(name, *file.string_attribute("/settings", name)); break;
+      case h5::File::AttributeKind::integer: settings.set(name, *file.int_attribute("/settings", name)); break;
+      case h5::File::AttributeKind::real: settings.set(name, *file.double_attribute("/settings", name)); break;
+      case h5::File::AttributeKind::other:
+        throw InputError(file.path() + ": attribute " + name + " of /settings: expected one integer, number or string");
+    }
+  }
+  return settings;
+}
+
+void write_settings(h5::File& file, const meta::Settings& settings) {
+  file.create_group("/settings");
+  for (const auto& [name, value] : settings.values())
+    std::visit([&, &name = name](const auto& v) { file.set_attribute("/settings", name, v); }, value);
+}
+
+// Versions 1 to 3 stored the run's configuration as text and the extra meta-parameters as one
+// unnamed block: the settings are the algorithm's declared ones read from those lines (missing
+// ones, from builds before the setting existed, at their defaults, which those builds used),
+// and the block is named by the algorithm they describe.
+void settings_from_stored_configuration(Checkpoint& c, const Vector& unnamed_extra, const std::string& name) {
+  try {
+    const meta::AlgorithmEntry& entry = meta::algorithm_entry(c.algorithm);
+    const auto config = parse_key_value_lines(c.config);
+    meta::Settings given;
+    for (const meta::SettingSpec& spec : entry.settings) {
+      const auto found = config.find(spec.name);
+      if (found != config.end()) given.set(spec.name, meta::parse_setting(spec, found->second));
+    }
+    c.settings = meta::complete_settings(entry.settings, given);
+    if (unnamed_extra.size() == 0) return;
+    const auto blocks = meta::make_algorithm(c.algorithm, c.model(), c.settings)->extra_parameters();
+    if (blocks.size() != 1 || blocks.front().size != unnamed_extra.size()) {
+      throw InputError(name + ": /inner/log_step_sizes holds " + std::to_string(unnamed_extra.size()) +
+                       " values, which the stored configuration's " + c.algorithm + " does not learn");
+    }
+    c.extra[blocks.front().name] = unnamed_extra;
+  } catch (const SettingError& error) {
+    throw InputError(name + ": stored configuration: " + error.what());
+  }
+}
+
 Checkpoint read_content(const std::filesystem::path& path) {
   const h5::File file = h5::File::open(path.string());
   const std::string name = path.string();
@@ -135,7 +184,14 @@ Checkpoint read_content(const std::filesystem::path& path) {
     c.shape = model.shape;
     c.theta = to_vector(file.dataset("/model/parameters", h5::Dtype::float64, 1).read_all<double>());
   }
-  if (file.exists("/inner/log_step_sizes")) c.inner_log_step_sizes = to_vector(read_doubles(file, "/inner/log_step_sizes"));
+  Vector unnamed_extra;  // versions 1 to 3
+  if (version >= 4) {
+    c.settings = read_settings(file);
+    for (const std::string& block : file.member_names("/extra")) c.extra[block] = to_vector(read_doubles(file, "/extra/" + block));
+  } else if (file.exists("/inner/log_step_sizes")) {
+    unnamed_extra = to_vector(read_doubles(file, "/inner/log_step_sizes"));
+    c.extra["unnamed"] = unnamed_extra;  // summed as these versions did; named below
+  }
   c.optimizer_state.steps = file.require_int_attribute("/", "optimizer_steps");
   if (file.exists("/optimizer/first")) {
     c.optimizer_state.first = to_vector(read_doubles(file, "/optimizer/first"));
@@ -153,20 +209,14 @@ Checkpoint read_content(const std::filesystem::path& path) {
   if (stored != computed)
     throw InputError(name + ": checksum mismatch (stored " + stored + ", content gives " + computed +
                      "): the file is damaged");
+  if (version < 4) {
+    c.extra.clear();
+    settings_from_stored_configuration(c, unnamed_extra, name);
+  }
   return c;
 }
 
 }  // namespace
-
-std::string ModelShape::describe() const {
-  if (!encoder) {
-    return std::to_string(mixture.components) + " " + gmm::to_string(mixture.covariance) + " components in " +
-           std::to_string(mixture.dim) + " dimensions";
-  }
-  std::string text = "encoder " + std::to_string(encoder->input);
-  for (const Index w : encoder->widths) text += "-" + std::to_string(w);
-  return text;
-}
 
 void MetricsHistory::append(std::int64_t s, double l, double v, double e) {
   step.push_back(s);
@@ -198,13 +248,29 @@ std::uint32_t checksum(const Checkpoint& c) {
     crc.add(gmm::to_string(c.shape.covariance));
   }
   crc.add(c.theta);
-  // Only when present: a checkpoint without them (all of version 1) sums as before.
-  if (c.inner_log_step_sizes.size() > 0) crc.add(c.inner_log_step_sizes);
+  if (c.format_version < 4) {
+    // One unnamed block, summed only when present (a checkpoint without one sums as version 1 did).
+    for (const auto& [name, values] : c.extra) crc.add(values);
+  } else {
+    crc.add(static_cast<std::int64_t>(c.extra.size()));
+    for (const auto& [name, values] : c.extra) {
+      crc.add(name);
+      crc.add(values);
+    }
+  }
   crc.add(c.optimizer);
   crc.add(c.optimizer_state.steps);
   crc.add(c.optimizer_state.first);
   crc.add(c.optimizer_state.second);
   crc.add(c.config);
+  if (c.format_version >= 4) {
+    crc.add(static_cast<std::int64_t>(c.settings.values().size()));
+    for (const auto& [name, value] : c.settings.values()) {
+      crc.add(name);
+      crc.add(static_cast<std::int64_t>(value.index()));
+      crc.add(meta::setting_text(value));  // exact: reals in their shortest round-trip form
+    }
+  }
   crc.add(c.metrics.step);
   crc.add(c.metrics.loss);
   crc.add(c.metrics.validation);
@@ -212,7 +278,9 @@ std::uint32_t checksum(const Checkpoint& c) {
   return crc.value();
 }
 
-void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
+void write_checkpoint(const std::filesystem::path& path, const Checkpoint& content) {
+  Checkpoint c = content;
+  c.format_version = kCheckpointVersion;  // what is written, whatever was read
   AtomicFile output(path);
   {
     h5::File file = h5::File::create(output.temp_path().string());
@@ -233,11 +301,10 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
     file.set_attribute("/", "optimizer", c.optimizer);
     file.set_attribute("/", "optimizer_steps", c.optimizer_state.steps);
     const h5::DatasetOptions plain{.compress = false};
-    if (c.inner_log_step_sizes.size() > 0) {
-      file.create_group("/inner");
-      file.write<double>("/inner/log_step_sizes", {static_cast<std::uint64_t>(c.inner_log_step_sizes.size())},
-                         c.inner_log_step_sizes.data(), plain);
-    }
+    write_settings(file, c.settings);
+    file.create_group("/extra");
+    for (const auto& [name, values] : c.extra)
+      file.write<double>("/extra/" + name, {static_cast<std::uint64_t>(values.size())}, values.data(), plain);
     if (c.optimizer_state.first.size() > 0) {
       file.create_group("/optimizer");
       const auto P = static_cast<std::uint64_t>(c.optimizer_state.first.size());
@@ -322,6 +389,65 @@ void prune_checkpoints(const std::filesystem::path& run_dir, int keep) {
     std::error_code ignored;
     std::filesystem::remove(paths[i], ignored);
   }
+}
+
+std::unique_ptr<meta::Algorithm> checkpoint_algorithm(const Checkpoint& c, const std::string& path) {
+  std::unique_ptr<meta::Algorithm> algorithm;
+  try {
+    algorithm = meta::make_algorithm(c.algorithm, c.model(), c.settings);
+  } catch (const SettingError& error) {
+    if (error.setting() == "algo") {
+      throw InputError(path + ": trained with algorithm '" + c.algorithm + "', which this program does not have (it has " +
+                       meta::algorithm_names() + ")");
+    }
+    throw InputError(path + ": stored setting " + error.what());
+  }
+  std::map<std::string, Index> expected;
+  for (const meta::ParameterBlock& block : algorithm->extra_parameters()) expected[block.name] = block.size;
+  std::map<std::string, Index> found;
+  for (const auto& [name, values] : c.extra) found[name] = values.size();
+  if (found != expected) {
+    auto list = [](const std::map<std::string, Index>& blocks) {
+      std::string text;
+      for (const auto& [name, size] : blocks) text += (text.empty() ? "" : ", ") + name + " [" + std::to_string(size) + "]";
+      return text.empty() ? std::string("none") : text;
+    };
+    throw InputError(path + ": holds the extra meta-parameters " + list(found) + ", its " + c.algorithm +
+                     " settings learn " + list(expected));
+  }
+  return algorithm;
+}
+
+std::unique_ptr<meta::MixtureAlgorithm> checkpoint_mixture_algorithm(const Checkpoint& c, const std::string& path) {
+  auto algorithm = checkpoint_algorithm(c, path);
+  auto* mixture = dynamic_cast<meta::MixtureAlgorithm*>(algorithm.get());
+  if (!mixture) throw InputError(path + ": " + c.algorithm + " learns an encoder, not a mixture to adapt");
+  algorithm.release();
+  return std::unique_ptr<meta::MixtureAlgorithm>(mixture);
+}
+
+Vector meta_parameters(const Checkpoint& c, const meta::Algorithm& algorithm) {
+  Vector meta(c.theta.size() + algorithm.extra_meta_parameters());
+  meta.head(c.theta.size()) = c.theta;
+  Index at = c.theta.size();
+  for (const meta::ParameterBlock& block : algorithm.extra_parameters()) {
+    const auto found = c.extra.find(block.name);
+    METAGMM_CHECK(found != c.extra.end() && found->second.size() == block.size, "checkpoint extra block " + block.name);
+    meta.segment(at, block.size) = found->second;
+    at += block.size;
+  }
+  return meta;
+}
+
+std::map<std::string, Vector> extra_blocks(const Vector& meta, Index model_parameters, const meta::Algorithm& algorithm) {
+  METAGMM_CHECK(meta.size() == model_parameters + algorithm.extra_meta_parameters(), "meta-parameter count");
+  std::map<std::string, Vector> blocks;
+  Index at = model_parameters;
+  for (const meta::ParameterBlock& block : algorithm.extra_parameters()) {
+    blocks[block.name] = meta.segment(at, block.size);
+    at += block.size;
+  }
+  return blocks;
 }
 
 }  // namespace metagmm::train

@@ -1,5 +1,7 @@
 #include "metagmm/train/trainer.hpp"
 
+#include <map>
+
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -58,15 +60,15 @@ class MetricsFile {
 }  // namespace
 
 void TrainOptions::validate() const {
-  if (steps < 1) throw InputError("--steps: expected an integer >= 1");
-  if (meta_batch < 1) throw InputError("--meta-batch: expected an integer >= 1");
-  if (validate_every < 0) throw InputError("--validate-every: expected an integer >= 0 (0: never)");
-  if (validation_tasks < 0) throw InputError("--validation-tasks: expected an integer >= 0 (0: all)");
-  if (checkpoint_every < 0) throw InputError("--checkpoint-every: expected an integer >= 0 (0: only at the end)");
-  if (!(checkpoint_seconds > 0)) throw InputError("--checkpoint-seconds: expected a number > 0");
-  if (keep < 1) throw InputError("--keep: expected an integer >= 1");
-  if (!(progress_seconds > 0)) throw InputError("--progress-seconds: expected a number > 0");
-  outer.validate("--outer-");
+  if (steps < 1) throw SettingError("steps", "expected an integer >= 1");
+  if (meta_batch < 1) throw SettingError("meta-batch", "expected an integer >= 1");
+  if (validate_every < 0) throw SettingError("validate-every", "expected an integer >= 0 (0: never)");
+  if (validation_tasks < 0) throw SettingError("validation-tasks", "expected an integer >= 0 (0: all)");
+  if (checkpoint_every < 0) throw SettingError("checkpoint-every", "expected an integer >= 0 (0: only at the end)");
+  if (!(checkpoint_seconds > 0)) throw SettingError("checkpoint-seconds", "expected a number > 0");
+  if (keep < 1) throw SettingError("keep", "expected an integer >= 1");
+  if (!(progress_seconds > 0)) throw SettingError("progress-seconds", "expected a number > 0");
+  outer.validate("outer-");
 }
 
 Vector initial_meta_parameters(task::TaskSource& source, const gmm::GmmShape& shape, std::uint64_t seed) {
@@ -114,13 +116,14 @@ void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer
   result.checkpoint = options_.run_dir / checkpoint_file_name(step);
   if (comm_.rank() != 0) return;
   Checkpoint c;
-  c.algorithm = options_.algorithm;
+  c.algorithm = algorithm_.name();
+  c.settings = algorithm_.settings();
   c.step = step;
   c.seed = options_.seed;
   c.shape = model_.mixture;
   c.encoder = model_.encoder;
   c.theta = theta.head(model_.parameter_count());
-  c.inner_log_step_sizes = theta.tail(theta.size() - model_.parameter_count());
+  c.extra = extra_blocks(theta, model_.parameter_count(), algorithm_);
   c.optimizer = meta::to_string(options_.outer.method);
   c.optimizer_state = outer.state();
   c.config = options_.config;
@@ -137,13 +140,19 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   const bool leader = comm_.rank() == 0;
   BalancedShares shares(B, comm_.size());
   TrainResult result;
-  // The meta-parameters: the model's, then the algorithm's own (Meta-SGD's step sizes).
+  // The meta-parameters: the model's, then the algorithm's own blocks (Meta-SGD's step sizes, ...).
   Vector theta(P);
   if (resume) {
-    if (resume->theta.size() != model_size || resume->inner_log_step_sizes.size() != extra)
-      throw InputError("--resume: the checkpoint holds " + std::to_string(resume->inner_log_step_sizes.size()) +
-                       " learned step sizes, " + algorithm_.name() + " as configured learns " + std::to_string(extra));
-    theta << resume->theta, resume->inner_log_step_sizes;
+    std::map<std::string, Index> wanted;
+    for (const meta::ParameterBlock& block : algorithm_.extra_parameters()) wanted[block.name] = block.size;
+    std::map<std::string, Index> held;
+    for (const auto& [name, values] : resume->extra) held[name] = values.size();
+    if (resume->theta.size() != model_size || held != wanted)
+      throw InputError("the checkpoint to resume from holds " + std::to_string(resume->theta.size()) +
+                       " model parameters and " + std::to_string(resume->extra.size()) + " extra block(s), " +
+                       algorithm_.name() + " as configured learns " + std::to_string(model_size) + " and " +
+                       std::to_string(wanted.size()));
+    theta = meta_parameters(*resume, algorithm_);
   } else {
     METAGMM_CHECK(initial.size() == model_size, "meta-parameter count");
     theta << initial, algorithm_.initial_extra_parameters();

@@ -66,12 +66,12 @@ class MetaLearnedMap(SharedDirectory, RefusalChecks, unittest.TestCase):
 
     def test_relevance_factors_are_learned_and_shown(self):
         with h5py.File(self.checkpoint) as f:
-            log_r = f["inner/log_step_sizes"][()]
+            log_r = f["extra/log_relevance"][()]
         self.assertEqual(log_r.shape, (3,))
         self.assertFalse(np.allclose(log_r, np.log(4.0)), log_r)  # moved from their start
         shown = run("inspect", self.checkpoint).stdout
-        self.assertIn("relevance   learned r (weights, means, covariances): " +
-                      " ".join(f"{r:.4g}" for r in np.exp(log_r)), shown)
+        self.assertIn("extra       log_relevance [3]: relevance " + " ".join(f"{r:.4g}" for r in np.exp(log_r)),
+                      shown)
 
     def test_fit_adapts_by_the_learned_map_steps(self):
         """fit --init CHECKPOINT adapts by the checkpoint's 3 MAP steps with its learned relevance:
@@ -80,7 +80,7 @@ class MetaLearnedMap(SharedDirectory, RefusalChecks, unittest.TestCase):
         report = run("fit", "--data", data, "--init", self.checkpoint, "--out", self.path("inner.h5")).stdout
         self.assertIn("3 inner steps of maml, as in training", report)
         with h5py.File(self.checkpoint) as f:
-            relevance = ":".join(repr(float(r)) for r in np.exp(f["inner/log_step_sizes"][()]))
+            relevance = ":".join(repr(float(r)) for r in np.exp(f["extra/log_relevance"][()]))
         run("fit", "--data", data, "--init", self.checkpoint, "--adapt", "map", "--relevance", relevance,
             "--max-iter", 3, "--tol", "1e-300", "--out", self.path("map.h5"))
         with h5py.File(self.path("inner.h5")) as inner, h5py.File(self.path("map.h5")) as fixed:

@@ -29,6 +29,8 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            # Oversubscribed ranks must yield the core instead of spinning in a collective.
            OMPI_MCA_mpi_yield_when_idle="1")
 TIMEOUT = 300
+# Checkpoints of format version 3, written by metagmm 0.2.0 (tests/fixtures/checkpoints-v3/make.sh).
+LEGACY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "checkpoints-v3")
 # OpenMPI does not free everything it allocates (much of it in components it unloads at
 # MPI_Finalize), so in the sanitizer build leak detection is off for ranks started by mpirun;
 # every other check stays on, and runs without mpirun keep leak detection.
@@ -64,9 +66,11 @@ def state(path):
     """What a resumed run must reproduce: model, optimiser state, step and losses."""
     with h5py.File(path, "r") as f:
         out = {k: bits(f[k][()]) for k in (parameters_dataset(f), "metrics/loss", "metrics/step")}
-        for k in ("optimizer/first", "optimizer/second", "inner/log_step_sizes"):
+        for k in ("optimizer/first", "optimizer/second"):
             if k in f:
                 out[k] = bits(f[k][()])
+        for name in f["extra"]:  # learned step sizes, relevance factors, ...
+            out["extra/" + name] = bits(f["extra"][name][()])
         out["step"] = int(f.attrs["step"])
         out["optimizer_steps"] = int(f.attrs["optimizer_steps"])
     return out
@@ -301,28 +305,58 @@ class DamagedCheckpoints(Workspace):
 
 
 class CheckpointVersions(Workspace):
-    def test_version_1_is_read_and_a_newer_version_refused(self):
-        # Version 1 (before learned step sizes) and 2 (before encoders) differ from 3 only by
-        # lacking them.
+    def test_a_newer_version_is_refused(self):
+        # Older versions are read: tests/unit/registry_test.cpp and test_legacy_checkpoints below.
         self.train("run", "--steps", 4)
         with h5py.File(self.checkpoint("run", 4), "r+") as f:
-            self.assertEqual(f.attrs["version"], 3)
-            f.attrs["version"] = np.int64(1)
-        run(["train", "--run-dir", self.path("run"), "--resume", "auto", "--steps", 6])
-        self.train("straight", "--steps", 6)
-        self.assertEqual(state(self.checkpoint("run", 6)), state(self.checkpoint("straight", 6)))
-        with h5py.File(self.checkpoint("run", 6), "r+") as f:
-            f.attrs["version"] = np.int64(4)
-        result = run(["inspect", self.checkpoint("run", 6)], check=False)
+            self.assertEqual(f.attrs["version"], 4)
+            f.attrs["version"] = np.int64(5)
+        result = run(["inspect", self.checkpoint("run", 4)], check=False)
         self.assertEqual(result.returncode, 2)
-        self.assertIn("checkpoint version 4 is not supported", result.stderr)
+        self.assertIn("checkpoint version 5 is not supported", result.stderr)
+
+    def test_settings_are_typed_attributes(self):
+        """h5py reads an algorithm's settings as typed values, and its extra blocks by name."""
+        self.train("run", "--steps", 4, "--algo", "maml", "--inner", "map", "--relevance", "4:8:16", "--inner-steps", 3)
+        with h5py.File(self.checkpoint("run", 4)) as f:
+            settings = dict(f["settings"].attrs)
+            self.assertEqual(settings["inner"], "map")
+            self.assertEqual(settings["inner-steps"], 3)
+            self.assertIsInstance(settings["inner-steps"], np.int64)
+            self.assertEqual(settings["reg-covar"], 1e-6)
+            self.assertIsInstance(settings["reg-covar"], np.float64)
+            self.assertEqual(list(f["extra"]), ["log_relevance"])
+            self.assertEqual(f["extra/log_relevance"].shape, (3,))
+            self.assertNotIn("inner", f)
+
+    def test_legacy_checkpoints(self):
+        """Version 3 checkpoints (tests/fixtures/checkpoints-v3) are inspected, fitted from as the
+        build that wrote them did, and evaluated."""
+        with open(os.path.join(LEGACY, "expected.json")) as f:
+            expected = json.load(f)
+        tasks = os.path.join(LEGACY, "tasks.h5")
+        for name in ("reptile", "metasgd", "map"):
+            checkpoint = os.path.join(LEGACY, name + ".h5")
+            out = run(["inspect", checkpoint]).stdout
+            self.assertIn("version 3 (checksum verified)", out)
+            run(["fit", "--data", f"{tasks}:20", "--init", checkpoint, "--adapt", "inner", "--out",
+                 self.path(name + "-fit.h5")])
+            with h5py.File(self.path(name + "-fit.h5")) as f:
+                self.assertEqual(f.attrs["mean_log_likelihood"], expected[name], name)  # bit for bit
+        self.assertIn("extra       log_relevance [3]: relevance 4.001 8.002 16",
+                      run(["inspect", os.path.join(LEGACY, "map.h5")]).stdout)
+        self.assertIn("extra       log_step_sizes [3]",
+                      run(["inspect", os.path.join(LEGACY, "metasgd.h5")]).stdout)
+        run(["eval", "--checkpoint", os.path.join(LEGACY, "map.h5"), os.path.join(LEGACY, "reptile.h5"), "--tasks",
+             tasks, "--out", self.path("legacy-eval"), "--steps", 2, "--relevance", 16, "--max-tasks", 2])
+        self.assertTrue(os.path.exists(self.path("legacy-eval/summary.csv")))
 
     def test_protonet_checkpoint_layout(self):
         """The encoder's named views, read with h5py, are the flat weights layer by layer."""
         self.train("run", "--steps", 4, "--algo", "protonet", "--ways", 2, "--shots", 2, "--queries", 2,
                    "--encoder-widths", "8,3")
         with h5py.File(self.checkpoint("run", 4)) as f:
-            self.assertEqual(f.attrs["version"], 3)
+            self.assertEqual(f.attrs["version"], 4)
             self.assertNotIn("model", f)
             self.assertEqual(f["encoder"].attrs["input"], 2)
             self.assertEqual(list(f["encoder/widths"][()]), [8, 3])
@@ -439,11 +473,11 @@ class Options(Workspace):
         self.train("run", "--steps", 4, "--algo", "maml", "--meta-sgd", "block")
         out = run(["inspect", self.checkpoint("run", 4)]).stdout
         self.assertIn("algorithm   maml, step 4", out)
-        self.assertIn("step sizes  3 learned inner step sizes", out)
+        self.assertIn("extra       log_step_sizes [3]: step_sizes", out)
         self.assertIn("outer-lr = 0.01\n", out)  # maml's default outer step, not reptile's 1
         with h5py.File(self.checkpoint("run", 4)) as f:
-            self.assertEqual(f.attrs["version"], 3)
-            self.assertEqual(f["inner/log_step_sizes"].shape, (3,))
+            self.assertEqual(f.attrs["version"], 4)
+            self.assertEqual(f["extra/log_step_sizes"].shape, (3,))
 
     def test_keeps_the_newest_checkpoints(self):
         self.train("run", "--steps", 9, "--checkpoint-every", 2, "--keep", 2)

@@ -26,6 +26,9 @@ Checkpoint example(gmm::CovarianceType covariance) {
   c.optimizer_state.first = Vector::LinSpaced(c.theta.size(), -1, 1);
   c.optimizer_state.second = Vector::LinSpaced(c.theta.size(), 0, 2);
   c.config = "algo = reptile\nsteps = 100\n";
+  c.settings.set("inner", std::string("em"));
+  c.settings.set("inner-steps", std::int64_t{7});
+  c.settings.set("inner-lr", 0.1);  // not exact in binary: must come back bit for bit
   for (int s = 1; s <= 42; ++s) c.metrics.append(s, 1.0 / s, s % 10 == 0 ? -2.0 : std::nan(""), 0.1 * s);
   return c;
 }
@@ -48,7 +51,8 @@ void expect_same(const Checkpoint& a, const Checkpoint& b) {
   EXPECT_EQ(a.shape, b.shape);
   EXPECT_EQ(a.encoder, b.encoder);
   EXPECT_EQ(a.theta, b.theta);  // bit for bit
-  EXPECT_EQ(a.inner_log_step_sizes, b.inner_log_step_sizes);
+  EXPECT_EQ(a.extra, b.extra);
+  EXPECT_EQ(a.settings, b.settings);
   EXPECT_EQ(a.optimizer, b.optimizer);
   EXPECT_EQ(a.optimizer_state, b.optimizer_state);
   EXPECT_EQ(a.config, b.config);
@@ -81,7 +85,7 @@ TEST(Checkpoint, RoundTripsEveryFieldForEveryCovarianceType) {
   // Meta-SGD: learned step sizes after the model, with Adam moments for all of them.
   Checkpoint learned = example(gmm::CovarianceType::full);
   learned.algorithm = "maml";
-  learned.inner_log_step_sizes = Vector::LinSpaced(3, -2.5, -1.0);
+  learned.extra["log_step_sizes"] = Vector::LinSpaced(3, -2.5, -1.0);
   const Index all = learned.theta.size() + 3;
   learned.optimizer_state.first = Vector::LinSpaced(all, -1, 1);
   learned.optimizer_state.second = Vector::LinSpaced(all, 0, 2);
@@ -118,7 +122,11 @@ TEST(Checkpoint, ChecksumCoversEveryField) {
       [](Checkpoint& c) { c.seed ^= 1; },
       [](Checkpoint& c) { c.shape.covariance = gmm::CovarianceType::spherical; },
       [](Checkpoint& c) { c.theta[3] = std::nextafter(c.theta[3], 1e9); },
-      [](Checkpoint& c) { c.inner_log_step_sizes = Vector::Constant(1, -2.0); },
+      [](Checkpoint& c) { c.extra["log_step_sizes"] = Vector::Constant(1, -2.0); },
+      [](Checkpoint& c) { c.settings.set("inner-steps", std::int64_t{8}); },
+      [](Checkpoint& c) { c.settings.set("inner-lr", std::nextafter(0.1, 1.0)); },
+      [](Checkpoint& c) { c.settings.set("inner-steps", 7.0); },  // same value, another type
+      [](Checkpoint& c) { c.settings.set("weighting", std::string("uniform")); },
       [](Checkpoint& c) { c.optimizer = "sgd"; },
       [](Checkpoint& c) { c.optimizer_state.steps += 1; },
       [](Checkpoint& c) { c.optimizer_state.first[0] += 1e-12; },

@@ -187,8 +187,11 @@ TEST(AdaptedModel, IsTheAdaptationTrainingScores) {
   const Vector em_adapted = reptile.adapted_model(p.model, p.episode.support);
   EXPECT_EQ(query_loglik(em_adapted), reptile.adapted_log_likelihood(p.model, p.episode));
   EXPECT_NE(em_adapted, p.model);
+  // Only mixture algorithms adapt a mixture: ProtoNet is not one (the type says so, no call throws).
   ProtoNet protonet(EncoderShape{2, {3}}, {});
-  EXPECT_THROW(protonet.adapted_model(Vector::Zero(9), p.episode.support), InputError);
+  EXPECT_EQ(dynamic_cast<MixtureAlgorithm*>(static_cast<Algorithm*>(&protonet)), nullptr);
+  EXPECT_EQ(reptile.adaptation_steps(), inner.steps);
+  EXPECT_TRUE(reptile.adapts_by_em());
 }
 
 // The path evaluation follows is the adaptation training scores: after the trained number of
@@ -198,7 +201,7 @@ TEST(AdaptationPath, ExtendsTheTrainedAdaptation) {
   InnerOptions inner;
   inner.learning_rate = 0.05;
   inner.steps = 3;
-  auto check = [&](Algorithm& algorithm, const Vector& meta) {
+  auto check = [&](MixtureAlgorithm& algorithm, const Vector& meta) {
     SCOPED_TRACE(algorithm.name());
     std::vector<Vector> trained, longer;
     algorithm.adaptation_path(meta, p.episode.support, inner.steps, trained);

@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/gmm/covariance.hpp"
 #include "metagmm/gmm/sample.hpp"
 #include "metagmm/gmm/stats.hpp"
 #include "support.hpp"
@@ -82,7 +83,7 @@ TEST(Params, MomentsRoundTripAndPrecisionFactorInvertsCovariance) {
   }
   GmmMoments bad = to_moments(random_gmm({2, 2, CovarianceType::diag}, 3));
   bad.variances(1, 0) = 0.0;
-  EXPECT_THROW(from_moments(bad), InputError);
+  EXPECT_THROW(from_moments(bad), NumericError);  // a numeric breakdown, not bad input
 }
 
 TEST(Params, LogLikelihoodMatchesTextbookFormulaInEveryDimension) {
@@ -134,6 +135,38 @@ TEST(Params, SamplesHaveTheModelsMoments) {
     EXPECT_LT((mean - g.means.row(0)).cwiseAbs().maxCoeff(), 0.02 * std::sqrt(truth.diagonal().maxCoeff()));
     EXPECT_LT((cov - truth).cwiseAbs().maxCoeff(), 0.02 * truth.diagonal().maxCoeff()) << to_string(type);
   }
+}
+
+}  // namespace
+}  // namespace metagmm::gmm
+
+namespace metagmm::gmm {
+namespace {
+
+// The covariance table: every type's name parses back to it, its parameter count is the flat
+// vector's covariance part, and its stored shape is what the files hold.
+TEST(CovarianceTraits, NamesCountsAndStoredShapesAgreeWithTheModel) {
+  for (const CovarianceTraits& traits : covariance_types()) {
+    SCOPED_TRACE(traits.name);
+    EXPECT_EQ(parse_covariance_type(traits.name, "test"), traits.type);
+    EXPECT_EQ(to_string(traits.type), traits.name);
+    for (const Index d : {1, 3, 8}) {
+      const GmmShape shape{2, d, traits.type};
+      EXPECT_EQ(shape.parameter_count(), 2 + 2 * d + 2 * traits.parameters(d));
+      const std::vector<std::uint64_t> dims = stored_covariance_dims(traits.type, 2, d);
+      const GmmMoments m = to_moments(Gmm(shape));
+      if (traits.full_matrix) {
+        EXPECT_EQ(dims, (std::vector<std::uint64_t>{2, std::uint64_t(d), std::uint64_t(d)}));
+      } else {
+        EXPECT_EQ(m.variances.cols(), traits.variance_columns(d));
+        EXPECT_EQ(dims.size(), traits.variance_columns(d) == 1 ? 1u : 2u);
+      }
+    }
+  }
+  RowMatrix variances{{1.0, 3.0}, {2.0, 6.0}};
+  EXPECT_EQ(restrict_variances(CovarianceType::diag, variances), variances);
+  EXPECT_EQ(restrict_variances(CovarianceType::spherical, variances), (RowMatrix{{2.0}, {4.0}}));
+  EXPECT_THROW(parse_covariance_type("tied", "--covariance"), InputError);
 }
 
 }  // namespace

@@ -124,7 +124,6 @@ struct FamilyRun {
     source = task::make_generated_source(family, 1 << 28);
     inner.steps = 5;
     inner.learning_rate = 0.3;
-    options.algorithm = "reptile";
     options.steps = 300;
     options.meta_batch = 10;
     options.seed = 3;
@@ -176,7 +175,6 @@ TEST_P(MetaLearningBenefit, BeatsTheRandomStartAndEmFromKMeansOnHeldOutTasks) {
   const task::EpisodeOptions episodes{10, 0};  // 10 support points, the rest is the query
   task::Sampler sampler(*s.source, episodes, s.options.seed);
   const auto algorithm = make_algorithm(GetParam(), s, s.options);
-  s.options.algorithm = algorithm->name();
   auto comm = comm::make_serial_communicator();
   std::ostringstream log;
   Trainer trainer(s.options, s.shape, sampler, *algorithm, *comm, log, false);

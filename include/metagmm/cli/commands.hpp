@@ -1,6 +1,6 @@
 #pragma once
-#include <string>
-#include <vector>
+// The command line as a library: a program that registers its own algorithms
+// (meta/registry.hpp) and then calls run() has every command, with them included.
 
 namespace metagmm::cli {
 
@@ -11,14 +11,7 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitBadInput = 2;
 inline constexpr int kExitStopped = 3;
 
-int generate_command(const std::vector<std::string>& args);
-int import_command(const std::vector<std::string>& args);
-int inspect_command(const std::vector<std::string>& args);
-int fit_command(const std::vector<std::string>& args);
-int train_command(const std::vector<std::string>& args);
-int eval_command(const std::vector<std::string>& args);
-
-// Dispatches `metagmm COMMAND ...`, turning errors into one line on stderr and an exit status.
+// Runs `metagmm COMMAND ...`, turning errors into one line on stderr and an exit status.
 int run(int argc, char** argv);
 
 }  // namespace metagmm::cli

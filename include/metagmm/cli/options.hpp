@@ -44,9 +44,6 @@ void store_config_text(const std::string& text, const std::string& source, const
 std::string resolved_config(const po::options_description& options, const po::variables_map& values,
                             const std::vector<std::string>& excluded);
 
-// "name = value" lines as a map.
-std::map<std::string, std::string> parse_config_lines(const std::string& text);
-
 // True if the user gave the option (on the command line or in the config file).
 bool given(const po::variables_map& values, const std::string& name);
 

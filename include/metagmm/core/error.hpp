@@ -1,6 +1,8 @@
 #pragma once
-// Two kinds of failure (DESIGN.md section 5): bad user input is an InputError that `main`
-// turns into one line and exit status 2; a broken internal invariant aborts.
+// Kinds of failure (docs/design.md, "Errors"): bad user input is an InputError (a SettingError
+// when it is a setting) that the command line turns into one line and exit status 2; a
+// numeric breakdown is a NumericError (exit status 1, or a failed adaptation where evaluation
+// counts them); a broken internal invariant aborts.
 #include <stdexcept>
 #include <string>
 
@@ -9,6 +11,29 @@ namespace metagmm {
 // Bad options, files or data. The message names the file, object or option and what was
 // expected; it is printed as it is.
 class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A setting that is missing, of the wrong type or out of range. what() starts with the
+// setting's name ("inner-steps: expected an integer >= 0", "meta-sgd block: needs --inner sgd"),
+// so the layer that knows where the setting came from can name it as an option ("--" + what())
+// or as a file's content.
+class SettingError : public InputError {
+ public:
+  SettingError(const std::string& setting, const std::string& problem)
+      : InputError(setting + ": " + problem), setting_(setting) {}
+  SettingError(const std::string& setting, const std::string& value, const std::string& problem)
+      : InputError(setting + " " + value + ": " + problem), setting_(setting) {}
+  const std::string& setting() const { return setting_; }
+
+ private:
+  std::string setting_;
+};
+
+// The numbers broke down (a variance that is not positive, a singular covariance): not the
+// user's input, and not a bug.
+class NumericError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

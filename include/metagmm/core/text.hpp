@@ -1,6 +1,7 @@
 #pragma once
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -38,6 +39,18 @@ inline std::optional<std::vector<double>> parse_number_list(const std::string& t
   }
   if (numbers.empty() || (!text.empty() && text.back() == separator)) return std::nullopt;
   return numbers;
+}
+
+// "name = value" lines (a stored configuration) as a map; other lines are skipped.
+inline std::map<std::string, std::string> parse_key_value_lines(const std::string& text) {
+  std::map<std::string, std::string> entries;
+  std::istringstream stream(text);
+  std::string line;
+  while (std::getline(stream, line)) {
+    const auto equals = line.find(" = ");
+    if (equals != std::string::npos) entries[line.substr(0, equals)] = line.substr(equals + 3);
+  }
+  return entries;
 }
 
 }  // namespace metagmm

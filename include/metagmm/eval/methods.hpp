@@ -33,7 +33,7 @@ class Method {
 
 // A meta-learned initialisation adapted by its algorithm's own inner steps (gradient steps with
 // the learned step sizes where it has them; whatever --inner it was trained with).
-std::unique_ptr<Method> meta_learned_steps(std::string name, std::unique_ptr<meta::Algorithm> algorithm,
+std::unique_ptr<Method> meta_learned_steps(std::string name, std::unique_ptr<meta::MixtureAlgorithm> algorithm,
                                            Vector meta_parameters, gmm::GmmShape shape);
 // EM steps from a fixed model (a meta-learned initialisation, the pooled model).
 std::unique_ptr<Method> em_from_model(std::string name, gmm::Gmm start, double reg_covar);

@@ -1,4 +1,5 @@
 #pragma once
+#include <optional>
 // MAP adaptation of a mixture towards a prior (Reynolds, Quatieri and Dunn 2000; DESIGN.md
 // section 2): the M-step moves each component's weight, mean and covariance from the prior's
 // towards the data's by alpha_k = n_k / (n_k + r), with a relevance factor r per block:
@@ -21,6 +22,7 @@ struct Relevance {
   void validate() const;  // InputError: every factor >= 0 and finite
   // "R" (every block) or "RW:RM:RV"; InputError naming `what` otherwise.
   static Relevance parse(const std::string& text, const std::string& what);
+  static std::optional<Relevance> try_parse(const std::string& text);  // nullopt where parse throws
   std::string to_string() const;  // "RW:RM:RV"
 };
 

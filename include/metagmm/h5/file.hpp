@@ -79,6 +79,12 @@ class File {
   void set_attribute(const std::string& object, const std::string& name, std::int64_t value);
   void set_attribute(const std::string& object, const std::string& name, double value);
   std::string require_string_attribute(const std::string& object, const std::string& name) const;
+  // The names of an object's attributes, and of a group's members, in increasing name order.
+  std::vector<std::string> attribute_names(const std::string& object) const;
+  std::vector<std::string> member_names(const std::string& group) const;
+  // What an attribute holds: text, one integer, one floating-point number, or something else.
+  enum class AttributeKind { text, integer, real, other };
+  AttributeKind attribute_kind(const std::string& object, const std::string& name) const;
   std::int64_t require_int_attribute(const std::string& object, const std::string& name) const;
 
   void flush();

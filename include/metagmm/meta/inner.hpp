@@ -1,5 +1,5 @@
 #pragma once
-// Inner adaptation of one task (DESIGN.md section 2): m steps from the meta-parameters on
+// Inner adaptation of one task (docs/design.md, "Inner loops"): m steps from the meta-parameters on
 // the task's support set, by gradient descent (plain or Adam), by EM, or by MAP-EM towards the
 // meta-parameters as the prior (gmm/map.hpp).
 #include <string>
@@ -10,6 +10,7 @@
 #include "metagmm/gmm/params.hpp"
 #include "metagmm/gmm/stats.hpp"
 #include "metagmm/meta/optimizer.hpp"
+#include "metagmm/meta/settings.hpp"
 
 namespace metagmm::meta {
 
@@ -17,13 +18,18 @@ enum class InnerMethod { sgd, adam, em, map };
 std::string to_string(InnerMethod method);
 InnerMethod parse_inner_method(std::string_view text, std::string_view what);
 
+// The inner loop's settings (every mixture algorithm has them).
 struct InnerOptions {
-  InnerMethod method = InnerMethod::sgd;  // --inner
-  int steps = 5;                          // --inner-steps: m
-  double learning_rate = 0.1;             // --inner-lr: alpha (sgd, adam)
-  double reg_covar = 1e-6;                // --reg-covar: variance floor of EM and MAP steps
-  gmm::Relevance relevance;               // --relevance: MAP steps' relevance factors
-  void validate() const;
+  InnerMethod method = InnerMethod::sgd;  // inner
+  int steps = 5;                          // inner-steps: m
+  double learning_rate = 0.1;             // inner-lr: alpha (sgd, adam)
+  double reg_covar = 1e-6;                // reg-covar: variance floor of EM and MAP steps
+  gmm::Relevance relevance;               // relevance: MAP steps' relevance factors
+  void validate() const;                  // SettingError
+  // The declarations, and the conversions from and to stored settings.
+  static std::vector<SettingSpec> settings();
+  static InnerOptions from(const Settings& settings);
+  void store(Settings& settings) const;
 };
 
 class InnerLoop {

@@ -1,5 +1,5 @@
 #pragma once
-// MAML for Gaussian mixtures (Finn et al. 2017), DESIGN.md section 2. Each task adapts the
+// MAML for Gaussian mixtures (Finn et al. 2017; docs/design.md, "MAML"). Each task adapts the
 // meta-parameters theta by m gradient steps on its support set S,
 //   theta_(j+1) = theta_j - alpha (.) grad L(theta_j; S),
 // and the meta-objective is F(theta) = mean_i L(theta_m; Q_i) on the query sets.
@@ -29,13 +29,24 @@ StepSizeLearning parse_step_size_learning(std::string_view text, std::string_vie
 
 enum class MamlOrder { first, second };
 
-class Maml final : public Algorithm {
+// The settings of maml and fomaml (and of maml through MAP steps, meta/map_maml.hpp).
+struct MamlSettings {
+  InnerOptions inner;
+  StepSizeLearning step_sizes = StepSizeLearning::none;  // meta-sgd
+  static std::vector<SettingSpec> settings();
+  static MamlSettings from(const Settings& settings);
+  Settings to_settings() const;
+};
+
+class Maml final : public MixtureAlgorithm {
  public:
-  // Throws InputError if the combination cannot be differentiated (second order or learned step
-  // sizes need --inner sgd).
+  // Throws SettingError if the combination cannot be differentiated (second order or learned
+  // step sizes need the sgd inner loop).
   Maml(const gmm::GmmShape& shape, const InnerOptions& inner, MamlOrder order, StepSizeLearning step_sizes);
   std::string name() const override { return order_ == MamlOrder::second ? "maml" : "fomaml"; }
-  Index extra_meta_parameters() const override { return step_size_count_; }
+  Settings settings() const override { return MamlSettings{inner_options_, learning_}.to_settings(); }
+  // "log_step_sizes" when they are learned.
+  std::vector<ParameterBlock> extra_parameters() const override;
   Vector initial_extra_parameters() const override;
   // [meta-gradient of the task (P + step sizes) | query loss after adaptation]
   Index contribution_size() const override { return parameters_ + step_size_count_ + 1; }
@@ -44,6 +55,8 @@ class Maml final : public Algorithm {
   double adapted_log_likelihood(const Vector& meta, const task::Episode& episode) override;
   Vector adapted_model(const Vector& meta, RowMatrixRef points) override { return adapt(meta, points); }
   void adaptation_path(const Vector& meta, RowMatrixRef points, int steps, std::vector<Vector>& iterates) override;
+  int adaptation_steps() const override { return inner_options_.steps; }
+  bool adapts_by_em() const override { return inner_options_.method == InnerMethod::em; }
 
  private:
   // The per-parameter inner step sizes alpha from the meta-parameters.

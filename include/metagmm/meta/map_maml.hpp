@@ -1,5 +1,5 @@
 #pragma once
-// Meta-learned MAP adaptation (DESIGN.md section 2; Reynolds, Quatieri and Dunn 2000 for the
+// Meta-learned MAP adaptation (docs/design.md, "MAML through MAP steps"; Reynolds, Quatieri and Dunn 2000 for the
 // adaptation): each task adapts by m MAP-EM steps (gmm/map.hpp) towards a prior, starting from
 // it, and the meta-objective is the query loss after the steps. The meta-parameters are the
 // prior (logits, means, log standard deviations: a diagonal mixture) and the three relevance
@@ -13,16 +13,19 @@
 
 #include "metagmm/meta/algorithm.hpp"
 #include "metagmm/meta/inner.hpp"
+#include "metagmm/meta/maml.hpp"
 
 namespace metagmm::meta {
 
-class MapMaml final : public Algorithm {
+class MapMaml final : public MixtureAlgorithm {
  public:
-  // InputError unless the mixture is diagonal and the inner loop MAP steps.
+  // SettingError unless the mixture is diagonal and the inner loop MAP steps.
   MapMaml(const gmm::GmmShape& shape, const InnerOptions& inner);
   std::string name() const override { return "maml"; }
-  Index extra_meta_parameters() const override { return 3; }
-  Vector initial_extra_parameters() const override;  // log of --relevance
+  Settings settings() const override { return MamlSettings{options_, StepSizeLearning::none}.to_settings(); }
+  // "log_relevance": log r for the weights, means and variances.
+  std::vector<ParameterBlock> extra_parameters() const override { return {{"log_relevance", 3}}; }
+  Vector initial_extra_parameters() const override;  // log of the relevance setting
   // [meta-gradient (P + 3) | query loss after adaptation]
   Index contribution_size() const override { return parameters_ + 4; }
   void contribute(const Vector& meta, const task::Episode& episode, std::span<double> out) override;
@@ -30,6 +33,7 @@ class MapMaml final : public Algorithm {
   double adapted_log_likelihood(const Vector& meta, const task::Episode& episode) override;
   Vector adapted_model(const Vector& meta, RowMatrixRef points) override;
   void adaptation_path(const Vector& meta, RowMatrixRef points, int steps, std::vector<Vector>& iterates) override;
+  int adaptation_steps() const override { return options_.steps; }
   // The relevance factors that the meta-parameters hold.
   static gmm::Relevance relevance(const Vector& meta, Index parameters);
 

@@ -1,5 +1,5 @@
 #pragma once
-// Prototypical Networks for mixtures (Snell et al. 2017; DESIGN.md section 2): the
+// Prototypical Networks for mixtures (Snell et al. 2017; docs/design.md, "ProtoNet"): the
 // meta-parameters are the weights phi of an encoder f_phi (meta/encoder.hpp); an episode's
 // points are embedded and classified by their distance to the class prototypes
 // (meta/prototypes.hpp), optionally refined by the episode's unlabelled points. The episode's
@@ -22,10 +22,19 @@ struct EpisodeScore {
 EpisodeLayout layout_of(const task::Episode& episode, const RefinementOptions& refine);
 void stack_episode(const task::Episode& episode, const RefinementOptions& refine, RowMatrix& out);
 
+// The training refinement: refine-steps, distractor-cluster.
+struct ProtoNetSettings {
+  RefinementOptions refine;
+  static std::vector<SettingSpec> settings();
+  static ProtoNetSettings from(const Settings& settings);
+  Settings to_settings() const;
+};
+
 class ProtoNet final : public Algorithm {
  public:
   ProtoNet(const EncoderShape& encoder, const RefinementOptions& refine);
   std::string name() const override { return "protonet"; }
+  Settings settings() const override { return ProtoNetSettings{refine_}.to_settings(); }
   // [gradient of the episode's mean query loss in phi (P) | that loss]
   Index contribution_size() const override { return parameters_ + 1; }
   void contribute(const Vector& phi, const task::Episode& episode, std::span<double> out) override;

@@ -58,4 +58,7 @@ class FewShotSampler final : public EpisodeSource {
   std::vector<Index> scratch_, chosen_;
 };
 
+// Labels as classes 0..C-1 in increasing label order, -1 (unknown) kept.
+IntVector class_numbers(const IntVector& labels);
+
 }  // namespace metagmm::task

@@ -1,14 +1,18 @@
 #pragma once
-// Checkpoints (DESIGN.md section 3), format "metagmm.checkpoint" version 3, one HDF5 file per
-// save, readable by any HDF5 tool:
+// Checkpoints (docs/design.md, "File formats"), format "metagmm.checkpoint" version 4, one
+// HDF5 file per save, readable by any HDF5 tool:
 //   /model/...              the mixture algorithms' meta-parameters: flat vector and named views
 //                           (layout of task/gmm_file.hpp: parameters, weights, means, ...)
-//   /encoder/...            instead of /model for protonet (version 3): the encoder's weights,
-//                           parameters float64 [P] (layout of meta/encoder.hpp), widths int64
-//                           [L], attribute input (d), and named views layer_<l>/weights
+//   /encoder/...            instead of /model for protonet (since version 3): the encoder's
+//                           weights, parameters float64 [P] (layout of meta/encoder.hpp), widths
+//                           int64 [L], attribute input (d), and named views layer_<l>/weights
 //                           float64 [out, in] and layer_<l>/bias float64 [out], l = 1..L
-//   /inner/log_step_sizes   float64 [S] Meta-SGD's learned inner step sizes, as logarithms
-//                           (absent when they are not learned; version 1 never has them)
+//   /settings               (version 4) one attribute per algorithm setting, typed: int64,
+//                           float64 or string, named as the setting (meta/settings.hpp)
+//   /extra/<name>           (version 4) float64 [S] each block of meta-parameters the algorithm
+//                           learns besides the model, named by what it is: log_step_sizes
+//                           (Meta-SGD), log_relevance (maml through MAP steps), ...
+//   /inner/log_step_sizes   (versions 1 to 3, read only) the extra meta-parameters, unnamed
 //   /optimizer/first        float64 [P+S] Adam's first moments   (absent for SGD)
 //   /optimizer/second       float64 [P+S] Adam's second moments  (absent for SGD)
 //   /metrics/step           int64   [n] one entry per meta-step taken so far
@@ -16,10 +20,13 @@
 //   /metrics/validation     float64 [n] validation log-likelihood (NaN where not measured)
 //   /metrics/elapsed        float64 [n] seconds of training when the step ended
 //   root attributes: format, version, algorithm, step (meta-steps taken), seed,
-//                    optimizer ("sgd"/"adam"), optimizer_steps, config (the resolved
+//                    optimizer ("sgd"/"adam"), optimizer_steps, config (the run's resolved
 //                    configuration, "key = value" lines), created_by, checksum;
 //                    metagmm_version, git_revision and isa (the kernel level, task/provenance.hpp:
 //                    not covered by the checksum; absent before metagmm 0.2.0).
+// Versions 1 to 3 have no /settings: a reader takes the algorithm's settings from the stored
+// configuration's lines, each read as its declared type (meta/registry.hpp), and names the
+// extra block by the algorithm it rebuilds.
 // The random streams need nothing more than the seed and the step: every draw is a pure
 // function of (seed, step, task) (task/sampler.hpp).
 // The checksum is a CRC-32 (zlib) over every value above, in a fixed order; a reader
@@ -32,14 +39,20 @@
 #include <vector>
 
 #include "metagmm/gmm/params.hpp"
+#include <map>
+#include <memory>
+
+#include "metagmm/meta/algorithm.hpp"
 #include "metagmm/meta/encoder.hpp"
+#include "metagmm/meta/model_shape.hpp"
 #include "metagmm/meta/optimizer.hpp"
+#include "metagmm/meta/settings.hpp"
 #include "metagmm/task/provenance.hpp"
 
 namespace metagmm::train {
 
 inline constexpr const char* kCheckpointFormat = "metagmm.checkpoint";
-inline constexpr std::int64_t kCheckpointVersion = 3;
+inline constexpr std::int64_t kCheckpointVersion = 4;
 inline constexpr std::int64_t kOldestCheckpointVersion = 1;  // still read
 
 struct MetricsHistory {
@@ -51,16 +64,7 @@ struct MetricsHistory {
   bool operator==(const MetricsHistory&) const = default;
 };
 
-// What the model part of the meta-parameters is: a mixture, or (protonet) an encoder.
-struct ModelShape {
-  gmm::GmmShape mixture;
-  std::optional<meta::EncoderShape> encoder;
-  ModelShape(const gmm::GmmShape& shape = {}) : mixture(shape) {}  // NOLINT: a mixture is a model
-  explicit ModelShape(const meta::EncoderShape& shape) : encoder(shape) {}
-  Index parameter_count() const { return encoder ? encoder->parameter_count() : mixture.parameter_count(); }
-  std::string describe() const;
-  bool operator==(const ModelShape&) const = default;
-};
+using meta::ModelShape;
 
 struct Checkpoint {
   std::string algorithm;
@@ -69,7 +73,9 @@ struct Checkpoint {
   gmm::GmmShape shape;    // the mixture (when there is no encoder)
   std::optional<meta::EncoderShape> encoder;  // protonet's encoder
   Vector theta;           // the model's flat parameters (the mixture's or the encoder's)
-  Vector inner_log_step_sizes;  // further meta-parameters: Meta-SGD's log step sizes (or empty)
+  meta::Settings settings;  // the algorithm's settings
+  // The meta-parameters the algorithm learns besides the model's, by block name (empty if none).
+  std::map<std::string, Vector> extra;
   std::string optimizer;  // "sgd" or "adam"
   meta::OptimizerState optimizer_state;
   std::string config;     // resolved configuration
@@ -80,6 +86,19 @@ struct Checkpoint {
   task::Provenance provenance;
   ModelShape model() const { return encoder ? ModelShape(*encoder) : ModelShape(shape); }
 };
+
+// The algorithm the checkpoint was trained with, made through the registry from its settings;
+// InputError naming `path` if its algorithm is not registered, its settings are impossible, or
+// its extra blocks are not the algorithm's.
+std::unique_ptr<meta::Algorithm> checkpoint_algorithm(const Checkpoint& checkpoint, const std::string& path);
+// The same, for a mixture algorithm: InputError for one that learns an encoder.
+std::unique_ptr<meta::MixtureAlgorithm> checkpoint_mixture_algorithm(const Checkpoint& checkpoint,
+                                                                     const std::string& path);
+// The meta-parameters `algorithm` adapts from: the model's, then its extra blocks in its order.
+Vector meta_parameters(const Checkpoint& checkpoint, const meta::Algorithm& algorithm);
+// The extra blocks of `meta` (model first, then the blocks in `algorithm`'s order) by name.
+std::map<std::string, Vector> extra_blocks(const Vector& meta, Index model_parameters,
+                                           const meta::Algorithm& algorithm);
 
 // CRC-32 of the checkpoint's content (everything but the file layout).
 std::uint32_t checksum(const Checkpoint& checkpoint);

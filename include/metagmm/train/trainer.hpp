@@ -1,5 +1,5 @@
 #pragma once
-// The meta-training loop (DESIGN.md section 5, after Caffe's flat solver loop). Each meta-step:
+// The meta-training loop (docs/design.md, "The training step"; after Caffe's flat solver loop). Each meta-step:
 // every rank adapts to its share of the meta-batch's tasks and adds each task's contribution to
 // exact fixed-point sums (core/exact_sum.hpp); one integer sum-reduction (train/reduction.hpp)
 // combines the ranks' sums together with the stop request (a signal on any rank) and rank 0's time-based save
@@ -20,7 +20,6 @@
 namespace metagmm::train {
 
 struct TrainOptions {
-  std::string algorithm;             // --algo (for checkpoints)
   std::int64_t steps = 1000;         // --steps: meta-steps in total (a resumed run continues to it)
   Index meta_batch = 10;             // --meta-batch: tasks per meta-step
   std::uint64_t seed = 0;            // --seed
@@ -32,8 +31,8 @@ struct TrainOptions {
   int keep = 3;                      // --keep: checkpoints kept
   double progress_seconds = 10;      // --progress-seconds: progress interval when not a terminal
   std::filesystem::path run_dir;     // --run-dir: checkpoints and metrics.jsonl
-  std::string config;                // the resolved configuration, stored in checkpoints
-  void validate() const;             // InputError naming the option
+  std::string config;                // the run's resolved configuration, stored in checkpoints
+  void validate() const;             // SettingError naming the option
 };
 
 // The meta-parameters' starting point: k-means++ and one M-step on the pooled points of a few

@@ -1,0 +1,303 @@
+#include "metagmm/eval/fewshot.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "metagmm/core/atomic_file.hpp"
+#include "metagmm/core/error.hpp"
+#include "metagmm/core/random.hpp"
+#include "metagmm/core/text.hpp"
+#include "metagmm/gmm/rand_index.hpp"
+#include "metagmm/meta/protonet.hpp"
+
+namespace metagmm::eval {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Streams of the GMM head's labelled points: apart from the episodes' (b = episode index).
+constexpr std::uint64_t kHeadStream = std::uint64_t{1} << 40;
+
+// Values whose mean and 95% interval are reported.
+class Accumulator {
+ public:
+  void add(double value) { values_.push_back(value); }
+  Summary summary() const { return eval::summarize(values_); }
+
+ private:
+  std::vector<double> values_;
+};
+
+struct Model {
+  const EncoderModel* source;
+  const Vector& weights;
+  std::unique_ptr<meta::ProtoNet> net;
+  std::unique_ptr<meta::Encoder> encoder;
+};
+
+struct EpisodeMethod {
+  FewShotRow row;
+  Model* model;  // nullptr for the identity baseline
+  Accumulator accuracy;
+  int refine_steps() const { return row.refine_steps; }
+};
+
+struct HeadMethod {
+  std::string name;
+  Accumulator ari;
+  std::vector<IntVector> assignments;
+};
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string summary_json(const Summary& s) {
+  return "\"mean\": " + json_number(s.mean) + ", \"ci95\": " + json_number(s.half_width) + ", \"n\": " +
+         std::to_string(s.n);
+}
+
+void print_row(std::ostream& out, const std::string& name, const Summary& s, int digits) {
+  out << "  " << std::left << std::setw(44) << name << std::right << std::fixed << std::setprecision(digits) << s.mean
+      << " +- " << s.half_width << "  (n = " << s.n << ")\n"
+      << std::defaultfloat;
+}
+
+// Few-shot accuracy of every method on the same episodes.
+void evaluate_episodes(task::FewShotSampler& sampler, task::Split split, Index count, std::vector<EpisodeMethod>& methods,
+                       const meta::RefinementOptions& refine) {
+  task::Episode episode;
+  meta::PrototypeClassifier identity;
+  RowMatrix stacked;
+  const auto started = Clock::now();
+  auto last_report = started;
+  for (Index e = 0; e < count; ++e) {
+    sampler.evaluation(split, e, episode);
+    for (EpisodeMethod& method : methods) {
+      const meta::RefinementOptions r{method.refine_steps(), refine.distractor};
+      Index correct = 0;
+      if (method.model) {
+        correct = method.model->net->score(method.model->weights, episode, r).correct;
+      } else {
+        meta::stack_episode(episode, r, stacked);
+        identity.forward(stacked, meta::layout_of(episode, r), episode.query_labels, r);
+        correct = identity.correct();
+      }
+      method.accuracy.add(static_cast<double>(correct) / static_cast<double>(episode.query.rows()));
+    }
+    const auto now = Clock::now();
+    if (std::chrono::duration<double>(now - last_report).count() > 10.0) {
+      std::cerr << "eval: " << e + 1 << " of " << count << " episodes\n";
+      last_report = now;
+    }
+  }
+}
+
+// `shots` labelled points per class of a task (-1 elsewhere), classes renumbered 0..K-1.
+IntVector few_labels(const IntVector& labels, Index shots, RandomStream& random, Index& classes) {
+  const IntVector numbers = task::class_numbers(labels);
+  classes = numbers.size() == 0 ? 0 : numbers.maxCoeff() + 1;
+  std::vector<std::vector<Index>> rows(static_cast<std::size_t>(std::max<Index>(classes, 0)));
+  for (Index i = 0; i < numbers.size(); ++i)
+    if (numbers[i] >= 0) rows[static_cast<std::size_t>(numbers[i])].push_back(i);
+  IntVector few = IntVector::Constant(labels.size(), -1);
+  for (std::size_t c = 0; c < rows.size(); ++c) {
+    auto& members = rows[c];
+    const Index take = std::min<Index>(shots, static_cast<Index>(members.size()));
+    for (Index i = 0; i < take; ++i) {
+      const Index pick = i + static_cast<Index>(random.below(members.size() - static_cast<std::size_t>(i)));
+      std::swap(members[static_cast<std::size_t>(i)], members[static_cast<std::size_t>(pick)]);
+      few[members[static_cast<std::size_t>(i)]] = static_cast<std::int32_t>(c);
+    }
+  }
+  return few;
+}
+
+// Clusters whole tasks: EM from k-means++ and from a few labels' prototypes, on the raw points
+// and in each checkpoint's embedding.
+std::vector<HeadTask> evaluate_head(task::TaskSource& source, task::Split split, Index limit, Index shots,
+                                    std::uint64_t seed, const meta::HeadOptions& options, std::vector<Model>& models,
+                                    std::vector<HeadMethod>& methods) {
+  std::vector<HeadTask> evaluated;
+  const auto& tasks = source.tasks_in(split);
+  for (std::size_t t = 0; t < tasks.size() && static_cast<Index>(t) < limit; ++t) {
+    const Index task = tasks[t];
+    const IntVector& all_labels = source.labels(task);
+    const RowMatrix& all_points = source.points(task);
+    // Only the labelled points: the index is against known labels.
+    std::vector<Index> known;
+    for (Index i = 0; i < all_labels.size(); ++i)
+      if (all_labels[i] >= 0) known.push_back(i);
+    RowMatrix points(static_cast<Index>(known.size()), all_points.cols());
+    IntVector labels(static_cast<Index>(known.size()));
+    for (std::size_t i = 0; i < known.size(); ++i) {
+      points.row(static_cast<Index>(i)) = all_points.row(known[i]);
+      labels[static_cast<Index>(i)] = all_labels[known[i]];
+    }
+    RandomStream label_random(seed, StreamPurpose::evaluation, static_cast<std::uint64_t>(split),
+                              kHeadStream + static_cast<std::uint64_t>(task));
+    Index classes = 0;
+    const IntVector few = few_labels(labels, shots, label_random, classes);
+    if (classes < 2 || points.rows() <= classes) continue;
+    std::size_t m = 0;
+    auto record = [&](const meta::HeadFit& fit) {
+      methods[m].ari.add(gmm::adjusted_rand_index(labels, fit.assignments));
+      methods[m].assignments.push_back(fit.assignments);
+      ++m;
+    };
+    auto cluster = [&](const RowMatrix& space) {
+      RandomStream random(seed, StreamPurpose::init, static_cast<std::uint64_t>(task));
+      record(meta::fit_head(space, classes, options, random));
+      record(meta::fit_head_from_labels(space, few, options));
+    };
+    cluster(points);
+    for (Model& model : models) cluster(model.encoder->forward(model.weights, points));
+    evaluated.push_back({task, labels});
+  }
+  return evaluated;
+}
+
+void write_assignments(const fs::path& path, const std::vector<HeadTask>& tasks,
+                       const std::vector<HeadRow>& methods) {
+  AtomicFile output(path);
+  std::ofstream file(output.temp_path());
+  file << "task,point,label";
+  for (const HeadRow& m : methods) file << "," << m.name;
+  file << "\n";
+  for (std::size_t t = 0; t < tasks.size(); ++t) {
+    for (Index i = 0; i < tasks[t].labels.size(); ++i) {
+      file << tasks[t].task << "," << i << "," << tasks[t].labels[i];
+      for (const HeadRow& m : methods) file << "," << m.assignments[t][i];
+      file << "\n";
+    }
+  }
+  file.close();
+  if (!file) throw InputError("cannot write " + path.string());
+  output.commit();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  AtomicFile output(path);
+  {
+    std::ofstream file(output.temp_path());
+    file << text;
+    file.close();
+    if (!file) throw InputError("cannot write " + path.string());
+  }
+  output.commit();
+}
+
+}  // namespace
+
+void FewShotEvalOptions::validate() const {
+  if (episodes < 1) throw SettingError("episodes", "expected an integer >= 1");
+  if (head_tasks < 0) throw SettingError("head-tasks", "expected an integer >= 0");
+  fewshot.validate();
+  refine.validate();
+  head.em.validate();
+}
+
+FewShotReport evaluate_fewshot(const std::vector<EncoderModel>& encoders, task::TaskSource& source,
+                               const FewShotEvalOptions& o) {
+  o.validate();
+  for (const EncoderModel& e : encoders) {
+    if (e.shape.input != source.dim()) {
+      throw InputError(e.path + ": its encoder takes " + std::to_string(e.shape.input) + " inputs, " +
+                       source.describe() + " has d = " + std::to_string(source.dim()));
+    }
+  }
+  std::vector<Model> models;
+  for (const EncoderModel& e : encoders)
+    models.push_back({&e, e.weights, std::make_unique<meta::ProtoNet>(e.shape, meta::RefinementOptions{}),
+                      std::make_unique<meta::Encoder>(e.shape)});
+
+  task::FewShotSampler sampler(source, o.fewshot, o.seed);
+  const bool refining = o.refine.steps > 0;
+  std::vector<EpisodeMethod> methods;
+  for (Model& model : models) {
+    const std::string name = models.size() == 1 ? "protonet" : "protonet " + model.source->path;
+    methods.push_back({{name, model.source->path, 0, {}}, &model, {}});
+    if (refining) methods.push_back({{name + " + refinement", model.source->path, o.refine.steps, {}}, &model, {}});
+  }
+  methods.push_back({{"identity encoder (raw inputs)", "", 0, {}}, nullptr, {}});
+  if (refining) methods.push_back({{"identity encoder + refinement", "", o.refine.steps, {}}, nullptr, {}});
+  evaluate_episodes(sampler, o.split, o.episodes, methods, o.refine);
+
+  std::vector<HeadMethod> head_methods;
+  auto add_head = [&](const std::string& space) {
+    head_methods.push_back({space + "_kmeans++", {}, {}});
+    head_methods.push_back({space + "_prototypes", {}, {}});
+  };
+  add_head("raw");
+  for (std::size_t i = 0; i < models.size(); ++i) add_head(models.size() == 1 ? "embedded" : "embedded" + std::to_string(i + 1));
+  FewShotReport report;
+  report.clustered = evaluate_head(source, o.split, o.head_tasks, o.fewshot.shots, o.seed, o.head, models, head_methods);
+  report.tasks = source.describe();
+  report.options = o;
+  for (EpisodeMethod& m : methods) {
+    m.row.accuracy = m.accuracy.summary();
+    report.accuracy.push_back(m.row);
+  }
+  for (HeadMethod& m : head_methods) report.clustering.push_back({m.name, m.ari.summary(), std::move(m.assignments)});
+  return report;
+}
+
+std::string fewshot_text(const FewShotReport& r) {
+  const FewShotEvalOptions& options = r.options;
+  const task::FewShotOptions& o = options.fewshot;
+  std::ostringstream out;
+  out << "metagmm eval: " << r.tasks << ", split " << task::split_name(options.split) << "\n"
+      << "few-shot accuracy, " << o.ways << "-way " << o.shots << "-shot, " << o.queries << " queries per class, "
+      << options.episodes << " episodes (mean +- 95% CI)";
+  if (options.refine.steps > 0) {
+    out << "; refinement: " << options.refine.steps << " soft k-means step(s) on " << o.unlabelled
+        << " unlabelled points per class"
+        << (o.distractor_classes > 0 ? " and " + std::to_string(o.distractor_classes) + " distractor classes" : "")
+        << (options.refine.distractor ? ", distractor cluster" : "");
+  }
+  out << "\n";
+  for (const FewShotRow& m : r.accuracy) print_row(out, m.name, m.accuracy, 4);
+  if (!r.clustered.empty()) {
+    out << "GMM head: adjusted Rand index of EM (" << gmm::to_string(options.head.covariance) << ") on "
+        << r.clustered.size() << " task(s), K = number of classes; 'prototypes' starts from " << o.shots
+        << " labelled point(s) per class\n";
+    for (const HeadRow& m : r.clustering) print_row(out, m.name, m.ari, 4);
+  }
+  return out.str();
+}
+
+void write_fewshot_results(const fs::path& out, const FewShotReport& r) {
+  const task::FewShotOptions& o = r.options.fewshot;
+  std::ostringstream json;
+  json << "{\n  \"tasks\": " << json_string(r.tasks) << ",\n  \"split\": "
+       << json_string(task::split_name(r.options.split)) << ",\n  \"episodes\": " << r.options.episodes
+       << ",\n  \"ways\": " << o.ways << ", \"shots\": " << o.shots << ", \"queries\": " << o.queries
+       << ", \"unlabelled\": " << o.unlabelled << ", \"distractor_classes\": " << o.distractor_classes
+       << ", \"seed\": " << r.options.seed << ",\n  \"accuracy\": [";
+  for (std::size_t i = 0; i < r.accuracy.size(); ++i) {
+    const FewShotRow& m = r.accuracy[i];
+    json << (i ? "," : "") << "\n    {\"method\": " << json_string(m.name) << ", \"checkpoint\": "
+         << (m.checkpoint.empty() ? "null" : json_string(m.checkpoint)) << ", \"refine_steps\": " << m.refine_steps
+         << ", " << summary_json(m.accuracy) << "}";
+  }
+  json << "\n  ],\n  \"clustering\": [";
+  for (std::size_t i = 0; i < r.clustering.size() && !r.clustered.empty(); ++i) {
+    json << (i ? "," : "") << "\n    {\"method\": " << json_string(r.clustering[i].name) << ", "
+         << summary_json(r.clustering[i].ari) << "}";
+  }
+  json << "\n  ]\n}\n";
+  if (!r.clustered.empty()) write_assignments(out / "assignments.csv", r.clustered, r.clustering);
+  write_text(out / "eval.json", json.str());
+}
+
+}  // namespace metagmm::eval
