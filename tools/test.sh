@@ -4,7 +4,7 @@
 # check), and a build under AddressSanitizer + UndefinedBehaviorSanitizer. Warnings are errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/install-deps.sh test
+bash tools/install_deps.sh test
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Any sanitizer report, leaks included, fails the run.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -1,4 +1,4 @@
-# Site settings for the single-node SLURM of tools/slurm-local.sh (the test suite's): the
+# Site settings for the single-node SLURM of tools/slurm/slurm_local.sh (the test suite's): the
 # defaults, plus what running as root with more ranks than cores needs.
 source "$(dirname "${BASH_SOURCE[0]}")/default.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -1,4 +1,4 @@
-// The only file that includes <mpi.h> (DESIGN.md section 5).
+// The only file that includes <mpi.h> (docs/design.md, "Layers").
 // The C API only: Open MPI 4 and MPICH would otherwise pull in the C++ bindings (removed in
 // Open MPI 5), which need libmpi_cxx; metagmm links MPI::MPI_C.
 #define OMPI_SKIP_MPICXX 1

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Meta-learned MAP adaptation end to end, on one small cell of tools/benchmark-map.py's grid: a
+"""Meta-learned MAP adaptation end to end, on one small cell of tools/experiments/benchmark_map.py's grid: a
 jittered anchored family, the pooled model fitted by `metagmm fit`, `train --algo maml --inner
 map --init POOLED`, and `metagmm eval` against pooled+MAP, once with Reynolds' fixed r = 16 and
 once with r tuned on the validation tasks. Also: what inspect shows, the refusals.

@@ -1,4 +1,4 @@
-"""tools/scaling.sh and tools/scaling.py: a tiny measurement run end to end, and the arithmetic
+"""tools/bench/scaling.sh and tools/bench/scaling.py: a tiny measurement run end to end, and the arithmetic
 that turns timing lines into steady-state rates and efficiencies."""
 import csv
 import importlib.util
@@ -9,13 +9,13 @@ import unittest
 from support import METAGMM, MPI_ENV, MPIRUN, run_checked
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-_spec = importlib.util.spec_from_file_location("scaling", os.path.join(ROOT, "tools", "scaling.py"))
+_spec = importlib.util.spec_from_file_location("scaling", os.path.join(ROOT, "tools", "bench", "scaling.py"))
 scaling = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scaling)
 
 
 def timing(config, kind, ranks, batch, steps, total, rate, copy=None):
-    """A line as tools/scaling.sh prints it (train's timing line after the case's labels)."""
+    """A line as tools/bench/scaling.sh prints it (train's timing line after the case's labels)."""
     labels = f"config={config} kind={kind} ranks={ranks} batch={batch} steps={steps}"
     labels += f" copy={copy}" if copy is not None else ""
     return (f"{labels} time: total {total} s, adapt 0.5 s, reduce 0.01 s (waiting 0 s), update 0.001 s, "
@@ -53,7 +53,7 @@ class TinyRun(unittest.TestCase):
         with tempfile.TemporaryDirectory() as work:
             env = dict(MPI_ENV, METAGMM=METAGMM, MPIRUN=MPIRUN, STEPS="10 1000", PER_RANK="2", BATCH="4",
                        INDEPENDENT="1", CONFIGS="reptile", MPI_ARGS="--oversubscribe")
-            output = run_checked(["sh", os.path.join(ROOT, "tools", "scaling.sh"), work, 1, 2], env=env).stdout
+            output = run_checked(["sh", os.path.join(ROOT, "tools", "bench", "scaling.sh"), work, 1, 2], env=env).stdout
             lines = [line for line in output.splitlines() if line.startswith("config=")]
             self.assertFalse([line for line in lines if "failed" in line], output)
             # Per rank count and step count: weak, strong and one line per independent copy.
@@ -61,7 +61,7 @@ class TinyRun(unittest.TestCase):
             path = os.path.join(work, "out.txt")
             with open(path, "w") as f:
                 f.write(output)
-            table = run_checked([scaling.sys.executable, os.path.join(ROOT, "tools", "scaling.py"), "--from", path,
+            table = run_checked([scaling.sys.executable, os.path.join(ROOT, "tools", "bench", "scaling.py"), "--from", path,
                                  "--out", work]).stdout
             self.assertIn("== reptile", table)
             with open(os.path.join(work, "scaling.csv")) as f:

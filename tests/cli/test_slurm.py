@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The SLURM job scripts on a real single-node SLURM (tools/slurm-local.sh: munged, slurmctld and
+"""The SLURM job scripts on a real single-node SLURM (tools/slurm/slurm_local.sh: munged, slurmctld and
 slurmd from Debian's packages), each test a real sbatch job of jobs/train.sbatch with 2 ranks:
 
 1. it runs to completion, through mpirun and through srun --mpi=pmix, and its checkpoint equals a
@@ -31,7 +31,7 @@ import h5py
 from support import METAGMM, MPI_ENV, checkpoint_content, metagmm, metagmm_ranks, run_checked
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SLURM_LOCAL = os.path.join(ROOT, "tools", "slurm-local.sh")
+SLURM_LOCAL = os.path.join(ROOT, "tools", "slurm", "slurm_local.sh")
 # The training every job runs: second-order MAML with learned step sizes, full covariances.
 CONFIG = """algo = maml
 meta-sgd = block

@@ -1,4 +1,4 @@
-// The sampler of DESIGN.md section 4: an episode is a pure function of (seed, step, j).
+// The sampler of docs/design.md, "Determinism": an episode is a pure function of (seed, step, j).
 #include <gtest/gtest.h>
 
 #include <set>

@@ -1,6 +1,6 @@
 #pragma once
 // The benchmark cases' data and starting points, shared by our benchmark and the VLFeat peer
-// so that both run on exactly what tools/bench_em.py gives scikit-learn. A case file holds
+// so that both run on exactly what tools/bench/em.py gives scikit-learn. A case file holds
 // T tasks of N points each: /X [T*N, d], /weights [T, K], /means [T, K, d],
 // /covariances [T, K, d] (diag) or [T, K, d, d] (full), and attributes name, tasks, points,
 // components, dim, covariance_type, iterations.

@@ -1,6 +1,6 @@
 // One EM iteration, one loss + gradient evaluation and one Hessian-vector product on the cases of
 // BENCHMARKS.md and the MAML benchmark's task shapes, one thread.
-// With METAGMM_BENCH_DATA=DIR it runs on the case files that tools/bench_em.py wrote there
+// With METAGMM_BENCH_DATA=DIR it runs on the case files that tools/bench/em.py wrote there
 // (the same data and starts scikit-learn and VLFeat get); without, on built-in cases of the
 // same shapes, so `metagmm_bench` also runs on its own.
 #include <benchmark/benchmark.h>
@@ -49,7 +49,7 @@ std::vector<BenchCase> load_cases() {
   cases.push_back(built_in_case("W2_diag_N200000_d64_K32", 1, 200000, 64, 32, 1, CovarianceType::diag));
   cases.push_back(built_in_case("F_full_N20000_d16_K8", 1, 20000, 16, 8, 1, CovarianceType::full));
   cases.push_back(built_in_case("W3_diag_1000tasks_N200_d2_K4", 1000, 200, 2, 4, 10, CovarianceType::diag));
-  // The support sets of tools/bench_maml.py: what one inner step or one reverse step costs.
+  // The support sets of tools/bench/maml.py: what one inner step or one reverse step costs.
   cases.push_back(built_in_case("M1_diag_100tasks_N200_d16_K8", 100, 200, 16, 8, 1, CovarianceType::diag));
   cases.push_back(built_in_case("M2_full_100tasks_N200_d16_K8", 100, 200, 16, 8, 1, CovarianceType::full));
   return cases;

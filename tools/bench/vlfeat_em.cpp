@@ -1,4 +1,4 @@
-// VLFeat's vl_gmm (Debian's libvlfeat) on a case file of tools/bench_em.py, one thread, from the
+// VLFeat's vl_gmm (Debian's libvlfeat) on a case file of tools/bench/em.py, one thread, from the
 // same start. Prints one line: NAME SECONDS_PER_EM_ITERATION.
 //
 // vl_gmm_cluster runs E-steps and M-steps up to its iteration limit (it may stop early when the

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Weak scaling of metagmm train over MPI ranks with the self-contained bundle of
-# tools/device/make-bundle.sh (for a machine without our packages). 10 tasks per rank per
+# tools/device/make_bundle.sh (for a machine without our packages). 10 tasks per rank per
 # meta-step, default validation and checkpoint settings; prints each run's timing line.
 # Usage: tools/device/scaling.sh BUNDLE WORK_DIR [RANKS...]   (default ranks: 1 2 4 8 16)
 set -eu

@@ -1,6 +1,6 @@
 #pragma once
 // The collective operations the training loop needs, behind a small interface passed in
-// explicitly (DESIGN.md section 5, after LightGBM/XGBoost): algorithms never communicate,
+// explicitly (docs/design.md, "Layers"; after LightGBM/XGBoost): algorithms never communicate,
 // they return a local contribution, and the loop reduces once per meta-step. The serial
 // implementation makes everything testable without mpirun; only src/comm/mpi.cpp includes
 // <mpi.h>.

@@ -1,6 +1,6 @@
 #pragma once
 // Sums of doubles whose result does not depend on the order of the additions, so that the
-// training loop's reduction gives the same bits on any number of ranks (DESIGN.md section 4).
+// training loop's reduction gives the same bits on any number of ranks (docs/design.md, "Determinism").
 //
 // Each value is turned into a fixed-point integer X = x * 2^112 (|x| < 2^79 is required; bits
 // below 2^-112 are dropped, so values of magnitude 2^-59 and above are held exactly), held as kLimbs signed 64-bit limbs of 32 bits each. Adding limbs is

@@ -3,7 +3,7 @@
 //
 // A stream is named by (seed, a, b, c): its values are a pure function of that name and the
 // position, so task j of meta-step t can be drawn identically by any rank, in any order, and
-// after any resume (DESIGN.md section 4). Nothing here depends on global state.
+// after any resume (docs/design.md, "Determinism"). Nothing here depends on global state.
 #include <array>
 #include <cstdint>
 

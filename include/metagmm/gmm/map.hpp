@@ -1,7 +1,6 @@
 #pragma once
-#include <optional>
-// MAP adaptation of a mixture towards a prior (Reynolds, Quatieri and Dunn 2000; DESIGN.md
-// section 2): the M-step moves each component's weight, mean and covariance from the prior's
+// MAP adaptation of a mixture towards a prior (Reynolds, Quatieri and Dunn 2000; docs/design.md,
+// "The mathematics"): the M-step moves each component's weight, mean and covariance from the prior's
 // towards the data's by alpha_k = n_k / (n_k + r), with a relevance factor r per block:
 //   w_k     proportional to  alpha_k^w n_k / N + (1 - alpha_k^w) w_k^prior
 //   mu_k    = alpha_k^m E_k[x] + (1 - alpha_k^m) mu_k^prior
@@ -10,6 +9,7 @@
 // for means and covariances this is Reynolds' formula alpha E[x x^T] + (1 - alpha)(Sigma + mu mu^T)
 // - mu_k mu_k^T; taken about the adapted mean it stays positive definite for any pair of factors.
 // A component with no data keeps the prior; r -> 0 gives the maximum-likelihood M-step.
+#include <optional>
 #include <string>
 
 #include "metagmm/gmm/em.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// Parameters of a Gaussian mixture (DESIGN.md section 2).
+// Parameters of a Gaussian mixture (docs/design.md, "The mathematics").
 //
 // The unconstrained form that gradients act on:
 //   logits a (K)              weights  pi = softmax(a)

@@ -1,5 +1,5 @@
 #pragma once
-// The encoder f_phi of Prototypical Networks (DESIGN.md section 2): a multilayer perceptron
+// The encoder f_phi of Prototypical Networks (docs/design.md, "ProtoNet"): a multilayer perceptron
 // R^d -> R^e, affine layers with ReLU between them and none after the last, on Eigen, with
 // exact backpropagation. Its weights phi are a flat vector, layer by layer: W (out x in, row
 // by row) then b (out), so that the training loop and the checkpoints treat them like any

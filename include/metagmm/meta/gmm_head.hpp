@@ -1,5 +1,5 @@
 #pragma once
-// The GMM head of ProtoNet (DESIGN.md section 2): a new task's points, embedded by the trained
+// The GMM head of ProtoNet (docs/design.md, "ProtoNet"): a new task's points, embedded by the trained
 // encoder, are clustered by a Gaussian mixture fitted by EM in the embedding. EM starts from
 // the prototypes when a few points are labelled (each point to its nearest prototype, labelled
 // points to their class, then one M-step), and from k-means++ otherwise (scikit-learn's

@@ -1,5 +1,5 @@
 #pragma once
-// The classifier of Prototypical Networks on embedded points (DESIGN.md section 2), with its
+// The classifier of Prototypical Networks on embedded points (docs/design.md, "ProtoNet"), with its
 // exact reverse pass. The prototype of class k is the mean of its embedded support points,
 // c_k = S_k / n_k, and a query z is scored by p(k | z) = softmax_k(-|z - c_k|^2): a mixture in
 // the embedding with equal weights and one shared isotropic covariance.

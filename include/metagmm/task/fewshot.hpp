@@ -1,5 +1,5 @@
 #pragma once
-// N-way K-shot episodes for Prototypical Networks (DESIGN.md section 2) from labelled tasks.
+// N-way K-shot episodes for Prototypical Networks (docs/design.md, "ProtoNet") from labelled tasks.
 // A task's classes are its labels: the components of a generated task, or the classes of an
 // imported pool (`metagmm import --class-split` stores each split's classes as one task).
 // An episode picks a task of the split, `ways` of its classes that have at least

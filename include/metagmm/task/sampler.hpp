@@ -1,6 +1,6 @@
 #pragma once
-// Where meta-training draws its tasks from, and the deterministic sampler of DESIGN.md
-// section 4: task j of meta-step t and its support/query split are a pure function of
+// Where meta-training draws its tasks from, and the deterministic sampler of docs/design.md,
+// "Determinism": task j of meta-step t and its support/query split are a pure function of
 // (seed, t, j), whichever rank draws it, however many ranks there are, and across resumes.
 #include <cstdint>
 #include <memory>

@@ -1,5 +1,5 @@
 #pragma once
-// The task-set file format (DESIGN.md section 3), version 1:
+// The task-set file format (docs/design.md, "File formats"), version 1:
 //   /points        float64 [n_points, d]   C order, chunked and compressed
 //   /task_offsets  int64   [n_tasks + 1]   task t owns rows [offsets[t], offsets[t+1])
 //   /task_split    int8    [n_tasks]       0 train, 1 validation, 2 test

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Measures weak and strong scaling of metagmm train over MPI ranks for the default Reptile and
 # MAML configurations (jobs/configs/reptile-anchored.ini, maml-anchored.ini) on the default task
-# set; tools/scaling.py turns its output into efficiencies, a table and a plot.
+# set; tools/bench/scaling.py turns its output into efficiencies, a table and a plot.
 #   weak:   PER_RANK tasks per rank per meta-step (meta-batch PER_RANK x R; default 10)
 #   strong: a fixed meta-batch of BATCH (default 160)
 #   independent (with INDEPENDENT=1): R one-rank trainings of PER_RANK tasks per step at once,
@@ -9,10 +9,10 @@
 #           a core when R are busy, the ceiling of any weak scaling on it.
 # Each run prints one line: "config=NAME kind=weak|strong ranks=R batch=B steps=S <train's
 # timing line>" (independent runs add "copy=I"). With two step counts in STEPS every case runs
-# at both, and tools/scaling.py takes the rate of the steps between them: the steady state of a
+# at both, and tools/bench/scaling.py takes the rate of the steps between them: the steady state of a
 # long training, without start-up, first reads of tasks and the final checkpoint.
-# Usage: tools/scaling.sh WORK_DIR [RANKS...]          (default ranks: 1 2 4 8 16)
-# Environment: BUNDLE=DIR runs a tools/device/make-bundle.sh bundle (a machine without our
+# Usage: tools/bench/scaling.sh WORK_DIR [RANKS...]          (default ranks: 1 2 4 8 16)
+# Environment: BUNDLE=DIR runs a tools/device/make_bundle.sh bundle (a machine without our
 # packages); otherwise $METAGMM (default build/release/metagmm) and $MPIRUN (default mpirun).
 # STEPS (default 2000; or "S1 S2"), PER_RANK, BATCH, CONFIGS (default "reptile maml"), KINDS (default "weak strong"; empty: none),
 # INDEPENDENT=1, MPI_ARGS (added to mpirun's), GENERATE_ARGS (added to generate's).
@@ -23,7 +23,7 @@ ranks=${*:-1 2 4 8 16}
 step_counts=${STEPS:-2000}
 per_rank=${PER_RANK:-10}
 strong_batch=${BATCH:-160}
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$work"
 if [ -n "${BUNDLE:-}" ]; then
   bundle=$(cd "$BUNDLE" && pwd)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Weak and strong scaling of metagmm train: runs tools/scaling.sh here (or reads the output it
+"""Weak and strong scaling of metagmm train: runs tools/bench/scaling.sh here (or reads the output it
 printed on another machine) and reports each configuration's parallel efficiency,
 rate(R) / (R rate(1)), with rate the tasks per second train reports for its own loop (start-up
 excluded) and rate(1) the median of all one-rank runs, or with two step counts (--steps 300 1500) the tasks per second of the steps between
@@ -7,10 +7,10 @@ the two runs: a long training's steady state. With --independent it also runs R 
 one-rank trainings at once, whose efficiency is the machine's own slowdown with R busy cores, the
 ceiling of weak scaling on it. Writes OUT/scaling.csv and, with matplotlib, OUT/scaling.png.
 
-Usage: tools/scaling.py [--ranks 1 2 4 8 16] [--per-rank 10] [--batch 160] [--steps S [S2]]
+Usage: tools/bench/scaling.py [--ranks 1 2 4 8 16] [--per-rank 10] [--batch 160] [--steps S [S2]]
                         [--independent] [--out build/scaling]
-       tools/scaling.py --from FILE... [--baseline FILE...] [--out DIR]
-                        (outputs of tools/scaling.sh elsewhere; repeated rounds give medians)
+       tools/bench/scaling.py --from FILE... [--baseline FILE...] [--out DIR]
+                        (outputs of tools/bench/scaling.sh elsewhere; repeated rounds give medians)
 Ranks beyond the machine's cores are oversubscribed and say nothing about scaling.
 """
 import argparse
@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 LINE = re.compile(r"^config=(\S+) kind=(\S+) ranks=(\d+) batch=(\d+)(?: steps=(\d+))?(?: copy=(\d+))? "
                   r"time: total ([0-9.e+-]+) s, .* ([0-9.e+]+) tasks/s$")
 
@@ -94,7 +94,7 @@ def main():
     parser.add_argument("--independent", action="store_true",
                         help="also run R unconnected one-rank trainings at once (the machine's ceiling)")
     parser.add_argument("--from", dest="sources", nargs="+", metavar="FILE",
-                        help="outputs of tools/scaling.sh (on another machine); repeated rounds are combined by "
+                        help="outputs of tools/bench/scaling.sh (on another machine); repeated rounds are combined by "
                              "their median")
     parser.add_argument("--baseline", nargs="+", default=[], metavar="FILE",
                         help="more outputs whose one-rank runs join the baseline (e.g. the other variant of an "
@@ -107,7 +107,7 @@ def main():
     else:
         env = dict(os.environ, PER_RANK=str(args.per_rank), BATCH=str(args.batch),
                    STEPS=" ".join(map(str, args.steps)), INDEPENDENT="1" if args.independent else "0")
-        texts = [subprocess.run(["sh", os.path.join(ROOT, "tools", "scaling.sh"), args.out, *map(str, args.ranks)],
+        texts = [subprocess.run(["sh", os.path.join(ROOT, "tools", "bench", "scaling.sh"), args.out, *map(str, args.ranks)],
                                 capture_output=True, text=True, check=True, env=env).stdout]
     rounds = [parse(text) for text in texts]
     rates = combine([r for r, _, _ in rounds])

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reptile-GMM in PyTorch, written as a careful PyTorch user would: vectorised, log-sum-exp,
-float64, autograd for the inner gradient steps. The peer that tools/bench_reptile.py measures
+float64, autograd for the inner gradient steps. The peer that tools/bench/reptile.py measures
 metagmm train against, on the same task set and settings.
 
 Two formulations:

@@ -2,7 +2,7 @@
 """MAML-GMM in PyTorch, written as a careful PyTorch user would: float64, log-sum-exp, and
 autograd through the inner gradient steps with create_graph=True (second order) or without it
 (first order: the inner gradients are constants, so the meta-gradient is the query gradient at the
-adapted parameters). The peer that tools/bench_maml.py measures metagmm train against, on the
+adapted parameters). The peer that tools/bench/maml.py measures metagmm train against, on the
 same task set and settings, one thread.
 
 Two formulations:

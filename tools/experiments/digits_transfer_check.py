@@ -5,7 +5,7 @@ the ProtoNet digits result (README "ProtoNet on the digits") with numpy and scik
 projections learned from digits 0-4 (PCA), for a fixed blur, and for the hidden features of a
 scikit-learn MLPClassifier trained on digits 0-4.
 
-    /usr/bin/python3 tools/digits_transfer_check.py [--episodes 1000]
+    /usr/bin/python3 tools/experiments/digits_transfer_check.py [--episodes 1000]
 """
 import argparse
 import os

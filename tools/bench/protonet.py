@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """ProtoNet training speed: episodes per second of metagmm train --algo protonet on one rank,
-beside a PyTorch ProtoNet of the same shape (tools/torch_protonet.py, one thread, float64 like
+beside a PyTorch ProtoNet of the same shape (tools/bench/torch_protonet.py, one thread, float64 like
 metagmm, and float32 for reference), measured in the same run.
 
-    /usr/bin/python3 tools/bench_protonet.py [--build build/release] [--seconds 2] [--repeats 3]
+    /usr/bin/python3 tools/bench/protonet.py [--build build/release] [--seconds 2] [--repeats 3]
 
 Needs build/release (tools/build.sh build/release) and Debian's python3-torch
-(tools/install-deps.sh bench). The task set is scikit-learn's digits, meta-train digits 0-4
+(tools/install_deps.sh bench). The task set is scikit-learn's digits, meta-train digits 0-4
 (metagmm import --class-split 0-4::5-9). Cases: 5-way, 1 and 5 shots, 15 queries per class,
 encoder 64-64-64 (ReLU), outer Adam; meta-batch 1 (one episode per update, as ProtoNet is
 usually trained) and 8. PyTorch runs per episode and batched (the meta-batch as one tensor).
@@ -20,7 +20,7 @@ import sys
 
 import sklearn
 
-from bench_reptile import ENV, bench_arguments, bench_paths
+from common import ENV, bench_arguments, bench_paths
 
 DIGITS = os.path.join(os.path.dirname(sklearn.__file__), "datasets", "data", "digits.csv.gz")
 WIDTHS = "64,64"

@@ -5,10 +5,10 @@
 # PID. Two partitions: `batch` (default) and `urgent`, whose jobs pre-empt batch jobs by
 # requeueing them after sending them SIGUSR1 (SlurmctldParameters=preempt_send_user_signal).
 #
-# Usage: tools/slurm-local.sh start [DIR]   prints `export SLURM_CONF=DIR/slurm.conf`
-#        tools/slurm-local.sh stop [DIR]
+# Usage: tools/slurm/slurm_local.sh start [DIR]   prints `export SLURM_CONF=DIR/slurm.conf`
+#        tools/slurm/slurm_local.sh stop [DIR]
 # DIR defaults to /tmp/metagmm-slurm. Needs root (slurmd runs jobs as their users) and the
-# packages: tools/install-deps.sh slurm.
+# packages: tools/install_deps.sh slurm.
 set -euo pipefail
 action=${1:-}
 dir=${2:-/tmp/metagmm-slurm}
@@ -37,7 +37,7 @@ case "$action" in
   *) echo "usage: $0 start|stop [DIR]" >&2; exit 2 ;;
 esac
 for tool in munged slurmctld slurmd sbatch; do
-  command -v $tool >/dev/null || { echo "slurm-local: $tool not found (bash tools/install-deps.sh slurm)" >&2; exit 2; }
+  command -v $tool >/dev/null || { echo "slurm_local: $tool not found (bash tools/install_deps.sh slurm)" >&2; exit 2; }
 done
 stop
 mkdir -p "$dir/state" "$dir/spool"
@@ -94,6 +94,6 @@ for _ in $(seq 100); do
   sinfo -h -o %T 2>/dev/null | grep -qx idle && { echo "export SLURM_CONF=$SLURM_CONF"; exit 0; }
   sleep 0.1
 done
-echo "slurm-local: the node did not come up; see $dir/slurmctld.log and $dir/slurmd.log" >&2
+echo "slurm_local: the node did not come up; see $dir/slurmctld.log and $dir/slurmd.log" >&2
 stop
 exit 1

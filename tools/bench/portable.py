@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """The portable build against a native one on this machine, in one run: EM iterations (the
-cases of tools/bench_em.py, through Google Benchmark) and meta-training throughput (Reptile and
-second-order MAML, as tools/bench_reptile.py and tools/bench_maml.py run them). The two builds
+cases of tools/bench/em.py, through Google Benchmark) and meta-training throughput (Reptile and
+second-order MAML, as tools/bench/reptile.py and tools/bench/maml.py run them). The two builds
 alternate round by round so that drifts of this noisy machine hit both alike. Noise here only
 ever adds time (other work on the host, frequency changes), so each case is judged by its best
 round (the median is shown beside it), as the portable build's speed as a fraction of the
 native one's.
 
-    /usr/bin/python3 tools/bench_portable.py [--portable build/release] [--native build/native] [--rounds 7]
+    /usr/bin/python3 tools/bench/portable.py [--portable build/release] [--native build/native] [--rounds 7]
 
 The portable build is tools/build.sh build/release (the default: x86-64-v3, kernels chosen at
 start-up); the native one is made here if missing (-DMETAGMM_NATIVE=ON: everything -march=native).
@@ -21,12 +21,12 @@ import subprocess
 import sys
 import tempfile
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(TOOLS)
-sys.path.insert(0, TOOLS)
-from bench_em import CASES as EM_CASES, write_cases  # noqa: E402
+BENCH = os.path.dirname(os.path.abspath(__file__))
+TOOLS = os.path.dirname(BENCH)
+sys.path.insert(0, BENCH)
+from common import ENV, ROOT  # noqa: E402
+from em import write_cases  # noqa: E402
 
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 TRAIN_CASES = [  # name, algorithm, components, dim, support, steps
     ("reptile small K=4 d=2 N=200", "reptile", 4, 2, 200, 3000),
     ("reptile large K=16 d=32 N=1000", "reptile", 16, 32, 1000, 100),

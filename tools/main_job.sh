@@ -8,12 +8,12 @@
 # initialisation (the way to use a trained model) and runs ProtoNet on the warped family.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/install-deps.sh main
+bash tools/install_deps.sh main
 BUILD_TARGET=metagmm bash tools/build.sh build/release >/dev/null
 metagmm=build/release/metagmm
 out=build/example
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-METAGMM=$metagmm bash tools/benchmark-eval.sh jobs/configs/anchored-2d.ini jobs/configs/reptile-anchored.ini jobs/configs/maml-anchored.ini "$out"
+METAGMM=$metagmm bash tools/experiments/benchmark_eval.sh jobs/configs/anchored-2d.ini jobs/configs/reptile-anchored.ini jobs/configs/maml-anchored.ini "$out"
 
 echo
 echo "== using the model: a new task fitted from the MAML initialisation by its own 5 adaptation steps"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One meta-learning benchmark from start to finish: generates a task set, meta-trains a Reptile
 # and a MAML initialisation on it under mpirun, and evaluates both against the baselines on the
-# test split (metagmm eval --plot). Used by the main job and by tools/results.sh.
-# Usage: tools/benchmark-eval.sh TASKS.ini REPTILE.ini MAML.ini OUT_DIR [eval options ...]
+# test split (metagmm eval --plot). Used by the main job and by tools/experiments/results.sh.
+# Usage: tools/experiments/benchmark_eval.sh TASKS.ini REPTILE.ini MAML.ini OUT_DIR [eval options ...]
 # Environment: METAGMM (default build/release/metagmm), RANKS (default 2).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 [ $# -ge 4 ] || { echo "usage: $0 TASKS.ini REPTILE.ini MAML.ini OUT_DIR [eval options ...]" >&2; exit 2; }
 tasks_config=$1 reptile_config=$2 maml_config=$3 out=$4
 shift 4

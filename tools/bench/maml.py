@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """MAML meta-step cost: second-order MAML, first-order MAML and Reptile in metagmm train at
-m = 1, 5, 10 inner steps, beside the same meta-step in PyTorch (tools/torch_maml.py,
+m = 1, 5, 10 inner steps, beside the same meta-step in PyTorch (tools/bench/torch_maml.py,
 create_graph=True for second order, one thread, per-task and batched) measured in the same run;
 then the peak memory of second-order MAML as m grows, in both.
 
-    /usr/bin/python3 tools/bench_maml.py [--build build/release] [--seconds 1] [--repeats 3] [--cases small,large]
+    /usr/bin/python3 tools/bench/maml.py [--build build/release] [--seconds 1] [--repeats 3] [--cases small,large]
 
 Needs build/release (tools/build.sh build/release) and Debian's python3-torch
-(tools/install-deps.sh bench). Cases (diag covariances, inner SGD, 10 tasks per meta-step,
+(tools/install_deps.sh bench). Cases (diag covariances, inner SGD, 10 tasks per meta-step,
 N support and 20 query points per task, outer Adam):
   small: K=4, d=2,  N=200
   large: K=8, d=16, N=200
@@ -19,7 +19,7 @@ import re
 import subprocess
 import sys
 
-from bench_reptile import bench_arguments, bench_paths, generate_tasks
+from common import bench_arguments, bench_paths, generate_tasks
 
 CASES = [("small K=4 d=2 N=200", 4, 2, 200), ("large K=8 d=16 N=200", 8, 16, 200)]
 QUERY = 20

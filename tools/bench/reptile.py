@@ -1,23 +1,21 @@
 #!/usr/bin/python3
 """Reptile meta-training throughput: metagmm train beside a PyTorch Reptile-GMM
-(tools/torch_reptile.py, one thread, per-task and batched) on the same task set and settings,
+(tools/bench/torch_reptile.py, one thread, per-task and batched) on the same task set and settings,
 measured in the same run; then weak scaling over MPI ranks and the share of step time spent in
 the reduction and in checkpoints at default settings.
 
-    /usr/bin/python3 tools/bench_reptile.py [--build build/release] [--ranks 1,2] [--seconds 5]
+    /usr/bin/python3 tools/bench/reptile.py [--build build/release] [--ranks 1,2] [--seconds 5]
 
 Needs build/release (tools/build.sh build/release) and Debian's python3-torch
-(tools/install-deps.sh bench). Cases (diag covariances, 5 inner SGD steps, 10 tasks per
+(tools/install_deps.sh bench). Cases (diag covariances, 5 inner SGD steps, 10 tasks per
 meta-step, support N points and 20 query points per task):
   small: K=4,  d=2,  N=200
   large: K=16, d=32, N=1000
 """
-import argparse
 import os
-import re
 import subprocess
-import sys
-import tempfile
+
+from common import bench_arguments, bench_paths, generate_tasks, train  # noqa: E402
 
 CASES = [  # name, components, dim, support points, metagmm steps
     ("small K=4 d=2 N=200", 4, 2, 200, 3000),
@@ -28,49 +26,6 @@ META_BATCH = 10
 INNER_STEPS = 5
 INNER_LR = 0.1
 TARGETS = {"small K=4 d=2 N=200": 50.0, "large K=16 d=32 N=1000": 20.0}
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-TIME_LINE = re.compile(r"time: total (\S+) s, adapt (\S+) s, reduce (\S+) s \(waiting (\S+) s\), update (\S+) s, "
-                       r"validate (\S+) s, "
-                       r"checkpoint (\S+) s \((\d+) saves\), (\d+) steps, (\S+) tasks/s")
-
-
-def bench_arguments(description, seconds, seconds_help):
-    """The options both meta-training benchmarks take; add more, then parse."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build", default="build/release")
-    parser.add_argument("--seconds", type=float, default=seconds, help=seconds_help)
-    parser.add_argument("--cases", default="small,large")
-    return parser
-
-
-def bench_paths(args, peer, name):
-    """The metagmm binary, the PyTorch peer script and a fresh working directory."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return (os.path.join(root, args.build, "metagmm"), os.path.join(root, "tools", peer),
-            tempfile.mkdtemp(prefix=f"metagmm_bench_{name}_"))
-
-
-def generate_tasks(binary, work, name, dim, components, points):
-    """An anchored task set of 400 tasks of `points` points each for a case; returns its path."""
-    tasks = os.path.join(work, f"{name.split()[0]}.h5")
-    subprocess.run([binary, "generate", "--family", "anchored", "--dim", str(dim), "--components", str(components),
-                    "--tasks", "400", "--points", f"{points}:{points}", "--seed", "1", "--out", tasks],
-                   check=True, capture_output=True)
-    return tasks
-
-
-def train(binary, tasks, run_dir, extra, ranks=None):
-    args = [binary, "train", "--tasks", tasks, "--run-dir", run_dir, *map(str, extra)]
-    if ranks:
-        args = ["mpirun", "--oversubscribe", "--bind-to", "core", "-np", str(ranks), *args]
-    out = subprocess.run(args, capture_output=True, text=True, env=ENV, check=True).stdout
-    match = TIME_LINE.search(out)
-    if not match:
-        sys.exit(f"no timing line in the output of {' '.join(args)}:\n{out}")
-    keys = ["total", "adapt", "reduce", "wait", "update", "validate", "checkpoint", "saves", "steps", "tasks_per_second"]
-    return dict(zip(keys, map(float, match.groups())))
-
-
 def case_settings(components, support):
     return ["--components", components, "--covariance", "diag", "--support", support, "--query", QUERY,
             "--meta-batch", META_BATCH, "--inner", "sgd", "--inner-steps", INNER_STEPS, "--inner-lr", INNER_LR]

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages metagmm needs, only those missing (runs as root; uses sudo
-# otherwise). Usage: tools/install-deps.sh [build|main|slurm|test|bench]
+# otherwise). Usage: tools/install_deps.sh [build|main|slurm|test|bench]
 #   build: compiler, CMake and the libraries (Eigen, HDF5, zlib, OpenMPI, Boost, GoogleTest, Benchmark)
 #   main:  build + matplotlib (the main job's plot, tools/plot_eval.py)
-#   slurm: build + SLURM and munge (a local SLURM, tools/slurm-local.sh)
+#   slurm: build + SLURM and munge (a local SLURM, tools/slurm/slurm_local.sh)
 #   test:  build + Python with h5py and scikit-learn (independent references in the tests),
 #          matplotlib (the plot is tested), SLURM and munge (the job scripts are tested),
 #          qemu-user (the binary runs as an AVX2-only processor would: qemu-x86_64 -cpu Haswell)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Prototypical Networks in PyTorch, written as a careful PyTorch user would: an nn.Sequential
 MLP, torch.cdist-free squared distances by matrix products, log_softmax, autograd, Adam. The
-peer that tools/bench_protonet.py measures metagmm train --algo protonet against, on the same
+peer that tools/bench/protonet.py measures metagmm train --algo protonet against, on the same
 task set, episode shape, encoder and precision (float64 unless --float32).
 
 Two formulations:

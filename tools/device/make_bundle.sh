@@ -4,7 +4,7 @@
 # 16-core device machine, which reaches no package registry). Programs in the bundle run
 # through the bundled loader, so the other machine's libraries and paths do not matter:
 #   BUNDLE/run.sh metagmm ARGS...    BUNDLE/run.sh mpirun -np 4 BUNDLE/run.sh metagmm ARGS...
-# Usage: tools/device/make-bundle.sh BINARY OUT_DIR
+# Usage: tools/device/make_bundle.sh BINARY OUT_DIR
 set -euo pipefail
 binary=$1 out=$2
 rm -rf "$out"

@@ -3,10 +3,10 @@
 in the same run. Prints seconds per EM iteration, the ratios, and metagmm's GFLOP/s against
 the core's peak.
 
-    /usr/bin/python3 tools/bench_em.py [--build build/release] [--repeats 5]
+    /usr/bin/python3 tools/bench/em.py [--build build/release] [--repeats 5]
 
 Needs the benchmark targets built (tools/build.sh build/release) and, for the peers, Debian's
-python3-sklearn and libvlfeat-dev (tools/install-deps.sh bench). scikit-learn runs with
+python3-sklearn and libvlfeat-dev (tools/install_deps.sh bench). scikit-learn runs with
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (the environment's setting slows OpenBLAS on this
 processor ~1.7x; shared/PITFALLS.md) and one BLAS thread.
 """

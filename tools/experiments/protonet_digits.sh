@@ -4,9 +4,9 @@
 # digit's images), meta-trains with R ranks (jobs/configs/protonet-digits.ini), and evaluates 5-way
 # 1-shot and 5-shot accuracy over 1000 episodes, with and without refinement, beside raw pixels,
 # on the test digits and on the held-out images of the train digits.
-# Usage: tools/protonet-digits.sh [RANKS (default 4)] [BUILD (default build/release)]
+# Usage: tools/experiments/protonet_digits.sh [RANKS (default 4)] [BUILD (default build/release)]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ranks=${1:-4}
 build=${2:-build/release}
 metagmm=$build/metagmm
