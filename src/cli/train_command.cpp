@@ -5,7 +5,6 @@
 #include <functional>
 #include <iomanip>
 #include <iostream>
-#include <map>
 #include <optional>
 
 #include "algorithm_options.hpp"
@@ -176,25 +175,17 @@ void check_same_run(const std::string& stored, const std::string& current, const
 // settings would change them, name the settings that changed.
 void check_same_blocks(const train::Checkpoint& checkpoint, const meta::Algorithm& algorithm,
                        const std::string& path) {
-  std::map<std::string, Index> held, wanted;
-  for (const auto& [name, values] : checkpoint.extra) held[name] = values.size();
-  for (const meta::ParameterBlock& block : algorithm.extra_parameters()) wanted[block.name] = block.size;
-  if (held == wanted) return;
+  const std::string mismatch = train::extra_blocks_mismatch(checkpoint, algorithm);
+  if (mismatch.empty()) return;
   std::string changed;
-  const meta::Settings now = algorithm.settings();
+  const meta::Settings now = algorithm.settings();  // kept: values() refers into it
   for (const auto& [name, value] : now.values()) {
     if (!checkpoint.settings.has(name) || checkpoint.settings.at(name) != value) {
       const std::string before = checkpoint.settings.has(name) ? meta::setting_text(checkpoint.settings.at(name)) : "(unset)";
       changed += (changed.empty() ? "" : ", ") + name + " = " + before + " -> " + meta::setting_text(value);
     }
   }
-  auto describe = [](const std::map<std::string, Index>& blocks) {
-    std::string text;
-    for (const auto& [name, size] : blocks) text += (text.empty() ? "" : ", ") + name + " [" + std::to_string(size) + "]";
-    return text.empty() ? std::string("none") : text;
-  };
-  throw InputError("--resume: " + path + " holds the learned blocks " + describe(held) + ", this run's settings learn " +
-                   describe(wanted) + " (changed: " + (changed.empty() ? std::string("none") : changed) +
+  throw InputError("--resume: " + path + " " + mismatch + " (changed: " + (changed.empty() ? std::string("none") : changed) +
                    "); a resumed run keeps what it learns (start a new --run-dir to change it)");
 }
 

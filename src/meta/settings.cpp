@@ -23,12 +23,6 @@ std::string setting_text(const SettingValue& value) {
 
 std::vector<std::string> flag_choices() { return {"false", "true"}; }
 
-Settings Settings::defaults(const std::vector<SettingSpec>& specs) {
-  Settings settings;
-  for (const SettingSpec& spec : specs) settings.set(spec.name, spec.default_value);
-  return settings;
-}
-
 const SettingValue& Settings::at(const std::string& name) const {
   const auto found = values_.find(name);
   if (found == values_.end()) throw SettingError(name, "missing");

@@ -402,20 +402,23 @@ std::unique_ptr<meta::Algorithm> checkpoint_algorithm(const Checkpoint& c, const
     }
     throw InputError(path + ": stored setting " + error.what());
   }
-  std::map<std::string, Index> expected;
-  for (const meta::ParameterBlock& block : algorithm->extra_parameters()) expected[block.name] = block.size;
-  std::map<std::string, Index> found;
-  for (const auto& [name, values] : c.extra) found[name] = values.size();
-  if (found != expected) {
-    auto list = [](const std::map<std::string, Index>& blocks) {
-      std::string text;
-      for (const auto& [name, size] : blocks) text += (text.empty() ? "" : ", ") + name + " [" + std::to_string(size) + "]";
-      return text.empty() ? std::string("none") : text;
-    };
-    throw InputError(path + ": holds the extra meta-parameters " + list(found) + ", its " + c.algorithm +
-                     " settings learn " + list(expected));
-  }
+  if (const std::string mismatch = extra_blocks_mismatch(c, *algorithm); !mismatch.empty())
+    throw InputError(path + ": " + mismatch);
   return algorithm;
+}
+
+std::string extra_blocks_mismatch(const Checkpoint& c, const meta::Algorithm& algorithm) {
+  std::map<std::string, Index> held, learned;
+  for (const auto& [name, values] : c.extra) held[name] = values.size();
+  for (const meta::ParameterBlock& block : algorithm.extra_parameters()) learned[block.name] = block.size;
+  if (held == learned) return "";
+  auto list = [](const std::map<std::string, Index>& blocks) {
+    std::string text;
+    for (const auto& [name, size] : blocks) text += (text.empty() ? "" : ", ") + name + " [" + std::to_string(size) + "]";
+    return text.empty() ? std::string("none") : text;
+  };
+  return "holds the extra meta-parameters " + list(held) + "; " + algorithm.name() + " as configured learns " +
+         list(learned);
 }
 
 std::unique_ptr<meta::MixtureAlgorithm> checkpoint_mixture_algorithm(const Checkpoint& c, const std::string& path) {

@@ -1,6 +1,5 @@
 #include "metagmm/train/trainer.hpp"
 
-#include <map>
 
 #include <chrono>
 #include <cmath>
@@ -143,15 +142,11 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   // The meta-parameters: the model's, then the algorithm's own blocks (Meta-SGD's step sizes, ...).
   Vector theta(P);
   if (resume) {
-    std::map<std::string, Index> wanted;
-    for (const meta::ParameterBlock& block : algorithm_.extra_parameters()) wanted[block.name] = block.size;
-    std::map<std::string, Index> held;
-    for (const auto& [name, values] : resume->extra) held[name] = values.size();
-    if (resume->theta.size() != model_size || held != wanted)
+    if (resume->theta.size() != model_size)
       throw InputError("the checkpoint to resume from holds " + std::to_string(resume->theta.size()) +
-                       " model parameters and " + std::to_string(resume->extra.size()) + " extra block(s), " +
-                       algorithm_.name() + " as configured learns " + std::to_string(model_size) + " and " +
-                       std::to_string(wanted.size()));
+                       " model parameters, the model as configured " + std::to_string(model_size));
+    if (const std::string mismatch = extra_blocks_mismatch(*resume, algorithm_); !mismatch.empty())
+      throw InputError("the checkpoint to resume from " + mismatch);
     theta = meta_parameters(*resume, algorithm_);
   } else {
     METAGMM_CHECK(initial.size() == model_size, "meta-parameter count");

@@ -32,8 +32,6 @@ struct SettingSpec {
 class Settings {
  public:
   Settings() = default;
-  // Every spec's default.
-  static Settings defaults(const std::vector<SettingSpec>& specs);
   void set(const std::string& name, SettingValue value) { values_[name] = std::move(value); }
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   const SettingValue& at(const std::string& name) const;  // SettingError if missing

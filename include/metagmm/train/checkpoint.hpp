@@ -94,6 +94,9 @@ std::unique_ptr<meta::Algorithm> checkpoint_algorithm(const Checkpoint& checkpoi
 // The same, for a mixture algorithm: InputError for one that learns an encoder.
 std::unique_ptr<meta::MixtureAlgorithm> checkpoint_mixture_algorithm(const Checkpoint& checkpoint,
                                                                      const std::string& path);
+// Empty when `checkpoint` holds exactly the extra blocks `algorithm` learns; otherwise what
+// differs: "holds the extra meta-parameters none; fomaml as configured learns log_step_sizes [3]".
+std::string extra_blocks_mismatch(const Checkpoint& checkpoint, const meta::Algorithm& algorithm);
 // The meta-parameters `algorithm` adapts from: the model's, then its extra blocks in its order.
 Vector meta_parameters(const Checkpoint& checkpoint, const meta::Algorithm& algorithm);
 // The extra blocks of `meta` (model first, then the blocks in `algorithm`'s order) by name.
