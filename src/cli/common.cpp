@@ -57,7 +57,9 @@ void add_generator_options(po::options_description& options, const std::string& 
   options.add_options()
       (name("family").c_str(), po::value<std::string>()->default_value("anchored"),
        "uniform: means uniform in a box, one shared isotropic scale; anchored: tasks jitter, permute and drop a "
-       "fixed set of family anchors; warped: anchored pushed through a smooth invertible map")
+       "fixed set of family anchors; warped: anchored pushed through a smooth invertible map; transformed: "
+       "anchored with one random rotation, scale and shift per task moving all its components together; heavy: "
+       "anchored with Student-t jitter (components that appear and disappear: anchored with --drop)")
       (name("dim").c_str(), po::value<Index>()->default_value(d.dim), "dimension d of the points")
       (name("components").c_str(), po::value<Index>()->default_value(d.components), "components K of the family (tasks may drop some)")
       (name("tasks").c_str(), po::value<Index>()->default_value(d.tasks), "number of tasks")
@@ -71,6 +73,10 @@ void add_generator_options(po::options_description& options, const std::string& 
       (name("drop").c_str(), real_value(d.drop), "anchored/warped: probability a component is absent from a task")
       (name("concentration").c_str(), real_value(d.concentration), "Dirichlet concentration of each task's weights")
       (name("warp").c_str(), real_value(d.warp), "warped: strength of the deformation, in [0, 1)")
+      (name("shift").c_str(), real_value(d.shift), "transformed: standard deviation of a task's common shift, in units of scale")
+      (name("spin").c_str(), real_value(d.spin), "transformed: scale of a task's rotation angles, radians")
+      (name("zoom").c_str(), real_value(d.zoom), "transformed: standard deviation of a task's log scale")
+      (name("tail-dof").c_str(), real_value(d.tail_dof), "heavy: degrees of freedom of the Student-t jitter")
       (name("split").c_str(), po::value<std::string>()->default_value(d.split.to_string()), "task fractions TRAIN:VALIDATION:TEST");
 }
 
@@ -93,6 +99,10 @@ task::GeneratorOptions generator_options(const po::variables_map& v, const std::
   o.drop = value("drop").as<double>();
   o.concentration = value("concentration").as<double>();
   o.warp = value("warp").as<double>();
+  o.shift = value("shift").as<double>();
+  o.spin = value("spin").as<double>();
+  o.zoom = value("zoom").as<double>();
+  o.tail_dof = value("tail-dof").as<double>();
   o.split = task::SplitFractions::parse(value("split").as<std::string>(), option("split"));
   try {
     o.validate();

@@ -2,6 +2,8 @@
 // against EM from k-means++ and random points, the pooled model (EM start and MAP adaptation)
 // and the oracle, on the same support/query splits of every held-out task.
 #include <chrono>
+#include <filesystem>
+#include <optional>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -17,7 +19,11 @@
 #include "metagmm/eval/runner.hpp"
 #include "metagmm/eval/tune.hpp"
 #include "metagmm/gmm/em.hpp"
+#include "metagmm/core/atomic_file.hpp"
+#include "metagmm/h5/file.hpp"
 #include "metagmm/task/gmm_file.hpp"
+#include "metagmm/task/hierarchical_prior.hpp"
+#include "metagmm/task/prior_file.hpp"
 
 namespace metagmm::cli {
 
@@ -27,6 +33,7 @@ struct MixtureEvaluation {
   eval::RunOptions run;
   eval::ReportContext context;
   bool plot = false;
+  bool save_episodes = false;
   double progress_seconds = 10.0;
 };
 
@@ -67,16 +74,7 @@ gmm::Gmm pooled_model(const po::variables_map& v, task::TaskSource& source, cons
     description = path;
     return model;
   }
-  const task::PooledTasks pooled = task::pool_split(source, task::Split::train);
-  RandomStream random(seed, StreamPurpose::init, static_cast<std::uint64_t>(task::pooled_stream(source, task::Split::train)));
-  gmm::Gmm model = gmm::initialize(pooled.points, shape, gmm::InitMethod::kmeans_plus_plus, reg_covar, random);
-  gmm::EmOptions em;
-  em.reg_covar = reg_covar;
-  gmm::Evaluator evaluator;
-  const gmm::EmResult fit = gmm::fit_em(model, pooled.points, em, evaluator);
-  description = "EM from k-means++ on the " + std::to_string(pooled.points.rows()) + " points of the " +
-                std::to_string(pooled.tasks) + " training tasks (" + std::to_string(fit.iterations) + " iterations)";
-  return model;
+  return task::fit_pooled_model(source, task::Split::train, shape, reg_covar, seed, description);
 }
 
 // plot_eval.py DIR (installed beside the binary), when python3 can import matplotlib; otherwise
@@ -92,17 +90,72 @@ void plot(const std::string& directory) {
   if (std::system(command.c_str()) != 0) throw std::runtime_error("plot: " + command + " failed");
 }
 
-// The pooled model's relevance factors tuned on the first `tasks` validation tasks (0: all), split
-// into support and query as the evaluated tasks are.
-eval::RelevanceChoice tune_pooled_relevance(task::TaskSource& source, task::Sampler& sampler, const gmm::Gmm& pooled,
-                                            const std::vector<double>& grid, Index tasks, int steps, double reg_covar) {
+// The first `tasks` validation tasks (0: all), split into support and query as the evaluated
+// tasks are: what the baselines' knobs are tuned on. `what` names the option that asked.
+std::vector<task::Episode> validation_episodes(task::TaskSource& source, task::Sampler& sampler, Index tasks,
+                                               const std::string& what, const std::string& value) {
   Index available = static_cast<Index>(source.tasks_in(task::Split::validation).size());
   if (available == 0)
-    throw InputError("--relevance tune: " + source.describe() + " has no validation tasks; give --relevance R");
+    throw InputError(what + " tune: " + source.describe() + " has no validation tasks; give " + what + " " + value);
   if (tasks > 0) available = std::min(available, tasks);
   std::vector<task::Episode> episodes(static_cast<std::size_t>(available));
   for (Index i = 0; i < available; ++i) sampler.evaluation(task::Split::validation, i, episodes[static_cast<std::size_t>(i)]);
-  return eval::tune_relevance(pooled, episodes, grid, steps, reg_covar);
+  return episodes;
+}
+
+// The hierarchical prior: --prior FILE, or estimated from the training tasks aligned to the
+// pooled model. nullopt (with the reason in `description`) where the model is not diagonal.
+std::optional<gmm::HierarchicalPrior> hierarchical_prior(const po::variables_map& v, task::TaskSource& source,
+                                                         const gmm::Gmm& pooled, double reg_covar,
+                                                         std::string& description) {
+  const std::string path = v["prior"].as<std::string>();
+  if (!path.empty()) {
+    gmm::HierarchicalPrior prior = task::read_prior_file(path);
+    if (!(prior.shape == pooled.shape)) {
+      throw InputError("--prior " + path + ": a prior for " + std::to_string(prior.shape.components) +
+                       " components in d = " + std::to_string(prior.shape.dim) + ", the checkpoints have " +
+                       std::to_string(pooled.shape.components) + " (" + gmm::to_string(pooled.shape.covariance) +
+                       ") in d = " + std::to_string(pooled.shape.dim));
+    }
+    description = path;
+    return prior;
+  }
+  if (pooled.shape.covariance != gmm::CovarianceType::diag) {
+    description = "(left out: the hierarchical prior is for diagonal covariances)";
+    return std::nullopt;
+  }
+  if (const auto tasks = static_cast<Index>(source.tasks_in(task::Split::train).size()); tasks < task::kMinPriorTasks) {
+    description = "(left out: " + std::to_string(tasks) + " training tasks, the prior needs at least " +
+                  std::to_string(task::kMinPriorTasks) + ")";
+    return std::nullopt;
+  }
+  return task::estimate_hierarchical_prior(source, task::Split::train, pooled, reg_covar, description);
+}
+
+// Every evaluated task's support and query points, in DIR/episodes.h5 (--save-episodes).
+void save_episodes(const std::string& directory, task::TaskSource& source, task::Sampler& sampler, task::Split split,
+                   Index max_tasks) {
+  Index count = static_cast<Index>(source.tasks_in(split).size());
+  if (max_tasks > 0) count = std::min(count, max_tasks);
+  const std::string path = (std::filesystem::path(directory) / "episodes.h5").string();
+  AtomicFile output(path);
+  {
+    h5::File file = h5::File::create(output.temp_path());
+    file.set_attribute("/", "split", std::string(task::split_name(split)));
+    file.set_attribute("/", "tasks", static_cast<std::int64_t>(count));
+    task::Episode episode;
+    for (Index i = 0; i < count; ++i) {
+      sampler.evaluation(split, i, episode);
+      const std::string group = "/" + std::to_string(i);
+      file.create_group(group);
+      file.set_attribute(group, "task", static_cast<std::int64_t>(episode.task));
+      const auto d = static_cast<std::uint64_t>(episode.support.cols());
+      file.write<double>(group + "/support", {static_cast<std::uint64_t>(episode.support.rows()), d}, episode.support.data());
+      file.write<double>(group + "/query", {static_cast<std::uint64_t>(episode.query.rows()), d}, episode.query.data());
+    }
+    file.close();
+  }
+  output.commit();
 }
 
 }  // namespace
@@ -129,6 +182,16 @@ void add_mixture_eval_options(po::options_description& options) {
       ("pooled", po::value<std::string>()->default_value(""),
        "pooled model file (metagmm fit --data TASKS:train --out FILE); empty: fitted here by EM from k-means++ "
        "on every training task's points")
+      ("prior", po::value<std::string>()->default_value(""),
+       "heb: the hierarchical prior file (metagmm fit --data TASKS:train --prior heb --out FILE); empty: estimated "
+       "here from the training tasks, each fitted by EM from the pooled model (diagonal mixtures only)")
+      ("heb-steps", po::value<std::string>()->default_value("tune"),
+       "heb: variational-EM steps before it stops (later steps repeat the model); tune: chosen from 1..--steps to "
+       "maximise the query log-likelihood on --tune-tasks validation tasks")
+      ("n-init", po::value<int>()->default_value(10),
+       "em-kmeans++xN: the best of N runs of EM from k-means++ by the support log-likelihood after the steps "
+       "(scikit-learn's n_init); 1 or 0 leaves it out")
+      ("save-episodes", po::bool_switch(), "write every evaluated task's support and query points to DIR/episodes.h5")
       ("max-tasks", po::value<Index>()->default_value(run.max_tasks), "evaluate the split's first N tasks; 0: all")
       ("plot", po::bool_switch(), "draw DIR/loglik.png with tools/plot_eval.py (needs python3-matplotlib)")
       ("progress-seconds", real_value(10.0), "seconds between progress lines on standard error");
@@ -165,6 +228,16 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
   const std::vector<double> grid = eval::parse_relevance_grid(v["relevance-grid"].as<std::string>(), "--relevance-grid");
   const Index tune_tasks = v["tune-tasks"].as<Index>();
   if (tune_tasks < 0) throw InputError("--tune-tasks: expected an integer >= 0 (0: all)");
+  const int restarts = v["n-init"].as<int>();
+  if (restarts < 0 || restarts > 10000) throw InputError("--n-init: expected an integer in [0, 10000]");
+  const std::string heb_steps = v["heb-steps"].as<std::string>();
+  std::optional<int> fixed_heb_steps;
+  if (heb_steps != "tune") {
+    const auto parsed = parse_integer(heb_steps);
+    if (!parsed || *parsed < 1 || *parsed > 1000) throw InputError("--heb-steps: expected tune or an integer in [1, 1000]");
+    fixed_heb_steps = static_cast<int>(*parsed);
+  }
+  e->save_episodes = v["save-episodes"].as<bool>();
   e->run.steps = v["steps"].as<int>();
   e->run.converge_steps = v["converge-steps"].as<int>();
   e->run.tolerance = v["tol"].as<double>();
@@ -194,19 +267,39 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
     checkpoints += (checkpoints.empty() ? "" : "\n") + c.path;
   }
   e->methods.push_back(eval::em_from_initialization("em-kmeans++", shape, gmm::InitMethod::kmeans_plus_plus, reg_covar, input.seed));
+  if (restarts > 1) {
+    e->methods.push_back(eval::em_best_of_initializations("em-kmeans++x" + std::to_string(restarts), shape, restarts,
+                                                          reg_covar, input.seed));
+  }
   e->methods.push_back(eval::em_from_initialization("em-random", shape, gmm::InitMethod::random_points, reg_covar, input.seed));
   std::string pooled_description;
   const gmm::Gmm pooled = pooled_model(v, source, shape, reg_covar, input.seed, pooled_description);
   e->methods.push_back(eval::em_from_model("pooled+em", pooled, reg_covar));
   e->sampler = std::make_unique<task::Sampler>(source, episode, input.seed);
+  std::vector<task::Episode> tuning;  // the validation episodes, drawn once if a knob is tuned
+  auto tuning_episodes = [&](const std::string& what, const std::string& value) -> const std::vector<task::Episode>& {
+    if (tuning.empty()) tuning = validation_episodes(source, *e->sampler, tune_tasks, what, value);
+    return tuning;
+  };
   std::string relevance_description;
   if (tune) {
-    const eval::RelevanceChoice choice = tune_pooled_relevance(source, *e->sampler, pooled, grid, tune_tasks,
-                                                               e->run.steps, reg_covar);
+    const eval::RelevanceChoice choice =
+        eval::tune_relevance(pooled, tuning_episodes("--relevance", "R"), grid, e->run.steps, reg_covar);
     relevance = choice.relevance;
     relevance_description = " (tuned: " + std::to_string(choice.candidates) + " settings from the grid " +
                             v["relevance-grid"].as<std::string>() + ", validation query log-likelihood " +
                             shortest_text(choice.score) + ")";
+  }
+  std::string prior_description, heb_description;
+  if (const auto prior = hierarchical_prior(v, source, pooled, reg_covar, prior_description)) {
+    int stop = fixed_heb_steps.value_or(e->run.steps);
+    if (!fixed_heb_steps && e->run.steps >= 1) {
+      const eval::StepChoice choice = eval::tune_bayes_steps(*prior, tuning_episodes("--heb-steps", "N"), e->run.steps);
+      stop = choice.steps;
+      heb_description = " (tuned: validation query log-likelihood " + shortest_text(choice.score) + ")";
+    }
+    heb_description = std::to_string(stop) + heb_description;
+    e->methods.push_back(eval::bayes_from_prior("heb", *prior, stop));
   }
   e->methods.push_back(eval::map_from_prior("pooled+map", pooled, relevance, reg_covar));
   if (source.has_truth()) e->methods.push_back(eval::oracle("oracle", [&source](Index t) { return source.truth(t); }));
@@ -215,7 +308,10 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
   settings << "support = " << episode.support << "\nquery = " << episode.query << "\nsteps = " << e->run.steps
            << "\nconverge-steps = " << e->run.converge_steps << "\ntol = " << shortest_text(e->run.tolerance)
            << "\nreg-covar = " << shortest_text(reg_covar) << "\nrelevance = " << relevance.to_string() << relevance_description
-           << "\npooled = " << pooled_description << "\n";
+           << "\npooled = " << pooled_description << "\nprior = " << prior_description;
+  if (!heb_description.empty()) settings << "\nheb-steps = " << heb_description;
+  if (restarts > 1) settings << "\nn-init = " << restarts;
+  settings << "\n";
   e->context.tasks = source.describe();
   e->context.split = task::split_name(input.split);
   e->context.checkpoints = checkpoints;
@@ -248,6 +344,10 @@ void evaluate_mixtures(MixtureEvaluation& e, EvalInput& input, comm::Communicato
   eval::write_results(input.out.string(), results, summary, e.context);
   std::cout << "\n" << eval::markdown_table(results, summary, e.context) << "\nresults: " << input.out.string()
             << "/{eval.h5,summary.csv,curves.csv,table.md}\n";
+  if (e.save_episodes) {
+    save_episodes(input.out.string(), *input.source, *e.sampler, input.split, e.run.max_tasks);
+    std::cout << "episodes: " << (input.out / "episodes.h5").string() << "\n";
+  }
   if (e.plot) plot(input.out.string());
 }
 

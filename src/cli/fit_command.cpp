@@ -1,5 +1,6 @@
 // metagmm fit: one Gaussian mixture fitted to one dataset, by EM, MAP-EM or a checkpoint's own
 // adaptation.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -22,7 +23,10 @@
 #include "metagmm/h5/file.hpp"
 #include "metagmm/meta/gmm_head.hpp"
 #include "metagmm/task/fewshot.hpp"
+#include "metagmm/meta/bayes.hpp"
 #include "metagmm/task/gmm_file.hpp"
+#include "metagmm/task/hierarchical_prior.hpp"
+#include "metagmm/task/prior_file.hpp"
 #include "metagmm/train/checkpoint.hpp"
 
 namespace metagmm::cli {
@@ -48,7 +52,8 @@ std::string default_assignments_path(const std::string& out) {
 
 // What the options ask for.
 struct FitRequest {
-  std::string out, assignments, init, adapt;
+  std::string out, assignments, init, adapt, prior;
+  int heb_steps = 5, restarts = 1;
   gmm::EmOptions em;
   gmm::Relevance relevance;
   std::uint64_t seed = 0;
@@ -69,8 +74,15 @@ FitRequest read_request(const po::variables_map& v) {
   r.em.validate();
   r.init = v["init"].as<std::string>();
   r.adapt = v["adapt"].as<std::string>();
-  if (r.adapt != "auto" && r.adapt != "em" && r.adapt != "inner" && r.adapt != "map")
-    throw InputError("--adapt: expected auto, em, map or inner, got '" + r.adapt + "'");
+  if (r.adapt != "auto" && r.adapt != "em" && r.adapt != "inner" && r.adapt != "map" && r.adapt != "heb")
+    throw InputError("--adapt: expected auto, em, map, heb or inner, got '" + r.adapt + "'");
+  r.heb_steps = v["heb-steps"].as<int>();
+  if (r.heb_steps < 0 || r.heb_steps > 1000) throw InputError("--heb-steps: expected an integer in [0, 1000]");
+  r.restarts = v["n-init"].as<int>();
+  if (r.restarts < 1 || r.restarts > 10000) throw InputError("--n-init: expected an integer in [1, 10000]");
+  r.prior = v["prior"].as<std::string>();
+  if (!r.prior.empty() && r.prior != "heb")
+    throw InputError("--prior: expected heb (estimate a hierarchical prior from --data TASKS:SPLIT), got '" + r.prior + "'");
   r.relevance = gmm::Relevance::parse(v["relevance"].as<std::string>(), "--relevance");
   r.seed = seed_option(v);
   r.covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
@@ -83,6 +95,7 @@ FitRequest read_request(const po::variables_map& v) {
 struct FileStart {
   gmm::Gmm model{gmm::GmmShape{}};
   std::optional<train::Checkpoint> checkpoint;
+  std::optional<gmm::HierarchicalPrior> prior;  // a metagmm.prior file: its first E-step's model
 };
 
 FileStart read_file_start(const FitRequest& r) {
@@ -100,6 +113,9 @@ FileStart read_file_start(const FitRequest& r) {
                        "embedding with --encoder)");
     }
     start.model = gmm::Gmm::unpack(start.checkpoint->shape, start.checkpoint->theta);
+  } else if (task::is_prior_file(init)) {
+    start.prior = task::read_prior_file(init);
+    start.model = start.prior->first_model();
   } else {
     start.model = task::read_gmm_file(init);
   }
@@ -137,8 +153,22 @@ struct FitOutcome {
 FitOutcome fit(const FitRequest& r, const FitData& data, const std::optional<FileStart>& file, gmm::Gmm model,
                gmm::Evaluator& evaluator) {
   const bool checkpoint = file && file->checkpoint;
-  FitOutcome outcome{std::move(model), {}, r.adapt == "auto" ? (checkpoint ? "inner" : "em") : r.adapt};
-  if (outcome.method == "inner") {
+  const bool prior = file && file->prior;
+  FitOutcome outcome{std::move(model), {}, r.adapt == "auto" ? (checkpoint ? "inner" : prior ? "heb" : "em") : r.adapt};
+  if (outcome.method == "heb") {
+    if (!prior) {
+      throw InputError("--adapt heb: needs --init PRIOR, a hierarchical prior file (metagmm fit --data TASKS:train "
+                       "--prior heb --out PRIOR)");
+    }
+    std::vector<Vector> iterates;
+    std::vector<gmm::PosteriorState> path;
+    meta::bayes_iterates(*file->prior, data.points, r.heb_steps, path, iterates);
+    outcome.model = gmm::Gmm::unpack(outcome.model.shape, iterates.back());
+    outcome.result.mean_log_likelihood = evaluator.mean_log_likelihood(outcome.model, data.points);
+    outcome.result.iterations = r.heb_steps;
+  } else if (prior) {
+    throw InputError("--init " + r.init + ": a hierarchical prior adapts by --adapt heb, not " + outcome.method);
+  } else if (outcome.method == "inner") {
     if (!checkpoint) throw InputError("--adapt inner: needs --init CHECKPOINT (a checkpoint's own adaptation)");
     const auto algorithm = train::checkpoint_mixture_algorithm(*file->checkpoint, r.init);
     const Vector meta = train::meta_parameters(*file->checkpoint, *algorithm);
@@ -159,6 +189,8 @@ std::string fit_settings(const FitRequest& r, const gmm::GmmShape& shape, const 
   settings << "components = " << shape.components << "\ncovariance = " << gmm::to_string(shape.covariance)
            << "\ninit = " << r.init << "\nadapt = " << method;
   if (method == "map") settings << "\nrelevance = " << r.relevance.to_string();
+  if (method == "heb") settings << "\nheb-steps = " << r.heb_steps;
+  if (r.restarts > 1) settings << "\nn-init = " << r.restarts;
   settings << "\nmax-iter = " << r.em.max_iterations << "\ntol = " << r.em.tolerance << "\nreg-covar = " << r.em.reg_covar
            << "\nseed = " << r.seed << "\n";
   return settings.str();
@@ -186,7 +218,10 @@ void print_report(const FitRequest& r, const FitData& data, const FitOutcome& f,
   std::cout << "data        " << data.description << ", " << data.points.rows() << " points, d = " << data.points.cols()
             << "\nmodel       " << shape.components << " components, " << gmm::to_string(shape.covariance)
             << " covariance, init " << r.init << "\n";
-  if (inner) {
+  if (f.method == "heb") {
+    std::cout << "adapt       " << f.result.iterations << " variational-EM steps under the hierarchical prior, "
+              << "scored as the posterior predictive";
+  } else if (inner) {
     std::cout << "adapt       " << f.result.iterations << " inner steps of " << file->checkpoint->algorithm
               << ", as in training";
   } else {
@@ -201,6 +236,57 @@ void print_report(const FitRequest& r, const FitData& data, const FitOutcome& f,
   }
   print_agreement(data, assignments);
   std::cout << "wrote       " << r.out << ", " << r.assignments << "\n";
+}
+
+// fit --prior heb: the hierarchical prior of a split's tasks, written to --out.
+int write_hierarchical_prior(const FitRequest& r, const po::variables_map& v) {
+  const std::string spec = required<std::string>(v, "data");
+  const auto colon = spec.rfind(':');
+  const std::string path = colon == std::string::npos ? spec : spec.substr(0, colon);
+  const std::string suffix = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (suffix != "train" && suffix != "validation" && suffix != "test")
+    throw InputError("--prior heb: --data must be TASKS:SPLIT (a task set and a split, e.g. tasks.h5:train), got '" + spec + "'");
+  if (!std::filesystem::exists(path) || !h5::is_hdf5_file(path))
+    throw InputError("--data " + path + ": expected a task set (HDF5)");
+  if (r.covariance_given && r.covariance != gmm::CovarianceType::diag)
+    throw InputError("--covariance " + gmm::to_string(r.covariance) + ": the hierarchical prior is for diag");
+  { AtomicFile probe(r.out); }
+  const auto source = task::open_task_file(path, std::size_t{1} << 30);
+  const task::Split split = task::parse_split(suffix, "--data");
+  std::string pooled_description;
+  gmm::Gmm pooled{gmm::GmmShape{}};
+  if (r.init != "kmeans++") {
+    if (!std::filesystem::exists(r.init) || task::is_prior_file(r.init))
+      throw InputError("--init " + r.init + ": --prior heb aligns the tasks to a pooled model file (metagmm fit)");
+    pooled = task::read_gmm_file(r.init);
+    if (pooled.shape.covariance != gmm::CovarianceType::diag || pooled.shape.dim != source->dim())
+      throw InputError("--init " + r.init + ": expected a diag model in d = " + std::to_string(source->dim()));
+    pooled_description = r.init;
+  } else {
+    if (!r.components) throw_missing("components");
+    if (*r.components < 1) throw InputError("--components: expected an integer >= 1");
+    pooled = task::fit_pooled_model(*source, split, gmm::GmmShape{*r.components, source->dim(), gmm::CovarianceType::diag},
+                                    r.em.reg_covar, r.seed, pooled_description);
+  }
+  const auto began = Clock::now();
+  std::string description;
+  const gmm::HierarchicalPrior prior =
+      task::estimate_hierarchical_prior(*source, split, pooled, r.em.reg_covar, description);
+  std::ostringstream settings;
+  settings << "prior = heb\npooled = " << pooled_description << "\nreg-covar = " << r.em.reg_covar
+           << "\nseed = " << r.seed << "\n";
+  task::write_prior_file(r.out, prior, spec + ": " + description, settings.str());
+  std::cout << "prior       hierarchical empirical Bayes, " << description << "\npooled      " << pooled_description
+            << "\nmodel       " << prior.shape.components << " diag components in d = " << prior.shape.dim
+            << "\nconcentration " << std::setprecision(4) << prior.concentration.sum()
+            << ", strength (median over k, j) " << [&] {
+                 std::vector<double> s(prior.strength.data(), prior.strength.data() + prior.strength.size());
+                 std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(s.size() / 2), s.end());
+                 return s[s.size() / 2];
+               }()
+            << " pseudo-points, " << std::fixed << std::setprecision(3) << seconds_since(began) * 1e3 << " ms\n"
+            << "wrote       " << r.out << "\n";
+  return kExitOk;
 }
 
 }  // namespace
@@ -230,9 +316,19 @@ int fit_command(const std::vector<std::string>& args, comm::Communicator&) {
        "meta-learned mixture)")
       ("adapt", po::value<std::string>()->default_value("auto"),
        "from a start: em (EM until --tol or --max-iter), map (MAP-EM towards the start as the prior, Reynolds et "
-       "al. 2000, until --tol or --max-iter), or inner (a checkpoint's own adaptation, exactly as training adapted "
+       "al. 2000, until --tol or --max-iter), heb (--heb-steps variational-EM steps under --init PRIOR, a "
+       "hierarchical prior from fit --prior heb), or inner (a checkpoint's own adaptation, exactly as training adapted "
        "each task: its --inner, --inner-steps, --inner-lr and learned step sizes); auto: inner for a checkpoint, "
-       "em otherwise")
+       "heb for a prior, em otherwise")
+      ("heb-steps", po::value<int>()->default_value(5),
+       "--adapt heb: variational-EM steps under the prior (the adapted model is the posterior predictive)")
+      ("prior", po::value<std::string>()->default_value(""),
+       "heb: instead of fitting a mixture, estimate a hierarchical prior (hierarchical empirical Bayes) from the "
+       "tasks of --data TASKS:SPLIT, each fitted by EM from the pooled model (--init MODEL, or fitted here by EM "
+       "from k-means++ on the pooled points with --components), and write it to --out; diagonal covariances")
+      ("n-init", po::value<int>()->default_value(1),
+       "--init kmeans++ or random: fit from N starts and keep the best by the final log-likelihood "
+       "(scikit-learn's n_init)")
       ("relevance", po::value<std::string>()->default_value(gmm::Relevance{}.to_string()),
        "--adapt map: relevance factors r, one for every block or WEIGHTS:MEANS:COVARIANCES")
       ("encoder", po::value<std::string>()->value_name("CHECKPOINT"),
@@ -247,6 +343,7 @@ int fit_command(const std::vector<std::string>& args, comm::Communicator&) {
   po::variables_map v;
   if (!parse_options(spec, options, args, v)) return kExitOk;
   const FitRequest r = read_request(v);
+  if (!r.prior.empty()) return write_hierarchical_prior(r, v);
   std::optional<FileStart> file;
   if (r.from_file()) file = read_file_start(r);
   if (!file && !r.from_prototypes()) {
@@ -281,7 +378,17 @@ int fit_command(const std::vector<std::string>& args, comm::Communicator&) {
     model = gmm::initialize(data.points, model.shape, gmm::parse_init_method(r.init, "--init"), r.em.reg_covar, random);
   }
   gmm::Evaluator evaluator;
-  const FitOutcome outcome = fit(r, data, file, std::move(model), evaluator);
+  FitOutcome outcome = fit(r, data, file, model, evaluator);
+  // --n-init: more starts from streams (seed, init, data, r), the best final log-likelihood kept.
+  for (int restart = 1; restart < r.restarts && !file && !r.from_prototypes(); ++restart) {
+    RandomStream random(r.seed, StreamPurpose::init, static_cast<std::uint64_t>(data.stream),
+                        static_cast<std::uint64_t>(restart));
+    FitOutcome other = fit(r, data, file,
+                           gmm::initialize(data.points, model.shape, gmm::parse_init_method(r.init, "--init"),
+                                           r.em.reg_covar, random),
+                           evaluator);
+    if (other.result.mean_log_likelihood > outcome.result.mean_log_likelihood) outcome = std::move(other);
+  }
   const double seconds = seconds_since(began);
 
   task::FitRecord record;

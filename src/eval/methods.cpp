@@ -2,6 +2,9 @@
 
 #include "metagmm/core/error.hpp"
 #include "metagmm/gmm/em.hpp"
+#include "metagmm/meta/bayes.hpp"
+
+#include <limits>
 
 namespace metagmm::eval {
 namespace {
@@ -90,6 +93,68 @@ class MapFromPrior final : public ExpectationMaximization {
   gmm::Relevance relevance_;
 };
 
+class EmBestOfInitializations final : public Method {
+ public:
+  EmBestOfInitializations(std::string name, gmm::GmmShape shape, int restarts, double reg_covar, std::uint64_t seed)
+      : Method(std::move(name)), shape_(shape), restarts_(restarts), reg_covar_(reg_covar), seed_(seed) {}
+  void adapt(Index task, RowMatrixRef support, int steps, const Visit& visit) override {
+    double best_score = -std::numeric_limits<double>::infinity();
+    std::vector<gmm::Gmm> best, run;
+    for (int r = 0; r < restarts_; ++r) {
+      RandomStream random(seed_, StreamPurpose::init, static_cast<std::uint64_t>(task), static_cast<std::uint64_t>(r));
+      run.assign(1, gmm::initialize(support, shape_, gmm::InitMethod::kmeans_plus_plus, reg_covar_, random));
+      try {
+        for (int j = 0; j < steps; ++j) {
+          gmm::Gmm next = run.back();
+          gmm::em_step(next, support, reg_covar_, evaluator_);
+          run.push_back(std::move(next));
+        }
+      } catch (const NumericError&) {  // a singular covariance: this run ends here
+      }
+      const double score = evaluator_.mean_log_likelihood(run.back(), support);
+      // A run that failed early ranks below every run that completed its steps.
+      const bool complete = static_cast<int>(run.size()) == steps + 1;
+      const bool best_complete = static_cast<int>(best.size()) == steps + 1;
+      if (best.empty() || (complete && !best_complete) || (complete == best_complete && score > best_score)) {
+        best_score = score;
+        best.swap(run);
+      }
+    }
+    for (const gmm::Gmm& model : best) visit(model);
+  }
+
+ private:
+  gmm::GmmShape shape_;
+  int restarts_;
+  double reg_covar_;
+  std::uint64_t seed_;
+  gmm::Evaluator evaluator_;
+};
+
+class BayesFromPrior final : public Method {
+ public:
+  BayesFromPrior(std::string name, gmm::HierarchicalPrior prior, int stop_after)
+      : Method(std::move(name)), prior_(std::move(prior)), stop_after_(stop_after) {}
+  void adapt(Index, RowMatrixRef support, int steps, const Visit& visit) override {
+    const int taken = std::min(steps, stop_after_);
+    try {
+      meta::bayes_iterates(prior_, support, taken, path_, iterates_);
+    } catch (const NumericError&) {  // the adaptation ends at the last iterate reached
+      for (const Vector& theta : iterates_) visit(gmm::Gmm::unpack(prior_.shape, theta));
+      return;
+    }
+    for (const Vector& theta : iterates_) visit(gmm::Gmm::unpack(prior_.shape, theta));
+    const gmm::Gmm last = gmm::Gmm::unpack(prior_.shape, iterates_.back());
+    for (int j = taken; j < steps; ++j) visit(last);
+  }
+
+ private:
+  gmm::HierarchicalPrior prior_;
+  int stop_after_;
+  std::vector<gmm::PosteriorState> path_;
+  std::vector<Vector> iterates_;
+};
+
 class Oracle final : public Method {
  public:
   Oracle(std::string name, std::function<gmm::Gmm(Index)> truth) : Method(std::move(name)), truth_(std::move(truth)) {}
@@ -116,6 +181,15 @@ std::unique_ptr<Method> em_from_model(std::string name, gmm::Gmm start, double r
 std::unique_ptr<Method> em_from_initialization(std::string name, gmm::GmmShape shape, gmm::InitMethod init,
                                                double reg_covar, std::uint64_t seed) {
   return std::make_unique<EmFromInitialization>(std::move(name), shape, init, reg_covar, seed);
+}
+
+std::unique_ptr<Method> em_best_of_initializations(std::string name, gmm::GmmShape shape, int restarts,
+                                                   double reg_covar, std::uint64_t seed) {
+  return std::make_unique<EmBestOfInitializations>(std::move(name), shape, restarts, reg_covar, seed);
+}
+
+std::unique_ptr<Method> bayes_from_prior(std::string name, gmm::HierarchicalPrior prior, int stop_after) {
+  return std::make_unique<BayesFromPrior>(std::move(name), std::move(prior), stop_after);
 }
 
 std::unique_ptr<Method> map_from_prior(std::string name, gmm::Gmm prior, gmm::Relevance relevance, double reg_covar) {

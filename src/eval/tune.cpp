@@ -59,6 +59,28 @@ RelevanceChoice tune_relevance(const gmm::Gmm& prior, const std::vector<task::Ep
   return best;
 }
 
+StepChoice tune_bayes_steps(const gmm::HierarchicalPrior& prior, const std::vector<task::Episode>& episodes,
+                            int max_steps) {
+  METAGMM_CHECK(!episodes.empty() && max_steps >= 1, "step tuning needs episodes and a step");
+  auto method = bayes_from_prior("tune", prior, max_steps);
+  gmm::Evaluator evaluator;
+  // Per step count, the sum of the episodes' query log-likelihoods; a step that fails scores -inf.
+  std::vector<double> total(static_cast<std::size_t>(max_steps + 1), 0.0);
+  for (std::size_t e = 0; e < episodes.size(); ++e) {
+    int visit = 0;
+    method->adapt(static_cast<Index>(e), episodes[e].support, max_steps, [&](const gmm::Gmm& model) {
+      total[static_cast<std::size_t>(visit++)] += evaluator.mean_log_likelihood(model, episodes[e].query);
+    });
+    for (int j = visit; j <= max_steps; ++j) total[static_cast<std::size_t>(j)] = -std::numeric_limits<double>::infinity();
+  }
+  StepChoice best{1, -std::numeric_limits<double>::infinity()};
+  for (int j = 1; j <= max_steps; ++j) {
+    const double mean = total[static_cast<std::size_t>(j)] / static_cast<double>(episodes.size());
+    if (mean > best.score) best = {j, mean};
+  }
+  return best;
+}
+
 std::vector<double> parse_relevance_grid(const std::string& text, const std::string& what) {
   const auto grid = parse_number_list(text, ',');
   if (!grid || !std::all_of(grid->begin(), grid->end(), [](double r) { return r >= 0.0; }))

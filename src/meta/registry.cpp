@@ -34,6 +34,7 @@ std::vector<AlgorithmEntry>& table() {
     add(builtin, maml_entry());
     add(builtin, fomaml_entry());
     add(builtin, protonet_entry());
+    add(builtin, bayes_entry());
     return builtin;
   }();
   return entries;

@@ -1,6 +1,7 @@
 #include "metagmm/task/generate.hpp"
 
 #include "metagmm/core/eigen.hpp"
+#include <Eigen/LU>
 #include <cmath>
 #include <numbers>
 #include <sstream>
@@ -71,6 +72,46 @@ gmm::GmmMoments empty_moments(CovarianceType type, Index K, Index d) {
   return m;
 }
 
+// A Student-t variate with `dof` degrees of freedom: a normal over sqrt(chi2_dof / dof).
+double student_t(double dof, RandomStream& random) {
+  const double z = random.normal();
+  const double chi2 = 2.0 * random.gamma(0.5 * dof);
+  return z / std::sqrt(std::max(chi2, 1e-300) / dof);
+}
+
+// A rotation near the identity: the Cayley transform (I - S)^-1 (I + S) of a random skew matrix
+// S with entries ~ N(0, (spin / 2)^2 / d), so the angles are of order spin.
+Matrix small_rotation(Index d, double spin, RandomStream& random) {
+  Matrix g(d, d);
+  for (Index j = 0; j < d; ++j)
+    for (Index i = 0; i < d; ++i) g(i, j) = random.normal();
+  const Matrix skew = 0.25 * spin / std::sqrt(static_cast<double>(d)) * (g - g.transpose());
+  const Matrix identity = Matrix::Identity(d, d);
+  return (identity - skew).partialPivLu().solve(identity + skew);
+}
+
+// The transformed family's task-level move, applied to every anchor at once: rotated and scaled
+// about the anchors' centre, then shifted. Covariances scale with it (full ones rotate too).
+gmm::GmmMoments transform_task(const GeneratorOptions& o, gmm::GmmMoments family, RandomStream& random) {
+  const Index d = o.dim;
+  const Matrix rotation = small_rotation(d, o.spin, random);
+  const double zoom = std::exp(o.zoom * random.normal());
+  Vector shift(d);
+  for (Index j = 0; j < d; ++j) shift[j] = o.shift * o.scale * random.normal();
+  const Vector centre = family.means.colwise().mean().transpose();
+  for (Index k = 0; k < family.means.rows(); ++k) {
+    const Vector moved = centre + zoom * rotation * (family.means.row(k).transpose() - centre) + shift;
+    family.means.row(k) = moved.transpose();
+    if (family.covariance == CovarianceType::full) {
+      family.covariances[k] = zoom * zoom * rotation * family.covariances[k] * rotation.transpose();
+      family.covariances[k] = 0.5 * (family.covariances[k] + family.covariances[k].transpose()).eval();
+    } else {
+      family.variances.row(k) *= zoom * zoom;
+    }
+  }
+  return family;
+}
+
 }  // namespace
 
 std::string to_string(Family family) {
@@ -78,6 +119,8 @@ std::string to_string(Family family) {
     case Family::uniform: return "uniform";
     case Family::anchored: return "anchored";
     case Family::warped: return "warped";
+    case Family::transformed: return "transformed";
+    case Family::heavy: return "heavy";
   }
   return "?";
 }
@@ -86,7 +129,9 @@ Family parse_family(const std::string& text, const std::string& what) {
   if (text == "uniform") return Family::uniform;
   if (text == "anchored") return Family::anchored;
   if (text == "warped") return Family::warped;
-  throw InputError(what + ": expected uniform, anchored or warped, got '" + text + "'");
+  if (text == "transformed") return Family::transformed;
+  if (text == "heavy") return Family::heavy;
+  throw InputError(what + ": expected uniform, anchored, warped, transformed or heavy, got '" + text + "'");
 }
 
 void GeneratorOptions::validate() const {
@@ -102,6 +147,10 @@ void GeneratorOptions::validate() const {
   if (!(jitter >= 0.0) || !std::isfinite(jitter)) throw InputError("--jitter: expected a finite number >= 0");
   if (!(drop >= 0.0 && drop < 1.0)) throw InputError("--drop: expected a probability in [0, 1)");
   if (!positive(concentration)) throw InputError("--concentration: expected a finite number > 0");
+  if (!(shift >= 0.0) || !std::isfinite(shift)) throw InputError("--shift: expected a finite number >= 0");
+  if (!(spin >= 0.0) || !std::isfinite(spin)) throw InputError("--spin: expected a finite number >= 0");
+  if (!(zoom >= 0.0) || !std::isfinite(zoom)) throw InputError("--zoom: expected a finite number >= 0");
+  if (!positive(tail_dof)) throw InputError("--tail-dof: expected a finite number > 0");
   if (!(warp >= 0.0 && warp < 1.0)) throw InputError("--warp: expected a number in [0, 1) (1 would fold the space)");
 }
 
@@ -113,6 +162,10 @@ std::string GeneratorOptions::describe() const {
       << "\ntruth-covariance = " << gmm::to_string(truth_covariance) << "\nbox = " << number(box) << "\nscale = " << number(scale)
       << "\njitter = " << number(jitter) << "\ndrop = " << number(drop) << "\nconcentration = " << number(concentration) << "\nwarp = " << number(warp)
       << "\nsplit = " << split.to_string() << "\n";
+  // Only the families that use them record these, so older families' files stay as they were.
+  if (family == Family::transformed)
+    out << "shift = " << number(shift) << "\nspin = " << number(spin) << "\nzoom = " << number(zoom) << "\n";
+  if (family == Family::heavy) out << "tail-dof = " << number(tail_dof) << "\n";
   return out.str();
 }
 
@@ -167,12 +220,16 @@ GeneratedTask generate_task(const GeneratorOptions& o, const gmm::Gmm& anchors, 
       if (random.uniform() >= o.drop) kept.push_back(k);
     if (kept.empty()) kept.push_back(static_cast<Index>(random.below(o.components)));
     for (Index i = static_cast<Index>(kept.size()) - 1; i > 0; --i) std::swap(kept[i], kept[random.below(i + 1)]);
-    const gmm::GmmMoments family = gmm::to_moments(anchors);
+    gmm::GmmMoments family = gmm::to_moments(anchors);
+    if (o.family == Family::transformed) family = transform_task(o, family, random);
     const Index C = static_cast<Index>(kept.size());
     m = empty_moments(o.truth_covariance, C, o.dim);
     for (Index c = 0; c < C; ++c) {
       const Index k = kept[c];
-      for (Index j = 0; j < o.dim; ++j) m.means(c, j) = family.means(k, j) + o.jitter * o.scale * random.normal();
+      for (Index j = 0; j < o.dim; ++j) {
+        const double step = o.family == Family::heavy ? student_t(o.tail_dof, random) : random.normal();
+        m.means(c, j) = family.means(k, j) + o.jitter * o.scale * step;
+      }
       // Each task's spread differs from its anchor's by up to ~10%.
       const double stretch = std::exp(0.1 * random.normal());
       if (o.truth_covariance == CovarianceType::full) {

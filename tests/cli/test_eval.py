@@ -18,7 +18,8 @@ import numpy as np
 from support import RefusalChecks, SharedDirectory, metagmm as run, metagmm_ranks as run_ranks, read_bytes
 
 STEPS = 5
-METHODS = ["reptile", "reptile+em", "maml", "maml+em", "em-kmeans++", "em-random", "pooled+em", "pooled+map",
+METHODS = ["reptile", "reptile+em", "maml", "maml+em", "em-kmeans++", "em-kmeans++x10", "em-random", "pooled+em",
+           "heb", "pooled+map",
            "oracle"]
 # Every per-task number except the wall times is a pure function of (seed, task, method).
 DETERMINISTIC = ["task", "query_points", "query_log_likelihood", "support_log_likelihood", "adjusted_rand_index",
@@ -154,7 +155,7 @@ class MixtureEval(SharedDirectory, RefusalChecks, unittest.TestCase):
                      "--query", 15, "--relevance", "4:8:16", "--split", "validation", "--out", out).stdout
         self.assertIn("relevance = 4:8:16", report)
         with h5py.File(os.path.join(out, "eval.h5")) as f:
-            self.assertEqual(f["query_log_likelihood"].shape, (7, 7, 3))  # reptile, reptile+em and 5 baselines
+            self.assertEqual(f["query_log_likelihood"].shape, (9, 7, 3))  # reptile, reptile+em and 7 baselines
             self.assertEqual(list(f["query_points"][()]), [15] * 7)
             self.assertEqual(f.attrs["split"], "validation")
 

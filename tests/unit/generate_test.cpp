@@ -22,7 +22,7 @@ GeneratorOptions small(Family family) {
 }
 
 TEST(Generate, SameSeedSameTasksAndEachTaskIndependentOfTheTaskCount) {
-  for (auto family : {Family::uniform, Family::anchored, Family::warped}) {
+  for (auto family : {Family::uniform, Family::anchored, Family::warped, Family::transformed, Family::heavy}) {
     GeneratorOptions o = small(family);
     const std::string a = temp_file("a.h5"), b = temp_file("b.h5"), c = temp_file("c.h5"), other = temp_file("other.h5");
     generate_task_set(o, a);
@@ -106,6 +106,65 @@ TEST(Generate, WarpedIsAnchoredPushedThroughTheFamilyMap) {
   for (Index j = 0; j < warped.dim; ++j) EXPECT_LT(warp.amplitude[j] * warp.frequency[j], 1.0);
 }
 
+// The offsets of a task's means from their anchors, per task: [tasks][kept components] rows.
+std::vector<RowMatrix> anchor_offsets(const GeneratorOptions& o) {
+  const gmm::Gmm anchors = family_anchors(o);
+  std::vector<RowMatrix> offsets;
+  for (Index t = 0; t < o.tasks; ++t) {
+    const GeneratedTask task = generate_task(o, anchors, nullptr, t);
+    RowMatrix rows(task.truth.model.shape.components, o.dim);
+    for (Index c = 0; c < rows.rows(); ++c)
+      rows.row(c) = task.truth.model.means.row(c) - anchors.means.row(task.truth.anchors[static_cast<std::size_t>(c)]);
+    offsets.push_back(rows);
+  }
+  return offsets;
+}
+
+TEST(Generate, TransformedTasksMoveTheirComponentsTogether) {
+  GeneratorOptions o = small(Family::transformed);
+  o.tasks = 200;
+  o.drop = 0.0;
+  o.jitter = 0.05;
+  o.spin = 0.0;
+  o.zoom = 0.0;  // a pure shift: every component of a task moves by the same vector
+  double within = 0.0, between = 0.0;
+  for (const RowMatrix& rows : anchor_offsets(o)) {
+    const Eigen::RowVectorXd centre = rows.colwise().mean();
+    within += (rows.rowwise() - centre).squaredNorm() / static_cast<double>(rows.size());
+    between += centre.squaredNorm() / static_cast<double>(o.dim);
+  }
+  within /= static_cast<double>(o.tasks);
+  between /= static_cast<double>(o.tasks);
+  EXPECT_NEAR(between, o.shift * o.shift, 0.25 * o.shift * o.shift);  // the shared shift's variance
+  EXPECT_LT(within, 4.0 * o.jitter * o.jitter);                       // only the small jitter apart
+  // With rotation and scale on, the components no longer share one offset.
+  o.spin = 0.5;
+  o.zoom = 0.3;
+  double spread = 0.0;
+  for (const RowMatrix& rows : anchor_offsets(o)) spread += (rows.rowwise() - rows.colwise().mean()).squaredNorm();
+  EXPECT_GT(spread / static_cast<double>(o.tasks * o.components * o.dim), 10.0 * o.jitter * o.jitter);
+}
+
+TEST(Generate, HeavyJitterHasStudentTails) {
+  GeneratorOptions o = small(Family::heavy);
+  o.tasks = 400;
+  o.drop = 0.0;
+  o.tail_dof = 3.0;
+  std::vector<double> z;
+  for (const RowMatrix& rows : anchor_offsets(o))
+    for (Index i = 0; i < rows.size(); ++i) z.push_back(rows.data()[i] / (o.jitter * o.scale));
+  double m2 = 0.0, beyond = 0.0;
+  for (const double x : z) {
+    m2 += x * x;
+    beyond += std::abs(x) > 4.0;
+  }
+  m2 /= static_cast<double>(z.size());
+  beyond /= static_cast<double>(z.size());
+  EXPECT_NEAR(m2, 3.0, 1.0);        // t_3 has variance dof / (dof - 2) = 3
+  EXPECT_GT(beyond, 0.01);          // P(|t_3| > 4) = 0.028; a normal's is 6e-5
+  EXPECT_LT(beyond, 0.06);
+}
+
 TEST(Generate, RejectsImpossibleOptions) {
   auto rejects = [](const std::function<void(GeneratorOptions&)>& spoil) {
     GeneratorOptions o;
@@ -119,6 +178,10 @@ TEST(Generate, RejectsImpossibleOptions) {
   rejects([](GeneratorOptions& o) { o.scale = 0; });
   rejects([](GeneratorOptions& o) { o.drop = 1.0; });
   rejects([](GeneratorOptions& o) { o.warp = 1.0; });
+  rejects([](GeneratorOptions& o) { o.shift = -1.0; });
+  rejects([](GeneratorOptions& o) { o.spin = NAN; });
+  rejects([](GeneratorOptions& o) { o.zoom = -0.1; });
+  rejects([](GeneratorOptions& o) { o.tail_dof = 0.0; });
   EXPECT_THROW(SplitFractions::parse("0.5:0.5", "--split"), InputError);
   EXPECT_THROW(SplitFractions::parse("0.5:0.6:0.1", "--split"), InputError);
   EXPECT_THROW(parse_family("gaussian", "--family"), InputError);

@@ -17,6 +17,14 @@ inline std::string shortest_text(double value) {
   return std::string(buffer, result.ptr);
 }
 
+// The whole of `text` as a decimal integer, or nothing.
+inline std::optional<std::int64_t> parse_integer(const std::string& text) {
+  std::int64_t value = 0;
+  const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || result.ec != std::errc() || result.ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
 // A number in JSON: its shortest text, or null for NaN and infinities (which JSON lacks).
 inline std::string json_number(double value) { return std::isfinite(value) ? shortest_text(value) : "null"; }
 

@@ -1,13 +1,15 @@
 #pragma once
 // The ways `metagmm eval` fits a mixture to a held-out task's support points, each followed step
 // by step: a meta-learned initialisation adapted by its own inner steps or by EM, EM from
-// k-means++ or random points, the pooled model as an EM start or MAP-adapted to the task, and the
+// k-means++ (best of restarts) or random points, the hierarchical empirical Bayes posterior
+// predictive, the pooled model as an EM start or MAP-adapted to the task, and the
 // task's true parameters (the oracle, which takes no steps).
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "metagmm/core/random.hpp"
+#include "metagmm/gmm/bayes.hpp"
 #include "metagmm/gmm/init.hpp"
 #include "metagmm/gmm/map.hpp"
 #include "metagmm/meta/algorithm.hpp"
@@ -41,6 +43,14 @@ std::unique_ptr<Method> em_from_model(std::string name, gmm::Gmm start, double r
 // (seed, init, task): step 0 is the initialisation's one M-step.
 std::unique_ptr<Method> em_from_initialization(std::string name, gmm::GmmShape shape, gmm::InitMethod init,
                                                double reg_covar, std::uint64_t seed);
+// The best of `restarts` runs of EM from k-means++ (streams (seed, init, task, r)) by the
+// support log-likelihood after the last step, as scikit-learn's n_init: the curve is that run's.
+std::unique_ptr<Method> em_best_of_initializations(std::string name, gmm::GmmShape shape, int restarts,
+                                                   double reg_covar, std::uint64_t seed);
+// Variational-EM steps under a hierarchical prior, each scored as the posterior predictive
+// (gmm/bayes.hpp); after `stop_after` steps (the count chosen on validation tasks) the model
+// stays as it is.
+std::unique_ptr<Method> bayes_from_prior(std::string name, gmm::HierarchicalPrior prior, int stop_after);
 // MAP-EM steps towards a fixed prior, starting from it (Reynolds et al. 2000).
 std::unique_ptr<Method> map_from_prior(std::string name, gmm::Gmm prior, gmm::Relevance relevance, double reg_covar);
 // The task's true mixture at every step.

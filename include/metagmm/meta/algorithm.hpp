@@ -9,6 +9,7 @@
 // An algorithm is registered by name with its settings and a factory (meta/registry.hpp);
 // docs/extending.md walks through adding one.
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +38,9 @@ class Algorithm {
   // their starting values (all blocks concatenated).
   virtual std::vector<ParameterBlock> extra_parameters() const { return {}; }
   virtual Vector initial_extra_parameters() const { return Vector(); }
+  // The model's starting flat parameters where the algorithm's settings fix them (bayes: its
+  // prior file); nullopt lets the training command choose (--init, or the pooled model).
+  virtual std::optional<Vector> initial_model() const { return std::nullopt; }
   Index extra_meta_parameters() const;
   // Length of one task's contribution.
   virtual Index contribution_size() const = 0;

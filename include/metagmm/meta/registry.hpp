@@ -59,5 +59,6 @@ AlgorithmEntry reptile_entry();
 AlgorithmEntry maml_entry();
 AlgorithmEntry fomaml_entry();
 AlgorithmEntry protonet_entry();
+AlgorithmEntry bayes_entry();
 
 }  // namespace metagmm::meta

@@ -6,7 +6,12 @@
 //   anchored: K family anchors (means and covariances) drawn once; each task jitters them,
 //             permutes them, drops each with probability `drop`, draws its own weights:
 //             knowledge transfers between tasks;
-//   warped:   anchored, pushed through one fixed smooth invertible map shared by the family.
+//   warped:   anchored, pushed through one fixed smooth invertible map shared by the family;
+//   transformed: anchored, and each task moves all its components together: one random
+//             rotation (angle ~ spin), scale (log ~ N(0, zoom^2)) about the family's centre and
+//             shift (~ N(0, (shift scale)^2) per coordinate), then the small per-component jitter;
+//   heavy:    anchored with Student-t jitter of `tail-dof` degrees of freedom (rare large moves).
+// Components that appear and disappear between tasks are anchored with --drop > 0.
 #include <functional>
 #include <string>
 
@@ -15,7 +20,7 @@
 
 namespace metagmm::task {
 
-enum class Family { uniform, anchored, warped };
+enum class Family { uniform, anchored, warped, transformed, heavy };
 std::string to_string(Family family);
 Family parse_family(const std::string& text, const std::string& what);
 
@@ -34,6 +39,10 @@ struct GeneratorOptions {
   double drop = 0.2;             // --drop: probability a component is absent from a task
   double concentration = 5.0;    // --concentration: Dirichlet parameter of the weights
   double warp = 0.7;             // --warp: warped family's strength, amplitude*frequency in [0, 1)
+  double shift = 2.0;            // --shift: transformed: the task's common shift, in units of scale
+  double spin = 0.3;             // --spin: transformed: the task rotation's angle scale, radians
+  double zoom = 0.2;             // --zoom: transformed: standard deviation of the task's log scale
+  double tail_dof = 2.0;         // --tail-dof: heavy: degrees of freedom of the Student-t jitter
   SplitFractions split;          // --split TRAIN:VALIDATION:TEST
 
   void validate() const;         // throws InputError naming the option

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""Hierarchical empirical Bayes and the meta-learned Bayesian adaptation end to end: `fit --prior
+heb` writes the prior (read with h5py), `eval`'s heb method agrees with an independent numpy
+implementation on the same episodes (DIR/episodes.h5), `fit --adapt heb` adapts one task, `train
+--algo bayes --prior` starts at the prior and is bit-identical on 1 and 2 ranks, and the refusals.
+
+Run by ctest with METAGMM set; needs Debian's python3-h5py and python3-scipy (digamma).
+"""
+import os
+import unittest
+
+import h5py
+import numpy as np
+from scipy.special import digamma, logsumexp
+
+from support import RefusalChecks, SharedDirectory, checkpoint_content, metagmm as run, metagmm_ranks
+
+# Per-task query log-likelihood: the two implementations sum in different orders, and the
+# per-task EM fits stop at a tolerance of 1e-12 per point (parameters within ~1e-6 of the fixed
+# point, the same in both but for an iteration more or less at the boundary).
+HEB_TOLERANCE = 1e-6
+STEPS = 3
+FIT_TOLERANCE, FIT_ITERATIONS = 1e-12, 1000  # as task/hierarchical_prior.cpp
+REG_COVAR = 1e-6
+EPS10 = 10 * np.finfo(float).eps
+
+
+def diag_log_density(x, weights, means, variances):
+    """log w_k + log N(x_i; mu_k, diag v_k): [N, K]."""
+    return (np.log(weights)[None, :] - 0.5 * np.sum(np.log(2 * np.pi * variances), axis=1)[None, :]
+            - 0.5 * np.sum((x[:, None, :] - means[None, :, :]) ** 2 / variances[None, :, :], axis=2))
+
+
+def em_from(x, weights, means, variances):
+    """scikit-learn's EM for diagonal covariances and its stopping rule, from a given start."""
+    previous = -np.inf
+    for _ in range(FIT_ITERATIONS):
+        log_density = diag_log_density(x, weights, means, variances)
+        ll = logsumexp(log_density, axis=1)
+        gamma = np.exp(log_density - ll[:, None])
+        if abs(ll.mean() - previous) < FIT_TOLERANCE:
+            break
+        previous = ll.mean()
+        n = gamma.sum(axis=0) + EPS10
+        weights = n / len(x)
+        means = gamma.T @ x / n[:, None]
+        variances = (gamma.T @ x ** 2 - 2 * means * (gamma.T @ x) + n[:, None] * means ** 2) / n[:, None] + REG_COVAR
+    return weights, means, variances
+
+
+def estimate_prior(task_points, pooled):
+    """The method of moments of task/hierarchical_prior.hpp, written from its formulas."""
+    fits = [em_from(x, *pooled) for x in task_points]
+    sizes = np.array([len(x) for x in task_points], float)
+    w = np.array([f[0] for f in fits])
+    mu = np.array([f[1] for f in fits])
+    v = np.array([f[2] for f in fits])
+    n = np.maximum(sizes[:, None, None] * w[:, :, None], 2.0)
+    m = mu.mean(axis=0)
+    s2 = (v * n / (n - 1)).mean(axis=0)
+    tau2 = np.maximum(mu.var(axis=0, ddof=1) - (v / n).mean(axis=0), 1e-4 * s2)
+    spread = np.log(v).var(axis=0, ddof=1) - (2 / (n - 1)).mean(axis=0)
+    kappa = np.clip(np.where(spread > 0, 2 / np.where(spread > 0, spread, 1), 1e4), 1, 1e4)
+    wbar = w.mean(axis=0)
+    excess = np.maximum(w.var(axis=0, ddof=1) - (w * (1 - w) / sizes[:, None]).mean(axis=0), 0).sum()
+    A = (wbar * (1 - wbar)).sum() / excess - 1 if excess > 0 else 1e4
+    alpha = np.clip(A, 1, 1e4) * wbar / wbar.sum()
+    return dict(alpha=alpha, m=m, tau2=tau2, s2=s2, kappa=kappa, e=s2 + tau2)
+
+
+def heb_query_log_likelihood(prior, support, query, steps):
+    """Variational EM under the prior, scored as the posterior predictive (gmm/bayes.hpp)."""
+    alpha, m, tau2, s2, kappa = prior["alpha"], prior["m"], prior["tau2"], prior["s2"], prior["kappa"]
+    log_density = diag_log_density(support, alpha / alpha.sum(), m, prior["e"])
+    v_prev = s2
+    for _ in range(steps):
+        gamma = np.exp(log_density - logsumexp(log_density, axis=1)[:, None])
+        n = gamma.sum(axis=0)[:, None]
+        F, Q = gamma.T @ support, gamma.T @ support ** 2
+        P = 1 / (1 / tau2 + n / v_prev)
+        mu = P * (m / tau2 + F / v_prev)
+        v = (kappa * s2 + Q - 2 * mu * F + n * mu ** 2 + n * P) / (kappa + n)
+        a = alpha + n[:, 0]
+        log_weight = digamma(a) - digamma(a.sum())
+        log_density = (log_weight[None, :] - 0.5 * np.sum(P / v, axis=1)[None, :] +
+                       diag_log_density(support, np.ones(len(a)), mu, v))
+        v_prev = v
+    return logsumexp(diag_log_density(query, a / a.sum(), mu, v + P), axis=1).mean()
+
+
+class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.make_directory("metagmm_heb_")
+        cls.tasks, cls.pooled, cls.prior = cls.path("tasks.h5"), cls.path("pooled.h5"), cls.path("prior.h5")
+        run("generate", "--family", "anchored", "--dim", 3, "--components", 3, "--tasks", 300, "--points", "150:150",
+            "--box", 5, "--scale", 1, "--jitter", 1, "--drop", 0, "--concentration", 2, "--split", "0.5:0.1:0.4",
+            "--seed", 5, "--out", cls.tasks)
+        run("fit", "--data", cls.tasks + ":train", "--components", 3, "--covariance", "diag", "--out", cls.pooled)
+        run("fit", "--data", cls.tasks + ":train", "--prior", "heb", "--init", cls.pooled, "--out", cls.prior)
+        common = ["--tasks", cls.tasks, "--components", 3, "--covariance", "diag", "--support", 10, "--query", 50,
+                  "--inner-steps", STEPS, "--meta-batch", 8, "--steps", 40, "--validate-every", 0]
+        cls.trained = {}
+        for ranks in (1, 2):
+            directory = cls.path(f"run{ranks}")
+            metagmm_ranks(ranks, "train", "--algo", "bayes", "--prior", cls.prior, *common, "--run-dir", directory)
+            cls.trained[ranks] = os.path.join(directory, "checkpoint-000000000040.h5")
+        cls.report = run("eval", "--checkpoint", cls.trained[1], "--tasks", cls.tasks, "--pooled", cls.pooled,
+                         "--support", 10, "--query", 100, "--steps", STEPS, "--heb-steps", STEPS, "--max-tasks", 30,
+                         "--save-episodes", "--out", cls.path("eval")).stdout
+
+    def test_prior_file_layout(self):
+        with h5py.File(self.prior) as f:
+            self.assertEqual(f.attrs["format"], "metagmm.prior")
+            self.assertEqual(f["prior/mean"].shape, (3, 3))
+            self.assertEqual(f["parameters"].shape, (3 + 2 * 9 + 1 + 3 * 9,))
+            self.assertTrue(np.all(f["prior/strength"][()] >= 1))
+            np.testing.assert_allclose(f["prior/first_variance"][()],
+                                       f["prior/within_variance"][()] + f["prior/between_variance"][()], rtol=1e-15)
+            self.assertEqual(f["model"].attrs["components"], 3)
+
+    def test_eval_heb_agrees_with_numpy(self):
+        with h5py.File(self.tasks) as f:
+            offsets, split, points = f["task_offsets"][()], f["task_split"][()], f["points"][()]
+        with h5py.File(self.pooled) as f:
+            pooled = (f["weights"][()], f["means"][()], f["covariances"][()])
+        prior = estimate_prior([points[offsets[t]:offsets[t + 1]] for t in np.flatnonzero(split == 0)], pooled)
+        with h5py.File(self.path("eval", "eval.h5")) as f:
+            methods = f.attrs["methods"].split("\n")
+            ours = f["query_log_likelihood"][methods.index("heb"), :, STEPS]
+        with h5py.File(self.path("eval", "episodes.h5")) as f:
+            self.assertEqual(f.attrs["tasks"], 30)
+            reference = np.array([heb_query_log_likelihood(prior, f[f"{i}/support"][()], f[f"{i}/query"][()], STEPS)
+                                  for i in range(30)])
+        self.assertEqual(len(ours), 30)
+        error = np.max(np.abs(ours - reference))
+        print(f"heb against numpy: worst per-task difference {error:.3g}")
+        self.assertLess(error, HEB_TOLERANCE)
+
+    def test_eval_reports_the_baselines(self):
+        for text in ("| heb |", "| em-kmeans++x10 |", "| bayes |", "heb-steps = 3\n"):
+            self.assertIn(text, self.report)
+
+    def test_bayes_starts_at_the_prior_and_is_rank_invariant(self):
+        self.assertEqual(checkpoint_content(self.trained[1]), checkpoint_content(self.trained[2]))
+        with h5py.File(self.trained[1]) as f, h5py.File(self.prior) as p:
+            self.assertEqual(f.attrs["algorithm"], "bayes")
+            self.assertEqual(f["extra/log_strength"].shape, (9,))
+            # Trained: moved from the prior, but not far in 40 steps.
+            moved = np.abs(f["extra/log_strength"][()] - np.log(p["prior/strength"][()].ravel())).max()
+            self.assertGreater(moved, 0)
+            self.assertLess(moved, 1)
+
+    def test_fit_adapts_one_task_under_the_prior(self):
+        out = self.path("task.h5")
+        report = run("fit", "--data", self.tasks + ":250", "--init", self.prior, "--heb-steps", 4, "--out", out).stdout
+        self.assertIn("4 variational-EM steps under the hierarchical prior", report)
+        with h5py.File(out) as f:
+            self.assertEqual(f.attrs["format"], "metagmm.gmm")
+            self.assertIn("adapt = heb", f.attrs["settings"])
+
+    def test_fit_restarts_keep_the_best(self):
+        one, ten = self.path("one.h5"), self.path("ten.h5")
+        run("fit", "--data", self.tasks + ":3", "--components", 3, "--covariance", "diag", "--out", one)
+        run("fit", "--data", self.tasks + ":3", "--components", 3, "--covariance", "diag", "--n-init", 10, "--out", ten)
+        with h5py.File(one) as a, h5py.File(ten) as b:
+            self.assertGreaterEqual(b.attrs["mean_log_likelihood"], a.attrs["mean_log_likelihood"])
+
+    def test_refusals(self):
+        out = self.path("refused.h5")
+        self.refused("fit", "--data", self.tasks + ":1", "--adapt", "heb", "--init", self.pooled, "--out", out,
+                     expect="--adapt heb: needs --init PRIOR")
+        self.refused("fit", "--data", self.tasks + ":1", "--adapt", "heb", "--components", 3, "--out", out,
+                     expect="--adapt heb: needs --init PRIOR")
+        other = self.path("other.h5")
+        run("generate", "--family", "anchored", "--dim", 2, "--components", 3, "--tasks", 30, "--points", "50:50",
+            "--split", "0.2:0.4:0.4", "--seed", 1, "--out", other)
+        self.refused("fit", "--data", other + ":0", "--init", self.prior, "--out", out, expect="has dimension 3")
+        self.refused("fit", "--data", other + ":train", "--prior", "heb", "--components", 3, "--out", out,
+                     expect="needs at least 10")
+        self.refused("train", "--algo", "bayes", "--tasks", self.tasks, "--components", 3, "--covariance", "diag",
+                     "--run-dir", self.path("none"), expect="--prior")
+        self.refused("train", "--algo", "bayes", "--prior", self.pooled, "--tasks", self.tasks, "--components", 3,
+                     "--covariance", "diag", "--run-dir", self.path("none"), expect="expected 'metagmm.prior'")
+        self.refused("train", "--algo", "bayes", "--prior", self.prior, "--tasks", self.tasks, "--components", 2,
+                     "--covariance", "diag", "--run-dir", self.path("none"), expect="a prior for 3 components")
+        self.assertFalse(os.path.exists(out))
+        self.assertFalse(os.path.exists(self.path("none")))
+
+
+if __name__ == "__main__":
+    unittest.main()

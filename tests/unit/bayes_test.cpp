@@ -1,0 +1,189 @@
+// Bayesian adaptation under a hierarchical prior: the exact meta-gradient through m
+// variational-EM steps against central differences of the query loss, the prior's flat form,
+// the method-of-moments estimate on tasks drawn from a known hierarchy, and the prior file.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "metagmm/core/error.hpp"
+#include "metagmm/gmm/bayes.hpp"
+#include "metagmm/gmm/gradient.hpp"
+#include "metagmm/gmm/sample.hpp"
+#include "metagmm/meta/bayes.hpp"
+#include "metagmm/task/hierarchical_prior.hpp"
+#include "metagmm/task/prior_file.hpp"
+#include "support.hpp"
+
+namespace metagmm::gmm {
+namespace {
+
+using metagmm::testing::relative_difference;
+
+// Fourth-order central differences with h = 1e-4 in the log-parameters: the steps are smooth
+// (softmax responsibilities, rational updates, digamma) at that scale, so truncation is below
+// 1e-12 and rounding ~1e-11 / h; a dropped term of the chain rule is off by 1e-3 or more.
+constexpr double kMetaGradientTolerance = 1e-6;
+constexpr double kStep = 1e-4;
+
+struct Problem {
+  GmmShape shape{3, 2, CovarianceType::diag};
+  RowMatrix support, query;
+  HierarchicalPrior prior{GmmShape{3, 2, CovarianceType::diag}};
+};
+
+Problem make_problem(Index support, std::uint64_t seed) {
+  Problem p;
+  const Gmm truth = testing::random_gmm(p.shape, seed, 2.0);
+  RandomStream random(seed + 1, StreamPurpose::test);
+  p.support = sample(truth, support, random);
+  p.query = sample(truth, 40, random);
+  p.prior.concentration = 3.0 * truth.weights();
+  for (Index k = 0; k < p.shape.components; ++k) {
+    for (Index j = 0; j < p.shape.dim; ++j) {
+      p.prior.mean(k, j) = truth.means(k, j) + 0.4 * random.normal();
+      p.prior.within_variance(k, j) = std::exp(2.0 * truth.log_sd(k, j) + 0.3 * random.normal());
+      p.prior.between_variance(k, j) = std::exp(-1.0 + 0.5 * random.normal());
+      p.prior.strength(k, j) = std::exp(1.5 + 0.5 * random.normal());
+      p.prior.first_variance(k, j) = p.prior.within_variance(k, j) + p.prior.between_variance(k, j);
+    }
+  }
+  return p;
+}
+
+double query_loss(const Problem& p, const Vector& flat, int steps) {
+  const HierarchicalPrior prior = HierarchicalPrior::unpack(p.shape, flat);
+  std::vector<PosteriorState> path;
+  variational_path(prior, p.support, steps, path);
+  Evaluator evaluator;
+  const Gmm model = path.empty() ? prior.first_model() : posterior_predictive(path.back(), p.shape);
+  return -evaluator.mean_log_likelihood(model, p.query);
+}
+
+TEST(Bayes, MetaGradientMatchesCentralDifferencesThroughTheSteps) {
+  for (const Index support : {5, 30}) {
+    const Problem p = make_problem(support, 50 + static_cast<std::uint64_t>(support));
+    const Vector flat = p.prior.pack();
+    for (const int m : {0, 1, 2, 5}) {
+      const HierarchicalPrior prior = HierarchicalPrior::unpack(p.shape, flat);
+      std::vector<PosteriorState> path;
+      variational_path(prior, p.support, m, path);
+      Evaluator evaluator;
+      Vector adjoint;
+      const Gmm model = path.empty() ? prior.first_model() : posterior_predictive(path.back(), p.shape);
+      loss_and_gradient(model, p.query, evaluator, adjoint);
+      const Vector analytic = variational_path_gradient(prior, p.support, path, adjoint);
+      Vector numeric(flat.size());
+      for (Index i = 0; i < flat.size(); ++i) {
+        numeric[i] = testing::central_difference(
+            [&](double offset) {
+              Vector moved = flat;
+              moved[i] += offset;
+              return query_loss(p, moved, m);
+            },
+            kStep);
+      }
+      const double error = relative_difference(analytic, numeric);
+      std::cout << "[ bayes ] support " << support << " m=" << m << ": relative error " << error << "\n";
+      EXPECT_LE(error, kMetaGradientTolerance) << "support " << support << " m " << m;
+      // Each block on its own (concentration, tau2, s2, kappa), so a small one cannot hide.
+      const Index P = p.shape.parameter_count(), Kd = p.shape.components * p.shape.dim;
+      if (m > 0) {
+        for (const auto& [start, size] : {std::pair{P, Index{1}}, {P + 1, Kd}, {P + 1 + Kd, Kd}, {P + 1 + 2 * Kd, Kd}}) {
+          EXPECT_LE(relative_difference(analytic.segment(start, size), numeric.segment(start, size)),
+                    kMetaGradientTolerance)
+              << "block at " << start << ", support " << support << " m " << m;
+        }
+      }
+    }
+  }
+}
+
+TEST(Bayes, AlgorithmContributionIsTheGradientAndLossOfItsAdaptation) {
+  const Problem p = make_problem(12, 70);
+  meta::BayesSettings settings;
+  settings.steps = 3;
+  settings.prior = "unused.h5";
+  meta::BayesianAdaptation algorithm(p.shape, settings);
+  task::Episode episode;
+  episode.support = p.support;
+  episode.query = p.query;
+  const Vector flat = p.prior.pack();
+  std::vector<double> out(static_cast<std::size_t>(algorithm.contribution_size()));
+  algorithm.contribute(flat, episode, out);
+  EXPECT_DOUBLE_EQ(out.back(), query_loss(p, flat, 3));
+  EXPECT_DOUBLE_EQ(-algorithm.adapted_log_likelihood(flat, episode), query_loss(p, flat, 3));
+  std::vector<Vector> iterates;
+  algorithm.adaptation_path(flat, p.support, 3, iterates);
+  ASSERT_EQ(iterates.size(), 4u);
+  EXPECT_EQ(iterates.front(), HierarchicalPrior::unpack(p.shape, flat).first_model().pack());
+  EXPECT_EQ(iterates.back(), algorithm.adapted_model(flat, p.support));
+}
+
+TEST(Bayes, ComponentSeenOnFewPointsStaysWide) {
+  Problem p = make_problem(4, 80);
+  std::vector<PosteriorState> path;
+  variational_path(p.prior, p.support, 1, path);
+  const PosteriorState& q = path.back();
+  // The predictive variance is v + P, and P shrinks as 1 / (1 / tau2 + n / v).
+  for (Index k = 0; k < p.shape.components; ++k)
+    for (Index j = 0; j < p.shape.dim; ++j)
+      EXPECT_NEAR(q.mean_variance(k, j), 1.0 / (1.0 / p.prior.between_variance(k, j) + q.counts[k] / p.prior.within_variance(k, j)),
+                  1e-12 * q.mean_variance(k, j));
+  const Gmm predictive = posterior_predictive(q, p.shape);
+  EXPECT_TRUE(((2.0 * predictive.log_sd.array()).exp() > q.variance.array()).all());
+}
+
+TEST(Bayes, FlatFormRoundTrips) {
+  const Problem p = make_problem(10, 90);
+  const HierarchicalPrior back = HierarchicalPrior::unpack(p.shape, p.prior.pack());
+  EXPECT_LE(relative_difference(back.concentration, p.prior.concentration), 1e-14);
+  EXPECT_LE(relative_difference(back.strength, p.prior.strength), 1e-14);
+  EXPECT_LE(relative_difference(back.between_variance, p.prior.between_variance), 1e-14);
+  EXPECT_EQ(back.mean, p.prior.mean);
+}
+
+// Tasks drawn from a known hierarchy: the moments estimate recovers it.
+TEST(Bayes, MethodOfMomentsRecoversTheHierarchy) {
+  const GmmShape shape{2, 3, CovarianceType::diag};
+  const double tau2 = 0.25, s2 = 1.0;
+  RandomStream random(7, StreamPurpose::test);
+  std::vector<Gmm> fits;
+  std::vector<Index> sizes;
+  const Index n = 4000;
+  for (int t = 0; t < 400; ++t) {
+    Gmm g(shape);
+    g.logits.setZero();
+    for (Index k = 0; k < 2; ++k)
+      for (Index j = 0; j < 3; ++j) {
+        const double v = s2 * std::exp(0.1 * random.normal() - 0.005);  // var log v = 0.01: strength ~200
+        g.means(k, j) = 10.0 * static_cast<double>(k) + std::sqrt(tau2) * random.normal() +
+                        std::sqrt(v / (n / 2.0)) * random.normal();
+        g.log_sd(k, j) = 0.5 * std::log(v);
+      }
+    fits.push_back(g);
+    sizes.push_back(n);
+  }
+  const HierarchicalPrior prior = task::estimate_prior_from_fits(fits, sizes);
+  for (Index j = 0; j < 3; ++j) {
+    EXPECT_NEAR(prior.mean(1, j), 10.0, 0.1);
+    EXPECT_NEAR(prior.between_variance(0, j), tau2, 0.05);
+    EXPECT_NEAR(prior.within_variance(1, j), s2, 0.03);
+    EXPECT_GT(prior.strength(0, j), 80.0);
+    EXPECT_LT(prior.strength(0, j), 600.0);
+  }
+  // Equal weights in every task: no spread beyond sampling, the concentration at its cap.
+  EXPECT_NEAR(prior.concentration.sum(), task::HierarchicalPriorLimits{}.max_concentration, 1e-6);
+}
+
+TEST(Bayes, PriorFileRoundTripsAndRejectsOtherFiles) {
+  const Problem p = make_problem(10, 95);
+  const std::string path = testing::temp_file("prior.h5");
+  task::write_prior_file(path, p.prior, "test", "none");
+  const HierarchicalPrior back = task::read_prior_file(path);
+  EXPECT_EQ(back.pack(), HierarchicalPrior::unpack(p.shape, p.prior.pack()).pack());
+  EXPECT_TRUE(task::is_prior_file(path));
+  EXPECT_THROW(task::read_prior_file(path + ".missing"), InputError);
+}
+
+}  // namespace
+}  // namespace metagmm::gmm
