@@ -11,12 +11,10 @@ Two formulations:
 
 Prints "seconds_per_step <value>" and "peak_rss_mb <value>" (the process's maximum resident set).
 """
-import resource
-
 import numpy as np
 import torch
 
-from torch_reptile import episode_sampler, gmm_loss, initial_theta, load_train_tasks, meta_step_arguments, rate_loop
+from torch_reptile import episode_sampler, gmm_loss, initial_theta, load_train_tasks, meta_step_arguments, report_rate
 
 
 def adapted_query_loss(start, support, query, steps, lr, second_order):
@@ -58,9 +56,7 @@ def main():
                 loss.backward()
         outer.step()
 
-    rate = rate_loop(meta_step, args.seconds)
-    print(f"seconds_per_step {1.0 / rate:.6g}")
-    print(f"peak_rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+    report_rate(meta_step, args.seconds)
 
 
 if __name__ == "__main__":

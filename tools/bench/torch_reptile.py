@@ -11,6 +11,7 @@ Prints one line: "tasks/s <value>".
 """
 import argparse
 import math
+import resource
 import time
 
 import h5py
@@ -75,6 +76,13 @@ def rate_loop(meta_step, seconds):
         meta_step()
         steps += 1
     return steps / (time.perf_counter() - started)
+
+
+def report_rate(meta_step, seconds):
+    """Prints "seconds_per_step" and "peak_rss_mb" (the process's maximum resident set)."""
+    rate = rate_loop(meta_step, seconds)
+    print(f"seconds_per_step {1.0 / rate:.6g}")
+    print(f"peak_rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 
 
 def adapt(theta, support, steps, lr):
