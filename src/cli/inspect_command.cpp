@@ -12,6 +12,7 @@
 #include "metagmm/core/error.hpp"
 #include "metagmm/h5/file.hpp"
 #include "metagmm/task/gmm_file.hpp"
+#include "metagmm/task/prior_file.hpp"
 #include "metagmm/task/provenance.hpp"
 #include "metagmm/task/taskset.hpp"
 #include "metagmm/train/checkpoint.hpp"
@@ -72,6 +73,29 @@ void inspect_model(const std::string& path) {
   std::cout << "\n";
 }
 
+// The range of one of a prior's per-(component, dimension) quantities.
+void print_range(const std::string& label, const RowMatrix& values) {
+  std::cout << label << std::setprecision(4) << values.minCoeff() << " to " << values.maxCoeff() << "\n";
+}
+
+void inspect_prior(const std::string& path) {
+  const gmm::HierarchicalPrior prior = task::read_prior_file(path);
+  const h5::File file = h5::File::open(path);
+  std::cout << "file        " << path << "\n"
+            << "format      " << task::kPriorFormat << " version " << file.int_attribute("/", "version").value_or(0) << "\n"
+            << "written by  " << task::describe(task::read_provenance(file)) << "\n"
+            << "prior       hierarchical, " << prior.shape.components << " diag components, d = " << prior.shape.dim
+            << "\n";
+  if (auto data = file.string_attribute("/", "data")) std::cout << "estimated   " << *data << "\n";
+  std::cout << "concentration " << std::setprecision(4) << prior.concentration.sum() << " (Dirichlet alpha:";
+  for (Index k = 0; k < prior.concentration.size(); ++k) std::cout << " " << prior.concentration[k];
+  std::cout << ")\n";
+  print_range("between     tau2 from ", prior.between_variance);
+  print_range("within      s2 from ", prior.within_variance);
+  print_range("strength    kappa from ", prior.strength);
+  if (auto settings = file.string_attribute("/", "settings")) print_lines("settings    ", *settings);
+}
+
 // Each extra block by name; a block of logarithms ("log_relevance") also as its values.
 void print_extra(const std::map<std::string, Vector>& extra) {
   for (const auto& [name, values] : extra) {
@@ -124,7 +148,7 @@ void inspect_checkpoint(const std::string& path) {
 
 int inspect_command(const std::vector<std::string>& args, comm::Communicator&) {
   const CommandSpec spec{"inspect", "inspect FILE",
-                         "Prints what a task set, a fitted model or a training checkpoint holds: format, version,\n"
+                         "Prints what a task set, a fitted model, a hierarchical prior or a training checkpoint holds: format, version,\n"
                          "dimension, task count and size distribution, splits, labels, truth and how it was made;\n"
                          "for a checkpoint the step, model, optimiser, last loss and validation, and the\n"
                          "configuration (after verifying its checksum)."};
@@ -144,9 +168,11 @@ int inspect_command(const std::vector<std::string>& args, comm::Communicator&) {
     inspect_model(path);
   } else if (format == train::kCheckpointFormat) {
     inspect_checkpoint(path);
+  } else if (format == task::kPriorFormat) {
+    inspect_prior(path);
   } else {
     throw InputError(path + ": format '" + format + "' is none of " + task::kTaskSetFormat + ", " + task::kGmmFormat +
-                     ", " + train::kCheckpointFormat);
+                     ", " + train::kCheckpointFormat + ", " + task::kPriorFormat);
   }
   return kExitOk;
 }

@@ -118,6 +118,10 @@ class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCa
             np.testing.assert_allclose(f["prior/first_variance"][()],
                                        f["prior/within_variance"][()] + f["prior/between_variance"][()], rtol=1e-15)
             self.assertEqual(f["model"].attrs["components"], 3)
+            concentration = f["prior/concentration"][()].sum()
+        report = run("inspect", self.prior).stdout
+        self.assertIn("format      metagmm.prior version 1", report)
+        self.assertIn(f"concentration {concentration:.4g} ", report)
 
     def test_eval_heb_agrees_with_numpy(self):
         with h5py.File(self.tasks) as f:

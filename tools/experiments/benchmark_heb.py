@@ -76,8 +76,9 @@ def cell(directory, tasks, pooled, prior, support, args):
                 "--steps", args.steps, "--outer-lr", args.outer_lr, "--seed", args.seed, "--validate-every", 0,
                 "--progress-seconds", 1000, "--run-dir", run_dir)
     out = os.path.join(directory, "eval")
-    metagmm("eval", "--checkpoint", checkpoint, "--tasks", tasks, "--pooled", pooled, "--prior", prior,
-            "--support", support, "--query", QUERY_TEST, "--steps", STEPS, "--seed", args.seed, "--out", out)
+    if not os.path.exists(os.path.join(out, "eval.h5")):  # a finished cell is read again, not rerun
+        metagmm("eval", "--checkpoint", checkpoint, "--tasks", tasks, "--pooled", pooled, "--prior", prior,
+                "--support", support, "--query", QUERY_TEST, "--steps", STEPS, "--seed", args.seed, "--out", out)
     with h5py.File(os.path.join(out, "eval.h5")) as f:
         names = f.attrs["methods"].split("\n")
         final = f["query_log_likelihood"][:, :, -1]
