@@ -110,13 +110,7 @@ std::optional<gmm::HierarchicalPrior> hierarchical_prior(const po::variables_map
                                                          std::string& description) {
   const std::string path = v["prior"].as<std::string>();
   if (!path.empty()) {
-    gmm::HierarchicalPrior prior = task::read_prior_file(path);
-    if (!(prior.shape == pooled.shape)) {
-      throw InputError("--prior " + path + ": a prior for " + std::to_string(prior.shape.components) +
-                       " components in d = " + std::to_string(prior.shape.dim) + ", the checkpoints have " +
-                       std::to_string(pooled.shape.components) + " (" + gmm::to_string(pooled.shape.covariance) +
-                       ") in d = " + std::to_string(pooled.shape.dim));
-    }
+    gmm::HierarchicalPrior prior = task::read_prior_file(path, pooled.shape, "--prior", "the checkpoints have");
     description = path;
     return prior;
   }

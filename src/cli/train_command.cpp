@@ -310,8 +310,8 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
     if (const auto start = setup->algorithm->initial_model()) {
       if (setup->init)
         throw InputError("--init: --algo " + entry.name + " starts from its own settings' model; leave --init out");
+      // Read here, before anything is written, so that a bad start is refused with exit 2.
       setup->init = gmm::Gmm::unpack(mixture, *start);
-      setup->algorithm->initial_extra_parameters();  // read now: a bad start fails before anything is written
     }
   }
   if (setup->resume) check_same_blocks(*setup->resume, *setup->algorithm, resumed_from);

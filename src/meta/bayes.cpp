@@ -50,12 +50,8 @@ std::vector<ParameterBlock> BayesianAdaptation::extra_parameters() const {
 
 const Vector& BayesianAdaptation::starting_prior() const {
   if (!start_) {
-    const gmm::HierarchicalPrior prior = task::read_prior_file(settings_.prior);
-    if (!(prior.shape == shape_)) {
-      throw InputError("--prior " + settings_.prior + ": a prior for " + std::to_string(prior.shape.components) +
-                       " components in d = " + std::to_string(prior.shape.dim) + ", the configuration has " +
-                       std::to_string(shape_.components) + " (diag) in d = " + std::to_string(shape_.dim));
-    }
+    const gmm::HierarchicalPrior prior =
+        task::read_prior_file(settings_.prior, shape_, "--prior", "the configuration has");
     start_ = prior.pack();
   }
   return *start_;

@@ -41,6 +41,18 @@ void write_prior_file(const std::string& path, const gmm::HierarchicalPrior& pri
   output.commit();
 }
 
+gmm::HierarchicalPrior read_prior_file(const std::string& path, const gmm::GmmShape& shape, const std::string& what,
+                                       const std::string& expected) {
+  gmm::HierarchicalPrior prior = read_prior_file(path);
+  if (!(prior.shape == shape)) {
+    throw InputError(what + " " + path + ": a prior for " + std::to_string(prior.shape.components) +
+                     " components in d = " + std::to_string(prior.shape.dim) + ", " + expected + " " +
+                     std::to_string(shape.components) + " (" + gmm::to_string(shape.covariance) + ") in d = " +
+                     std::to_string(shape.dim));
+  }
+  return prior;
+}
+
 bool is_prior_file(const std::string& path) {
   if (!std::filesystem::is_regular_file(path) || !h5::is_hdf5_file(path)) return false;
   return h5::File::open(path).string_attribute("/", "format") == std::string(kPriorFormat);

@@ -26,6 +26,10 @@ void write_prior_file(const std::string& path, const gmm::HierarchicalPrior& pri
                       const std::string& settings);
 // InputError naming the file for anything but a readable, valid metagmm.prior file.
 gmm::HierarchicalPrior read_prior_file(const std::string& path);
+// read_prior_file, then InputError "`what` PATH: a prior for K components in d = D, `expected`"
+// unless the prior has `shape` (`expected` says whose shape that is).
+gmm::HierarchicalPrior read_prior_file(const std::string& path, const gmm::GmmShape& shape, const std::string& what,
+                                       const std::string& expected);
 // Whether `path` is an HDF5 file whose format attribute says metagmm.prior.
 bool is_prior_file(const std::string& path);
 
