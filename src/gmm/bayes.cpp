@@ -47,6 +47,27 @@ EStepModel later_e_step(const PosteriorState& q) {
   return model;
 }
 
+// A K x d matrix as the stacked vector u (row by row), and back.
+Eigen::Map<const Vector> stacked(const RowMatrix& x) { return {x.data(), x.size()}; }
+Eigen::Map<Vector> stacked(RowMatrix& x) { return {x.data(), x.size()}; }
+
+// What every step of a coupled prior shares: L, Sigma^-1 = (L L^T)^-1 and Sigma^-1 m.
+struct CoupledMeans {
+  Matrix lower, precision;
+  Vector shifted_mean;
+};
+
+CoupledMeans coupled_means(const HierarchicalPrior& prior) {
+  const Index Kd = prior.mean.size();
+  CoupledMeans c;
+  c.lower = prior.mean_coupling.triangularView<Eigen::StrictlyLower>();
+  c.lower.diagonal() = stacked(prior.between_variance).array().sqrt();
+  const Matrix inverse = c.lower.triangularView<Eigen::Lower>().solve(Matrix::Identity(Kd, Kd));
+  c.precision = inverse.transpose() * inverse;
+  c.shifted_mean = c.precision * stacked(prior.mean);
+  return c;
+}
+
 void responsibilities(const EStepModel& model, RowMatrixRef points, RowMatrix& gamma) {
   const Index N = points.rows(), K = model.centre.rows();
   gamma.resize(N, K);
@@ -74,8 +95,20 @@ HierarchicalPrior::HierarchicalPrior(GmmShape s)
   METAGMM_CHECK(s.covariance == CovarianceType::diag, "HierarchicalPrior: diagonal covariances");
 }
 
-Index HierarchicalPrior::flat_size(const GmmShape& shape) {
-  return shape.parameter_count() + 1 + 3 * shape.components * shape.dim;
+Index HierarchicalPrior::coupling_size(const GmmShape& shape) {
+  const Index Kd = shape.components * shape.dim;
+  return Kd * (Kd - 1) / 2;
+}
+
+Index HierarchicalPrior::flat_size(const GmmShape& shape, bool coupled) {
+  return shape.parameter_count() + 1 + 3 * shape.components * shape.dim + (coupled ? coupling_size(shape) : 0);
+}
+
+HierarchicalPrior HierarchicalPrior::with_coupling() const {
+  HierarchicalPrior prior = *this;
+  const Index Kd = shape.components * shape.dim;
+  prior.mean_coupling = Matrix::Zero(Kd, Kd);
+  return prior;
 }
 
 Gmm HierarchicalPrior::first_model() const {
@@ -88,7 +121,7 @@ Gmm HierarchicalPrior::first_model() const {
 
 Vector HierarchicalPrior::pack() const {
   const Index P = shape.parameter_count(), Kd = shape.components * shape.dim;
-  Vector flat(flat_size(shape));
+  Vector flat(flat_size(shape, coupled()));
   Gmm model = first_model();
   model.logits = (concentration / concentration.sum()).array().log();
   flat.head(P) = model.pack();
@@ -96,12 +129,17 @@ Vector HierarchicalPrior::pack() const {
   Eigen::Map<RowMatrix>(flat.data() + P + 1, shape.components, shape.dim) = between_variance.array().log();
   Eigen::Map<RowMatrix>(flat.data() + P + 1 + Kd, shape.components, shape.dim) = within_variance.array().log();
   Eigen::Map<RowMatrix>(flat.data() + P + 1 + 2 * Kd, shape.components, shape.dim) = strength.array().log();
+  Index at = P + 1 + 3 * Kd;
+  if (coupled())
+    for (Index r = 1; r < Kd; ++r)
+      for (Index c = 0; c < r; ++c) flat[at++] = mean_coupling(r, c);
   return flat;
 }
 
 HierarchicalPrior HierarchicalPrior::unpack(const GmmShape& shape, const Vector& flat) {
   const Index P = shape.parameter_count(), K = shape.components, d = shape.dim, Kd = K * d;
-  METAGMM_CHECK(flat.size() == flat_size(shape), "HierarchicalPrior: flat size");
+  const bool coupled = flat.size() == flat_size(shape, true) && coupling_size(shape) > 0;
+  METAGMM_CHECK(coupled || flat.size() == flat_size(shape), "HierarchicalPrior: flat size");
   HierarchicalPrior prior(shape);
   const Gmm model = Gmm::unpack(shape, flat.head(P));
   prior.concentration = std::exp(flat[P]) * model.weights();
@@ -110,6 +148,12 @@ HierarchicalPrior HierarchicalPrior::unpack(const GmmShape& shape, const Vector&
   prior.between_variance = Eigen::Map<const RowMatrix>(flat.data() + P + 1, K, d).array().exp();
   prior.within_variance = Eigen::Map<const RowMatrix>(flat.data() + P + 1 + Kd, K, d).array().exp();
   prior.strength = Eigen::Map<const RowMatrix>(flat.data() + P + 1 + 2 * Kd, K, d).array().exp();
+  if (coupled) {
+    prior.mean_coupling = Matrix::Zero(Kd, Kd);
+    Index at = P + 1 + 3 * Kd;
+    for (Index r = 1; r < Kd; ++r)
+      for (Index c = 0; c < r; ++c) prior.mean_coupling(r, c) = flat[at++];
+  }
   return prior;
 }
 
@@ -124,14 +168,19 @@ void HierarchicalPrior::validate(const std::string& what) const {
   positive(within_variance, "the within-task variances");
   positive(strength, "the variance prior's strengths");
   if (!mean.allFinite()) throw InputError(what + ": the prior means must be finite");
+  if (coupled() && (mean_coupling.rows() != mean.size() || mean_coupling.cols() != mean.size() ||
+                    !mean_coupling.allFinite()))
+    throw InputError(what + ": the mean coupling must be a finite Kd x Kd matrix");
 }
 
 void variational_path(const HierarchicalPrior& prior, RowMatrixRef points, int steps,
                       std::vector<PosteriorState>& path) {
-  const Index d = prior.shape.dim;
+  const Index K = prior.shape.components, d = prior.shape.dim, Kd = K * d;
   METAGMM_CHECK(points.cols() == d, "variational_path: dimension");
   path.resize(static_cast<std::size_t>(std::max(steps, 0)));
   const RowMatrix squares = points.array().square();
+  const bool coupled = prior.coupled();
+  const CoupledMeans joint = coupled ? coupled_means(prior) : CoupledMeans{};
   for (int t = 0; t < steps; ++t) {
     PosteriorState& q = path[static_cast<std::size_t>(t)];
     const EStepModel model = t == 0 ? first_e_step(prior) : later_e_step(path[static_cast<std::size_t>(t - 1)]);
@@ -143,8 +192,22 @@ void variational_path(const HierarchicalPrior& prior, RowMatrixRef points, int s
     const auto n = q.counts.replicate(1, d).array();
     const auto& vp = q.previous_variance.array();
     const auto& tau2 = prior.between_variance.array();
-    q.mean_variance = (tau2.inverse() + n / vp).inverse();
-    q.mean = q.mean_variance.array() * (prior.mean.array() / tau2 + q.first.array() / vp);
+    if (!coupled) {
+      q.mean_variance = (tau2.inverse() + n / vp).inverse();
+      q.mean = q.mean_variance.array() * (prior.mean.array() / tau2 + q.first.array() / vp);
+    } else {
+      const RowMatrix data_precision = n / vp, data_shift = q.first.array() / vp;
+      Matrix precision = joint.precision;
+      precision.diagonal() += stacked(data_precision);
+      const Eigen::LLT<Matrix> factor(precision);
+      if (factor.info() != Eigen::Success)
+        throw NumericError("variational EM: the coupled means' posterior precision is not positive definite");
+      q.mean_covariance = factor.solve(Matrix::Identity(Kd, Kd));
+      q.mean.resize(K, d);
+      q.mean_variance.resize(K, d);
+      stacked(q.mean) = q.mean_covariance * (joint.shifted_mean + stacked(data_shift));
+      stacked(q.mean_variance) = q.mean_covariance.diagonal();
+    }
     const auto& mu = q.mean.array();
     const auto& kappa = prior.strength.array();
     q.variance = (kappa * prior.within_variance.array() + q.second.array() - 2.0 * mu * q.first.array() +
@@ -177,6 +240,14 @@ Vector variational_path_gradient(const HierarchicalPrior& prior, RowMatrixRef po
   Vector alpha_bar = Vector::Zero(K), log_pi_bar = Vector::Zero(K);
   RowMatrix m_bar = RowMatrix::Zero(K, d), e_bar = RowMatrix::Zero(K, d), tau2_bar = RowMatrix::Zero(K, d),
             s2_bar = RowMatrix::Zero(K, d), kappa_bar = RowMatrix::Zero(K, d);
+  const bool coupled = prior.coupled();
+  const CoupledMeans joint = coupled ? coupled_means(prior) : CoupledMeans{};
+  Matrix precision_bar;      // of Sigma^-1
+  Vector shifted_mean_bar;   // of Sigma^-1 m
+  if (coupled) {
+    precision_bar = Matrix::Zero(K * d, K * d);
+    shifted_mean_bar = Vector::Zero(K * d);
+  }
 
   if (path.empty()) {  // the loss was taken at the first E-step's model itself
     log_pi_bar = logit_bar;  // logits are log pi up to a constant that softmax ignores
@@ -218,19 +289,38 @@ Vector variational_path_gradient(const HierarchicalPrior& prior, RowMatrixRef po
       RowMatrix mu_bar = a.mean.array() + ess_bar.array() * (2.0 * n * mu - 2.0 * F);
       n_bar.array() += ess_bar.array() * (mu.square() + Pq);
       RowMatrix P_bar = a.mean_variance.array() + ess_bar.array() * n;
-      // muhat = P B, B = m / tau2 + F / v_prev
-      const RowMatrix B = prior.mean.array() / tau2 + F / vp;
-      P_bar.array() += mu_bar.array() * B.array();
-      const RowMatrix B_bar = mu_bar.array() * Pq;
-      m_bar.array() += B_bar.array() / tau2;
-      tau2_bar.array() -= B_bar.array() * prior.mean.array() / tau2.square();
-      F_bar.array() += B_bar.array() / vp;
-      RowMatrix vp_bar = -B_bar.array() * F / vp.square();
-      // P = 1 / R, R = 1 / tau2 + n / v_prev
-      const RowMatrix R_bar = -P_bar.array() * Pq.square();
-      tau2_bar.array() -= R_bar.array() / tau2.square();
-      n_bar.array() += R_bar.array() / vp;
-      vp_bar.array() -= R_bar.array() * n / vp.square();
+      RowMatrix vp_bar;
+      if (!coupled) {
+        // muhat = P B, B = m / tau2 + F / v_prev
+        const RowMatrix B = prior.mean.array() / tau2 + F / vp;
+        P_bar.array() += mu_bar.array() * B.array();
+        const RowMatrix B_bar = mu_bar.array() * Pq;
+        m_bar.array() += B_bar.array() / tau2;
+        tau2_bar.array() -= B_bar.array() * prior.mean.array() / tau2.square();
+        F_bar.array() += B_bar.array() / vp;
+        vp_bar = -B_bar.array() * F / vp.square();
+        // P = 1 / R, R = 1 / tau2 + n / v_prev
+        const RowMatrix R_bar = -P_bar.array() * Pq.square();
+        tau2_bar.array() -= R_bar.array() / tau2.square();
+        n_bar.array() += R_bar.array() / vp;
+        vp_bar.array() -= R_bar.array() * n / vp.square();
+      } else {
+        // muhat = P h, h = Sigma^-1 m + F / v_prev, P = Lambda^-1, Lambda = Sigma^-1 + diag(n / v_prev):
+        // h_bar = P muhat_bar, Lambda_bar = -h_bar muhat^T - P diag(P_bar) P (P_bar: of P's diagonal).
+        const Matrix& cov = q.mean_covariance;
+        RowMatrix h_bar(K, d);
+        stacked(h_bar) = cov * stacked(mu_bar);
+        F_bar.array() += h_bar.array() / vp;
+        vp_bar = -h_bar.array() * F / vp.square();
+        shifted_mean_bar += stacked(h_bar);
+        Matrix lambda_bar = -stacked(h_bar) * stacked(q.mean).transpose();
+        lambda_bar.noalias() -= cov * stacked(P_bar).asDiagonal() * cov;
+        precision_bar += 0.5 * (lambda_bar + lambda_bar.transpose());
+        RowMatrix data_precision_bar(K, d);
+        stacked(data_precision_bar) = lambda_bar.diagonal();
+        n_bar.array() += data_precision_bar.array() / vp;
+        vp_bar.array() -= data_precision_bar.array() * n / vp.square();
+      }
       // alpha' = alpha + n
       alpha_bar += a.alpha;
       Vector count_bar = n_bar.rowwise().sum() + a.alpha;
@@ -274,8 +364,23 @@ Vector variational_path_gradient(const HierarchicalPrior& prior, RowMatrixRef po
     }
   }
 
+  Vector coupling_bar;
+  if (coupled) {  // Sigma^-1 m, then Sigma^-1 = (L L^T)^-1, L = diag(sqrt tau2) + C
+    stacked(m_bar) += joint.precision * shifted_mean_bar;
+    precision_bar += 0.5 * (shifted_mean_bar * stacked(prior.mean).transpose() +
+                            stacked(prior.mean) * shifted_mean_bar.transpose());
+    const Matrix sigma_bar = -joint.precision * precision_bar * joint.precision;
+    const Matrix lower_bar = 2.0 * sigma_bar * joint.lower;
+    stacked(tau2_bar).array() += 0.5 * lower_bar.diagonal().array() / joint.lower.diagonal().array();
+    const Index Kd = K * d;
+    coupling_bar.resize(HierarchicalPrior::coupling_size(prior.shape));
+    Index at = 0;
+    for (Index r = 1; r < Kd; ++r)
+      for (Index c = 0; c < r; ++c) coupling_bar[at++] = lower_bar(r, c);
+  }
+
   // To the flat form: alpha = A pi, pi = softmax(logits), e = exp(2 log_sd), the rest exp(log x).
-  Vector gradient = Vector::Zero(HierarchicalPrior::flat_size(prior.shape));
+  Vector gradient = Vector::Zero(HierarchicalPrior::flat_size(prior.shape, coupled));
   const double A = prior.concentration.sum();
   const Vector pi = prior.concentration / A;
   const Vector pi_bar = A * alpha_bar + Vector(log_pi_bar.array() / pi.array());
@@ -287,6 +392,7 @@ Vector variational_path_gradient(const HierarchicalPrior& prior, RowMatrixRef po
   Eigen::Map<RowMatrix>(gradient.data() + P + 1, K, d) = tau2_bar.array() * prior.between_variance.array();
   Eigen::Map<RowMatrix>(gradient.data() + P + 1 + Kd, K, d) = s2_bar.array() * prior.within_variance.array();
   Eigen::Map<RowMatrix>(gradient.data() + P + 1 + 2 * Kd, K, d) = kappa_bar.array() * prior.strength.array();
+  if (coupled) gradient.tail(coupling_bar.size()) = coupling_bar;
   return gradient;
 }
 

@@ -14,6 +14,12 @@ std::vector<SettingSpec> BayesSettings::settings() {
        "bayes: the hierarchical prior training starts from (metagmm fit --data TASKS:train --prior heb --out FILE); "
        "step 0 of training is then the hierarchical empirical Bayes baseline",
        {}},
+      {"mean-coupling", std::string("none"),
+       "bayes: none (each component's mean has its own prior, as hierarchical empirical Bayes) or full (one "
+       "Gaussian prior over all K d means with a learned Cholesky factor, starting uncoupled, so components can "
+       "move together: a shared shift, rotation or scale per task; costs O((K d)^3) per step and (K d)^2 / 2 "
+       "meta-parameters)",
+       {"none", "full"}},
   };
 }
 
@@ -23,6 +29,7 @@ BayesSettings BayesSettings::from(const Settings& s) {
   if (steps < 1 || steps > 1000) throw SettingError("inner-steps", "bayes: expected an integer in [1, 1000]");
   b.steps = static_cast<int>(steps);
   b.prior = s.text("prior");
+  b.coupled = s.text("mean-coupling") == "full";
   if (b.prior.empty())
     throw SettingError("prior", "bayes starts from a hierarchical prior: give --prior FILE (metagmm fit --data "
                                 "TASKS:train --prior heb --out FILE writes one)");
@@ -33,11 +40,12 @@ Settings BayesSettings::to_settings() const {
   Settings s;
   s.set("inner-steps", std::int64_t{steps});
   s.set("prior", prior);
+  s.set("mean-coupling", std::string(coupled ? "full" : "none"));
   return s;
 }
 
 BayesianAdaptation::BayesianAdaptation(const gmm::GmmShape& shape, const BayesSettings& settings)
-    : shape_(shape), meta_size_(gmm::HierarchicalPrior::flat_size(shape)), settings_(settings) {
+    : shape_(shape), meta_size_(gmm::HierarchicalPrior::flat_size(shape, settings.coupled)), settings_(settings) {
   if (shape.covariance != gmm::CovarianceType::diag)
     throw SettingError("covariance", gmm::to_string(shape.covariance),
                        "bayes learns a prior over diagonal mixtures; use diag");
@@ -45,14 +53,17 @@ BayesianAdaptation::BayesianAdaptation(const gmm::GmmShape& shape, const BayesSe
 
 std::vector<ParameterBlock> BayesianAdaptation::extra_parameters() const {
   const Index Kd = shape_.components * shape_.dim;
-  return {{"log_concentration", 1}, {"log_between_variance", Kd}, {"log_within_variance", Kd}, {"log_strength", Kd}};
+  std::vector<ParameterBlock> blocks{
+      {"log_concentration", 1}, {"log_between_variance", Kd}, {"log_within_variance", Kd}, {"log_strength", Kd}};
+  if (settings_.coupled) blocks.push_back({"mean_coupling", gmm::HierarchicalPrior::coupling_size(shape_)});
+  return blocks;
 }
 
 const Vector& BayesianAdaptation::starting_prior() const {
   if (!start_) {
     const gmm::HierarchicalPrior prior =
         task::read_prior_file(settings_.prior, shape_, "--prior", "the configuration has");
-    start_ = prior.pack();
+    start_ = settings_.coupled ? prior.with_coupling().pack() : prior.pack();
   }
   return *start_;
 }

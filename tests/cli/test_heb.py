@@ -105,7 +105,11 @@ class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCa
             directory = cls.path(f"run{ranks}")
             metagmm_ranks(ranks, "train", "--algo", "bayes", "--prior", cls.prior, *common, "--run-dir", directory)
             cls.trained[ranks] = os.path.join(directory, "checkpoint-000000000040.h5")
-        cls.report = run("eval", "--checkpoint", cls.trained[1], "--tasks", cls.tasks, "--pooled", cls.pooled,
+            directory = cls.path(f"coupled{ranks}")
+            metagmm_ranks(ranks, "train", "--algo", "bayes", "--prior", cls.prior, "--mean-coupling", "full", *common,
+                          "--run-dir", directory)
+            cls.trained["coupled", ranks] = os.path.join(directory, "checkpoint-000000000040.h5")
+        cls.report = run("eval", "--checkpoint", cls.trained[1], cls.trained["coupled", 1], "--tasks", cls.tasks, "--pooled", cls.pooled,
                          "--support", 10, "--query", 100, "--steps", STEPS, "--heb-steps", STEPS, "--max-tasks", 30,
                          "--save-episodes", "--out", cls.path("eval")).stdout
 
@@ -142,7 +146,7 @@ class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCa
         self.assertLess(error, HEB_TOLERANCE)
 
     def test_eval_reports_the_baselines(self):
-        for text in ("| heb |", "| em-kmeans++x10 |", "| bayes |", "heb-steps = 3\n"):
+        for text in ("| heb |", "| em-kmeans++x10 |", "| bayes |", "| bayes#2 |", "heb-steps = 3\n"):
             self.assertIn(text, self.report)
 
     def test_bayes_starts_at_the_prior_and_is_rank_invariant(self):
@@ -154,6 +158,18 @@ class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCa
             moved = np.abs(f["extra/log_strength"][()] - np.log(p["prior/strength"][()].ravel())).max()
             self.assertGreater(moved, 0)
             self.assertLess(moved, 1)
+
+    def test_coupled_means_start_uncoupled_learn_and_are_rank_invariant(self):
+        trained = self.trained["coupled", 1]
+        self.assertEqual(checkpoint_content(trained), checkpoint_content(self.trained["coupled", 2]))
+        with h5py.File(trained) as f:
+            self.assertEqual(f.attrs["algorithm"], "bayes")
+            self.assertEqual(f["settings"].attrs["mean-coupling"], "full")
+            coupling = f["extra/mean_coupling"][()]
+        self.assertEqual(coupling.shape, (9 * 8 // 2,))  # C's strictly lower entries for K d = 9
+        self.assertGreater(np.abs(coupling).max(), 0)  # it starts at 0 and has moved
+        with h5py.File(self.trained[1]) as f:
+            self.assertNotIn("mean_coupling", f["extra"])
 
     def test_fit_adapts_one_task_under_the_prior(self):
         out = self.path("task.h5")

@@ -98,6 +98,98 @@ TEST(Bayes, MetaGradientMatchesCentralDifferencesThroughTheSteps) {
   }
 }
 
+// A coupled prior (one Gaussian over all K d means, L = diag(sqrt tau2) + C): the same check,
+// at C = 0 (where training starts: C's gradient must already be right there) and at a random C,
+// with C's block on its own.
+TEST(Bayes, CoupledMeansMetaGradientMatchesCentralDifferences) {
+  for (const Index support : {5, 30}) {
+    Problem p = make_problem(support, 150 + static_cast<std::uint64_t>(support));
+    for (const double coupling_scale : {0.0, 0.3}) {
+      HierarchicalPrior start = p.prior.with_coupling();
+      RandomStream random(7 + static_cast<std::uint64_t>(support), StreamPurpose::test);
+      for (Index r = 1; r < start.mean_coupling.rows(); ++r)
+        for (Index c = 0; c < r; ++c) start.mean_coupling(r, c) = coupling_scale * random.normal();
+      const Vector flat = start.pack();
+      ASSERT_EQ(flat.size(), HierarchicalPrior::flat_size(p.shape, true));
+      for (const int m : {1, 3}) {
+        const HierarchicalPrior prior = HierarchicalPrior::unpack(p.shape, flat);
+        ASSERT_TRUE(prior.coupled());
+        std::vector<PosteriorState> path;
+        variational_path(prior, p.support, m, path);
+        Evaluator evaluator;
+        Vector adjoint;
+        loss_and_gradient(posterior_predictive(path.back(), p.shape), p.query, evaluator, adjoint);
+        const Vector analytic = variational_path_gradient(prior, p.support, path, adjoint);
+        Vector numeric(flat.size());
+        for (Index i = 0; i < flat.size(); ++i) {
+          numeric[i] = testing::central_difference(
+              [&](double offset) {
+                Vector moved = flat;
+                moved[i] += offset;
+                return query_loss(p, moved, m);
+              },
+              kStep);
+        }
+        const double error = relative_difference(analytic, numeric);
+        std::cout << "[ bayes ] coupled " << coupling_scale << " support " << support << " m=" << m
+                  << ": relative error " << error << "\n";
+        EXPECT_LE(error, kMetaGradientTolerance) << "support " << support << " m " << m;
+        const Index P = p.shape.parameter_count(), Kd = p.shape.components * p.shape.dim;
+        const Index coupling = HierarchicalPrior::coupling_size(p.shape);
+        for (const auto& [start_at, size] : {std::pair{Index{0}, P}, {P + 1, Kd}, {P + 1 + 3 * Kd, coupling}}) {
+          EXPECT_LE(relative_difference(analytic.segment(start_at, size), numeric.segment(start_at, size)),
+                    kMetaGradientTolerance)
+              << "block at " << start_at << ", support " << support << " m " << m;
+        }
+        EXPECT_GT(analytic.tail(coupling).norm(), 0.0) << "C's gradient vanishes: training could not leave C = 0";
+      }
+    }
+  }
+}
+
+// C = 0 is the independent model: the same posterior, to rounding (the coupled path inverts a
+// Kd x Kd matrix where the independent one divides).
+TEST(Bayes, ZeroCouplingIsTheIndependentModel) {
+  const Problem p = make_problem(20, 160);
+  std::vector<PosteriorState> independent, coupled;
+  variational_path(p.prior, p.support, 4, independent);
+  variational_path(p.prior.with_coupling(), p.support, 4, coupled);
+  for (std::size_t t = 0; t < independent.size(); ++t) {
+    EXPECT_LE(relative_difference(coupled[t].mean, independent[t].mean), 1e-12) << "step " << t;
+    EXPECT_LE(relative_difference(coupled[t].mean_variance, independent[t].mean_variance), 1e-12) << "step " << t;
+    EXPECT_LE(relative_difference(coupled[t].variance, independent[t].variance), 1e-12) << "step " << t;
+  }
+}
+
+// Components that move together: a task whose points all come from component 0 moves
+// component 1's posterior mean by Gaussian conditioning, m_1 + Sigma_10 / Sigma_00 (muhat_0 - m_0),
+// which an independent prior cannot do (it leaves m_1 where it was).
+TEST(Bayes, CoupledPriorMovesAnUnseenComponentWithASeenOne) {
+  const GmmShape shape{2, 1, CovarianceType::diag};
+  HierarchicalPrior prior(shape);
+  prior.concentration << 5.0, 5.0;
+  prior.mean << -20.0, 20.0;
+  prior.within_variance << 1.0, 1.0;
+  prior.first_variance << 2.0, 2.0;
+  prior.between_variance << 4.0, 1.0;
+  prior = prior.with_coupling();
+  prior.mean_coupling(1, 0) = 1.5;  // Sigma = [[4, 3], [3, 1 + 2.25]]
+  RowMatrix points(6, 1);
+  points << -17.5, -18.0, -18.5, -17.0, -18.2, -17.8;  // component 0 moved by about +2.2
+  std::vector<PosteriorState> path;
+  variational_path(prior, points, 3, path);
+  const PosteriorState& q = path.back();
+  ASSERT_LT(q.counts[1], 1e-30);  // component 1 sees nothing
+  const double moved = q.mean(0, 0) - prior.mean(0, 0);
+  EXPECT_GT(moved, 1.5);
+  EXPECT_NEAR(q.mean(1, 0) - prior.mean(1, 0), 3.0 / 4.0 * moved, 1e-9);
+  std::vector<PosteriorState> independent;
+  HierarchicalPrior alone = prior;
+  alone.mean_coupling.resize(0, 0);
+  variational_path(alone, points, 3, independent);
+  EXPECT_NEAR(independent.back().mean(1, 0), prior.mean(1, 0), 1e-9);
+}
+
 TEST(Bayes, AlgorithmContributionIsTheGradientAndLossOfItsAdaptation) {
   const Problem p = make_problem(12, 70);
   meta::BayesSettings settings;
@@ -140,6 +232,12 @@ TEST(Bayes, FlatFormRoundTrips) {
   EXPECT_LE(relative_difference(back.strength, p.prior.strength), 1e-14);
   EXPECT_LE(relative_difference(back.between_variance, p.prior.between_variance), 1e-14);
   EXPECT_EQ(back.mean, p.prior.mean);
+  EXPECT_FALSE(back.coupled());
+  HierarchicalPrior coupled = p.prior.with_coupling();
+  coupled.mean_coupling(3, 1) = 0.25;
+  const HierarchicalPrior coupled_back = HierarchicalPrior::unpack(p.shape, coupled.pack());
+  ASSERT_TRUE(coupled_back.coupled());
+  EXPECT_EQ(coupled_back.mean_coupling, coupled.mean_coupling);
 }
 
 // Tasks drawn from a known hierarchy: the moments estimate recovers it.

@@ -12,9 +12,10 @@ factor e^0.3 of 1, Dirichlet(2) weights and 600 points per task (1 000 training,
   heavy         Student-t jitter with 2 degrees of freedom
   drop          anchored with each component absent from a task with probability 0.3
 The pooled model is `metagmm fit --data TASKS:train`, the prior `metagmm fit --data TASKS:train
---prior heb --init POOLED`. For each support size n the meta-learner `train --algo bayes --prior
-PRIOR` (5 variational-EM steps, Adam) is trained on episodes of n support and 200 query points,
-and `metagmm eval` scores it on the test tasks (n support, 500 query points, 5 steps) next to
+--prior heb --init POOLED`. For each support size n two meta-learners, `train --algo bayes --prior
+PRIOR` (5 variational-EM steps, Adam) with independent means and with --mean-coupling full (one
+Gaussian prior over all K d means, starting uncoupled), are trained on episodes of n support and
+200 query points, and `metagmm eval` scores both on the test tasks (n support, 500 query points, 5 steps) next to
 heb (its step count tuned on validation), pooled+MAP (relevance tuned on validation), EM from
 k-means++ (best of 10) and the oracle. Verdicts use the paired 95% interval of the per-task
 difference: above, below, or tie.
@@ -46,7 +47,9 @@ FAMILIES = {
     "drop": ["--family", "anchored", "--drop", 0.3],
 }
 # (label, eval name) of the rows; every one is reported minus heb.
-ROWS = [("meta-learned Bayes (bayes)", "bayes"), ("pooled + MAP, r tuned", "pooled+map"),
+LEARNERS = {"bayes": [], "bayes-coupled": ["--mean-coupling", "full"]}  # run directory: extra train options
+ROWS = [("meta-learned Bayes (bayes)", "bayes"), ("meta-learned Bayes, coupled means", "bayes-coupled"),
+        ("pooled + MAP, r tuned", "pooled+map"),
         ("EM from k-means++, best of 10", "em-kmeans++x10"), ("oracle", "oracle")]
 
 
@@ -68,21 +71,26 @@ def prepare_family(directory, family, sigma, args):
 
 def cell(directory, tasks, pooled, prior, support, args):
     """{eval name: per-task query log-likelihood after STEPS steps} for one support size."""
-    run_dir = os.path.join(directory, "bayes")
-    checkpoint = os.path.join(run_dir, f"checkpoint-{args.steps:012d}.h5")
-    if not os.path.exists(checkpoint):
-        metagmm("train", "--algo", "bayes", "--prior", prior, "--tasks", tasks, "--components", 4, "--covariance",
-                "diag", "--support", support, "--query", QUERY_TRAIN, "--inner-steps", STEPS, "--meta-batch", 20,
-                "--steps", args.steps, "--outer-lr", args.outer_lr, "--seed", args.seed, "--validate-every", 0,
-                "--progress-seconds", 1000, "--run-dir", run_dir)
+    checkpoints = []
+    for learner, options in LEARNERS.items():
+        run_dir = os.path.join(directory, learner)
+        checkpoint = os.path.join(run_dir, f"checkpoint-{args.steps:012d}.h5")
+        if not os.path.exists(checkpoint):
+            metagmm("train", "--algo", "bayes", "--prior", prior, *options, "--tasks", tasks, "--components", 4,
+                    "--covariance", "diag", "--support", support, "--query", QUERY_TRAIN, "--inner-steps", STEPS,
+                    "--meta-batch", 20, "--steps", args.steps, "--outer-lr", args.outer_lr, "--seed", args.seed,
+                    "--validate-every", 0, "--progress-seconds", 1000, "--run-dir", run_dir)
+        checkpoints.append(checkpoint)
     out = os.path.join(directory, "eval")
     if not os.path.exists(os.path.join(out, "eval.h5")):  # a finished cell is read again, not rerun
-        metagmm("eval", "--checkpoint", checkpoint, "--tasks", tasks, "--pooled", pooled, "--prior", prior,
+        metagmm("eval", "--checkpoint", *checkpoints, "--tasks", tasks, "--pooled", pooled, "--prior", prior,
                 "--support", support, "--query", QUERY_TEST, "--steps", STEPS, "--seed", args.seed, "--out", out)
     with h5py.File(os.path.join(out, "eval.h5")) as f:
         names = f.attrs["methods"].split("\n")
         final = f["query_log_likelihood"][:, :, -1]
-    return {name: final[names.index(name)] for name in names}
+    # eval names the second checkpoint of an algorithm NAME#2, in --checkpoint order
+    rename = {"bayes#2": "bayes-coupled"}
+    return {rename.get(name, name): final[names.index(name)] for name in names}
 
 
 def markdown(results, args, machine):
@@ -106,12 +114,12 @@ def markdown(results, args, machine):
                 mean, half = interval(difference)
                 mark = verdict(difference)
                 entries.append(f"{mean:+.3f} ± {half:.3f} ({mark})")
-                if key == "bayes":
-                    tally.setdefault(family, []).append(mark)
+                if key in LEARNERS:
+                    tally.setdefault((family, title), []).append(mark)
             lines.append(f"| {title} − heb | " + " | ".join(entries) + " |")
         lines.append("")
-    for family, marks in tally.items():
-        lines.append(f"- {family}: meta-learned Bayes significantly above heb in {marks.count('above')} of "
+    for (family, title), marks in tally.items():
+        lines.append(f"- {family}, {title}: significantly above heb in {marks.count('above')} of "
                      f"{len(marks)} cells, below in {marks.count('below')}.")
     lines.append(END)
     return "\n".join(lines)
@@ -143,11 +151,11 @@ def main():
             for n in args.supports_for(family):
                 scores = cell(os.path.join(directory, f"n{n}"), tasks, pooled, prior, n, args)
                 results[family, sigma, n] = scores
-                mean, half = interval(scores["bayes"] - scores["heb"])
-                other, other_half = interval(scores["pooled+map"] - scores["heb"])
-                print(f"{family} sigma {sigma:g} n {n}: bayes - heb = {mean:+.4f} ± {half:.4f} "
-                      f"({verdict(scores['bayes'] - scores['heb'])}), pooled+map - heb = {other:+.4f} ± {other_half:.4f}",
-                      flush=True)
+                report = []
+                for key in [*LEARNERS, "pooled+map"]:
+                    mean, half = interval(scores[key] - scores["heb"])
+                    report.append(f"{key} - heb = {mean:+.4f} ± {half:.4f} ({verdict(scores[key] - scores['heb'])})")
+                print(f"{family} sigma {sigma:g} n {n}: " + ", ".join(report), flush=True)
     publish(markdown(results, args, machine_description()), args, START, END, "Against hierarchical empirical Bayes")
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 // their strengths), each task is adapted by m variational-EM steps under it and scored as its
 // posterior predictive, and the meta-gradient is exact: a reverse pass over the m stored steps.
 // It starts from a prior file (--prior, written by `metagmm fit --prior heb`), so its step 0 is
-// the hierarchical empirical Bayes baseline. Diagonal covariances.
+// the hierarchical empirical Bayes baseline. Diagonal covariances. With --mean-coupling full the
+// prior's means are coupled (gmm/bayes.hpp): one more block, C, starting at 0, so step 0 is still
+// the baseline and training can learn that components move together.
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +22,7 @@ namespace metagmm::meta {
 struct BayesSettings {
   int steps = 5;            // inner-steps: variational-EM steps per task
   std::string prior;        // prior: the metagmm.prior file training starts from
+  bool coupled = false;     // mean-coupling: none or full
   static std::vector<SettingSpec> settings();
   static BayesSettings from(const Settings& settings);
   Settings to_settings() const;
