@@ -182,6 +182,10 @@ void add_mixture_eval_options(po::options_description& options) {
       ("heb-steps", po::value<std::string>()->default_value("tune"),
        "heb: variational-EM steps before it stops (later steps repeat the model); tune: chosen from 1..--steps to "
        "maximise the query log-likelihood on --tune-tasks validation tasks")
+      ("heb-coupled", po::bool_switch(),
+       "also heb-coupled: hierarchical empirical Bayes whose means share one Gaussian prior, their full covariance "
+       "across the training tasks estimated by moments (each task fitted by EM from the pooled model), for "
+       "components that move together; its steps chosen as --heb-steps says")
       ("n-init", po::value<int>()->default_value(10),
        "em-kmeans++xN: the best of N runs of EM from k-means++ by the support log-likelihood after the steps "
        "(scikit-learn's n_init); 1 or 0 leaves it out")
@@ -284,16 +288,27 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
                             v["relevance-grid"].as<std::string>() + ", validation query log-likelihood " +
                             shortest_text(choice.score) + ")";
   }
-  std::string prior_description, heb_description;
-  if (const auto prior = hierarchical_prior(v, source, pooled, reg_covar, prior_description)) {
+  // A hierarchical prior's method, its steps fixed or tuned on validation; returns what was chosen.
+  const auto add_bayes_method = [&](const std::string& name, const gmm::HierarchicalPrior& prior) {
     int stop = fixed_heb_steps.value_or(e->run.steps);
+    std::string tuned;
     if (!fixed_heb_steps && e->run.steps >= 1) {
-      const eval::StepChoice choice = eval::tune_bayes_steps(*prior, tuning_episodes("--heb-steps", "N"), e->run.steps);
+      const eval::StepChoice choice = eval::tune_bayes_steps(prior, tuning_episodes("--heb-steps", "N"), e->run.steps);
       stop = choice.steps;
-      heb_description = " (tuned: validation query log-likelihood " + shortest_text(choice.score) + ")";
+      tuned = " (tuned: validation query log-likelihood " + shortest_text(choice.score) + ")";
     }
-    heb_description = std::to_string(stop) + heb_description;
-    e->methods.push_back(eval::bayes_from_prior("heb", *prior, stop));
+    e->methods.push_back(eval::bayes_from_prior(name, prior, stop));
+    return std::to_string(stop) + tuned;
+  };
+  std::string prior_description, heb_description, coupled_description;
+  if (const auto prior = hierarchical_prior(v, source, pooled, reg_covar, prior_description)) {
+    heb_description = add_bayes_method("heb", *prior);
+    if (v["heb-coupled"].as<bool>()) {
+      std::string estimated;
+      const gmm::HierarchicalPrior coupled =
+          task::estimate_hierarchical_prior(source, task::Split::train, pooled, reg_covar, estimated, true);
+      coupled_description = add_bayes_method("heb-coupled", coupled) + ", " + estimated;
+    }
   }
   e->methods.push_back(eval::map_from_prior("pooled+map", pooled, relevance, reg_covar));
   if (source.has_truth()) e->methods.push_back(eval::oracle("oracle", [&source](Index t) { return source.truth(t); }));
@@ -304,6 +319,7 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
            << "\nreg-covar = " << shortest_text(reg_covar) << "\nrelevance = " << relevance.to_string() << relevance_description
            << "\npooled = " << pooled_description << "\nprior = " << prior_description;
   if (!heb_description.empty()) settings << "\nheb-steps = " << heb_description;
+  if (!coupled_description.empty()) settings << "\nheb-coupled = " << coupled_description;
   if (restarts > 1) settings << "\nn-init = " << restarts;
   settings << "\n";
   e->context.tasks = source.describe();

@@ -84,8 +84,40 @@ gmm::HierarchicalPrior estimate_prior_from_fits(const std::vector<gmm::Gmm>& fit
   return prior;
 }
 
+gmm::HierarchicalPrior estimate_coupled_prior_from_fits(const std::vector<gmm::Gmm>& fits,
+                                                        const std::vector<Index>& sizes,
+                                                        const HierarchicalPriorLimits& limits) {
+  gmm::HierarchicalPrior prior = estimate_prior_from_fits(fits, sizes, limits).with_coupling();
+  const Index K = prior.shape.components, d = prior.shape.dim, Kd = K * d;
+  const auto stacked = [Kd](const RowMatrix& x) { return Eigen::Map<const Vector>(x.data(), Kd); };
+  const Vector centre = stacked(prior.mean);
+  Matrix covariance = Matrix::Zero(Kd, Kd);
+  Vector sampling = Vector::Zero(Kd);
+  for (std::size_t t = 0; t < fits.size(); ++t) {
+    const Vector u = stacked(fits[t].means) - centre;
+    covariance.noalias() += u * u.transpose();
+    const Vector weights = fits[t].weights();
+    for (Index k = 0; k < K; ++k) {  // the same per-task sampling noise v / n as the independent estimate
+      const double n = std::max(static_cast<double>(sizes[t]) * weights[k], 2.0);
+      sampling.segment(k * d, d).array() += (2.0 * fits[t].log_sd.row(k).transpose().array()).exp() / n;
+    }
+  }
+  covariance /= static_cast<double>(fits.size() - 1);
+  covariance.diagonal() -= sampling / static_cast<double>(fits.size());
+  const Eigen::SelfAdjointEigenSolver<Matrix> eigen(covariance);
+  const double floor = limits.min_between_ratio * prior.within_variance.minCoeff();
+  covariance = eigen.eigenvectors() * eigen.eigenvalues().cwiseMax(floor).asDiagonal() * eigen.eigenvectors().transpose();
+  const Eigen::LLT<Matrix> factor(covariance);
+  if (factor.info() != Eigen::Success) throw NumericError("the coupled prior's covariance is not positive definite");
+  const Matrix lower = factor.matrixL();
+  Eigen::Map<Vector>(prior.between_variance.data(), Kd) = lower.diagonal().array().square();
+  prior.mean_coupling = lower.triangularView<Eigen::StrictlyLower>();
+  Eigen::Map<Vector>(prior.first_variance.data(), Kd) = stacked(prior.within_variance) + covariance.diagonal();
+  return prior;
+}
+
 gmm::HierarchicalPrior estimate_hierarchical_prior(TaskSource& source, Split split, const gmm::Gmm& pooled,
-                                                   double reg_covar, std::string& description) {
+                                                   double reg_covar, std::string& description, bool coupled) {
   if (pooled.shape.covariance != gmm::CovarianceType::diag)
     throw InputError("the hierarchical prior is for diagonal covariances; the pooled model is " +
                      gmm::to_string(pooled.shape.covariance));
@@ -117,7 +149,8 @@ gmm::HierarchicalPrior estimate_hierarchical_prior(TaskSource& source, Split spl
   }
   description = "estimated from the " + std::to_string(count) + " " + split_name(split) +
                 " tasks, each fitted by EM from the pooled model";
-  return estimate_prior_from_fits(fits, sizes);
+  if (coupled) description += ", their means' covariance in full";
+  return coupled ? estimate_coupled_prior_from_fits(fits, sizes) : estimate_prior_from_fits(fits, sizes);
 }
 
 gmm::Gmm fit_pooled_model(TaskSource& source, Split split, const gmm::GmmShape& shape, double reg_covar,

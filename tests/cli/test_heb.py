@@ -48,8 +48,9 @@ def em_from(x, weights, means, variances):
     return weights, means, variances
 
 
-def estimate_prior(task_points, pooled):
-    """The method of moments of task/hierarchical_prior.hpp, written from its formulas."""
+def estimate_prior(task_points, pooled, coupled=False):
+    """The method of moments of task/hierarchical_prior.hpp, written from its formulas; coupled:
+    the stacked means' full covariance less the mean sampling noise, eigenvalues floored."""
     fits = [em_from(x, *pooled) for x in task_points]
     sizes = np.array([len(x) for x in task_points], float)
     w = np.array([f[0] for f in fits])
@@ -65,7 +66,13 @@ def estimate_prior(task_points, pooled):
     excess = np.maximum(w.var(axis=0, ddof=1) - (w * (1 - w) / sizes[:, None]).mean(axis=0), 0).sum()
     A = (wbar * (1 - wbar)).sum() / excess - 1 if excess > 0 else 1e4
     alpha = np.clip(A, 1, 1e4) * wbar / wbar.sum()
-    return dict(alpha=alpha, m=m, tau2=tau2, s2=s2, kappa=kappa, e=s2 + tau2)
+    prior = dict(alpha=alpha, m=m, tau2=tau2, s2=s2, kappa=kappa, e=s2 + tau2)
+    if coupled:
+        cov = np.cov(mu.reshape(len(fits), -1), rowvar=False) - np.diag((v / n).mean(axis=0).ravel())
+        values, vectors = np.linalg.eigh(cov)
+        prior["cov"] = vectors @ np.diag(np.maximum(values, 1e-4 * s2.min())) @ vectors.T
+        prior["e"] = s2 + np.diag(prior["cov"]).reshape(s2.shape)
+    return prior
 
 
 def heb_query_log_likelihood(prior, support, query, steps):
@@ -77,8 +84,14 @@ def heb_query_log_likelihood(prior, support, query, steps):
         gamma = np.exp(log_density - logsumexp(log_density, axis=1)[:, None])
         n = gamma.sum(axis=0)[:, None]
         F, Q = gamma.T @ support, gamma.T @ support ** 2
-        P = 1 / (1 / tau2 + n / v_prev)
-        mu = P * (m / tau2 + F / v_prev)
+        if "cov" in prior:  # one Gaussian over the stacked means
+            precision = np.linalg.inv(prior["cov"])
+            covariance = np.linalg.inv(precision + np.diag((n / v_prev).ravel()))
+            mu = (covariance @ (precision @ m.ravel() + (F / v_prev).ravel())).reshape(m.shape)
+            P = np.diag(covariance).reshape(m.shape)
+        else:
+            P = 1 / (1 / tau2 + n / v_prev)
+            mu = P * (m / tau2 + F / v_prev)
         v = (kappa * s2 + Q - 2 * mu * F + n * mu ** 2 + n * P) / (kappa + n)
         a = alpha + n[:, 0]
         log_weight = digamma(a) - digamma(a.sum())
@@ -111,7 +124,7 @@ class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCa
             cls.trained["coupled", ranks] = os.path.join(directory, "checkpoint-000000000040.h5")
         cls.report = run("eval", "--checkpoint", cls.trained[1], cls.trained["coupled", 1], "--tasks", cls.tasks, "--pooled", cls.pooled,
                          "--support", 10, "--query", 100, "--steps", STEPS, "--heb-steps", STEPS, "--max-tasks", 30,
-                         "--save-episodes", "--out", cls.path("eval")).stdout
+                         "--heb-coupled", "--save-episodes", "--out", cls.path("eval")).stdout
 
     def test_prior_file_layout(self):
         with h5py.File(self.prior) as f:
@@ -128,25 +141,32 @@ class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCa
         self.assertIn(f"concentration {concentration:.4g} ", report)
 
     def test_eval_heb_agrees_with_numpy(self):
+        self.check_against_numpy("heb", coupled=False)
+
+    def test_eval_heb_coupled_agrees_with_numpy(self):
+        self.check_against_numpy("heb-coupled", coupled=True)
+
+    def check_against_numpy(self, method, coupled):
         with h5py.File(self.tasks) as f:
             offsets, split, points = f["task_offsets"][()], f["task_split"][()], f["points"][()]
         with h5py.File(self.pooled) as f:
             pooled = (f["weights"][()], f["means"][()], f["covariances"][()])
-        prior = estimate_prior([points[offsets[t]:offsets[t + 1]] for t in np.flatnonzero(split == 0)], pooled)
+        prior = estimate_prior([points[offsets[t]:offsets[t + 1]] for t in np.flatnonzero(split == 0)], pooled,
+                               coupled)
         with h5py.File(self.path("eval", "eval.h5")) as f:
             methods = f.attrs["methods"].split("\n")
-            ours = f["query_log_likelihood"][methods.index("heb"), :, STEPS]
+            ours = f["query_log_likelihood"][methods.index(method), :, STEPS]
         with h5py.File(self.path("eval", "episodes.h5")) as f:
             self.assertEqual(f.attrs["tasks"], 30)
             reference = np.array([heb_query_log_likelihood(prior, f[f"{i}/support"][()], f[f"{i}/query"][()], STEPS)
                                   for i in range(30)])
         self.assertEqual(len(ours), 30)
         error = np.max(np.abs(ours - reference))
-        print(f"heb against numpy: worst per-task difference {error:.3g}")
+        print(f"{method} against numpy: worst per-task difference {error:.3g}")
         self.assertLess(error, HEB_TOLERANCE)
 
     def test_eval_reports_the_baselines(self):
-        for text in ("| heb |", "| em-kmeans++x10 |", "| bayes |", "| bayes#2 |", "heb-steps = 3\n"):
+        for text in ("| heb |", "| em-kmeans++x10 |", "| bayes |", "| bayes#2 |", "| heb-coupled |", "heb-steps = 3\n"):
             self.assertIn(text, self.report)
 
     def test_bayes_starts_at_the_prior_and_is_rank_invariant(self):

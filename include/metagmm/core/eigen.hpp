@@ -9,5 +9,6 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
+#include <Eigen/Eigenvalues>
 #include <Eigen/QR>
 #pragma GCC diagnostic pop

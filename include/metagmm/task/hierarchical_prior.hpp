@@ -11,6 +11,13 @@
 //   alpha   = A mean_t w_t,  A + 1 = sum_k wbar_k (1 - wbar_k) / sum_k (var_t w_tk - noise_k)
 //   e       = s2 + tau2                                        (the prior predictive)
 // each clamped to a sane range (HierarchicalPriorLimits).
+//
+// The coupled estimate (eval's heb-coupled) keeps all of that but replaces the independent
+// tau2 by the covariance of the stacked means u_t = (mu_t11, ..., mu_tKd) across tasks, less
+// the mean sampling noise on its diagonal, its eigenvalues floored at min_between_ratio times
+// the smallest s2, as the Cholesky factor of gmm/bayes.hpp's coupled prior; e is then s2 plus
+// that covariance's diagonal. Also no gradient learning: a statistician's answer to components
+// that move together.
 #include <string>
 
 #include "metagmm/gmm/bayes.hpp"
@@ -31,12 +38,16 @@ struct HierarchicalPriorLimits {
 gmm::HierarchicalPrior estimate_prior_from_fits(const std::vector<gmm::Gmm>& fits, const std::vector<Index>& sizes,
                                                 const HierarchicalPriorLimits& limits = {});
 
+gmm::HierarchicalPrior estimate_coupled_prior_from_fits(const std::vector<gmm::Gmm>& fits,
+                                                        const std::vector<Index>& sizes,
+                                                        const HierarchicalPriorLimits& limits = {});
+
 // Fits every task of `split` by EM from `pooled` (reg_covar, to a tight tolerance, 1e-12 per point, so that the
-// estimate does not depend on the iteration count) and estimates the prior. InputError naming
-// the source when it has fewer than kMinPriorTasks tasks in the split or a task smaller than
-// its components; `description` says what it was estimated from.
+// estimate does not depend on the iteration count) and estimates the prior, independent or
+// coupled. InputError naming the source when it has fewer than kMinPriorTasks tasks in the
+// split or a task smaller than its components; `description` says what it was estimated from.
 gmm::HierarchicalPrior estimate_hierarchical_prior(TaskSource& source, Split split, const gmm::Gmm& pooled,
-                                                   double reg_covar, std::string& description);
+                                                   double reg_covar, std::string& description, bool coupled = false);
 
 // The pooled model of a split: EM from k-means++ on all its tasks' points pooled, from the
 // split's own initialisation stream of `seed`.
