@@ -59,29 +59,38 @@ double query_loss(const Problem& p, const Vector& flat, int steps) {
   return -evaluator.mean_log_likelihood(model, p.query);
 }
 
+// The reverse pass's gradient of the query loss after m steps, and its central differences.
+struct GradientPair {
+  Vector analytic, numeric;
+};
+
+GradientPair meta_gradients(const Problem& p, const Vector& flat, int m) {
+  const HierarchicalPrior prior = HierarchicalPrior::unpack(p.shape, flat);
+  std::vector<PosteriorState> path;
+  variational_path(prior, p.support, m, path);
+  Evaluator evaluator;
+  Vector adjoint;
+  const Gmm model = path.empty() ? prior.first_model() : posterior_predictive(path.back(), p.shape);
+  loss_and_gradient(model, p.query, evaluator, adjoint);
+  GradientPair g{variational_path_gradient(prior, p.support, path, adjoint), Vector(flat.size())};
+  for (Index i = 0; i < flat.size(); ++i) {
+    g.numeric[i] = testing::central_difference(
+        [&](double offset) {
+          Vector moved = flat;
+          moved[i] += offset;
+          return query_loss(p, moved, m);
+        },
+        kStep);
+  }
+  return g;
+}
+
 TEST(Bayes, MetaGradientMatchesCentralDifferencesThroughTheSteps) {
   for (const Index support : {5, 30}) {
     const Problem p = make_problem(support, 50 + static_cast<std::uint64_t>(support));
     const Vector flat = p.prior.pack();
     for (const int m : {0, 1, 2, 5}) {
-      const HierarchicalPrior prior = HierarchicalPrior::unpack(p.shape, flat);
-      std::vector<PosteriorState> path;
-      variational_path(prior, p.support, m, path);
-      Evaluator evaluator;
-      Vector adjoint;
-      const Gmm model = path.empty() ? prior.first_model() : posterior_predictive(path.back(), p.shape);
-      loss_and_gradient(model, p.query, evaluator, adjoint);
-      const Vector analytic = variational_path_gradient(prior, p.support, path, adjoint);
-      Vector numeric(flat.size());
-      for (Index i = 0; i < flat.size(); ++i) {
-        numeric[i] = testing::central_difference(
-            [&](double offset) {
-              Vector moved = flat;
-              moved[i] += offset;
-              return query_loss(p, moved, m);
-            },
-            kStep);
-      }
+      const auto [analytic, numeric] = meta_gradients(p, flat, m);
       const double error = relative_difference(analytic, numeric);
       std::cout << "[ bayes ] support " << support << " m=" << m << ": relative error " << error << "\n";
       EXPECT_LE(error, kMetaGradientTolerance) << "support " << support << " m " << m;
@@ -111,25 +120,9 @@ TEST(Bayes, CoupledMeansMetaGradientMatchesCentralDifferences) {
         for (Index c = 0; c < r; ++c) start.mean_coupling(r, c) = coupling_scale * random.normal();
       const Vector flat = start.pack();
       ASSERT_EQ(flat.size(), HierarchicalPrior::flat_size(p.shape, true));
+      ASSERT_TRUE(HierarchicalPrior::unpack(p.shape, flat).coupled());
       for (const int m : {1, 3}) {
-        const HierarchicalPrior prior = HierarchicalPrior::unpack(p.shape, flat);
-        ASSERT_TRUE(prior.coupled());
-        std::vector<PosteriorState> path;
-        variational_path(prior, p.support, m, path);
-        Evaluator evaluator;
-        Vector adjoint;
-        loss_and_gradient(posterior_predictive(path.back(), p.shape), p.query, evaluator, adjoint);
-        const Vector analytic = variational_path_gradient(prior, p.support, path, adjoint);
-        Vector numeric(flat.size());
-        for (Index i = 0; i < flat.size(); ++i) {
-          numeric[i] = testing::central_difference(
-              [&](double offset) {
-                Vector moved = flat;
-                moved[i] += offset;
-                return query_loss(p, moved, m);
-              },
-              kStep);
-        }
+        const auto [analytic, numeric] = meta_gradients(p, flat, m);
         const double error = relative_difference(analytic, numeric);
         std::cout << "[ bayes ] coupled " << coupling_scale << " support " << support << " m=" << m
                   << ": relative error " << error << "\n";
@@ -240,17 +233,33 @@ TEST(Bayes, FlatFormRoundTrips) {
   EXPECT_EQ(coupled_back.mean_coupling, coupled.mean_coupling);
 }
 
-// Tasks drawn from a known hierarchy: the moments estimate recovers it.
-TEST(Bayes, MethodOfMomentsRecoversTheHierarchy) {
-  const GmmShape shape{2, 3, CovarianceType::diag};
-  const double tau2 = 0.25, s2 = 1.0;
-  RandomStream random(7, StreamPurpose::test);
+// 400 fitted tasks of n = 4000 points with equal weights, each drawn by `draw`.
+constexpr Index kFitPoints = 4000;
+struct TaskFits {
   std::vector<Gmm> fits;
   std::vector<Index> sizes;
-  const Index n = 4000;
+};
+
+template <typename Draw>
+TaskFits draw_fits(const GmmShape& shape, std::uint64_t seed, Draw draw) {
+  RandomStream random(seed, StreamPurpose::test);
+  TaskFits out;
   for (int t = 0; t < 400; ++t) {
     Gmm g(shape);
     g.logits.setZero();
+    g.log_sd.setZero();
+    draw(g, random);
+    out.fits.push_back(g);
+    out.sizes.push_back(kFitPoints);
+  }
+  return out;
+}
+
+// Tasks drawn from a known hierarchy: the moments estimate recovers it.
+TEST(Bayes, MethodOfMomentsRecoversTheHierarchy) {
+  const GmmShape shape{2, 3, CovarianceType::diag};
+  const double tau2 = 0.25, s2 = 1.0, n = kFitPoints;
+  const auto [fits, sizes] = draw_fits(shape, 7, [&](Gmm& g, RandomStream& random) {
     for (Index k = 0; k < 2; ++k)
       for (Index j = 0; j < 3; ++j) {
         const double v = s2 * std::exp(0.1 * random.normal() - 0.005);  // var log v = 0.01: strength ~200
@@ -258,9 +267,7 @@ TEST(Bayes, MethodOfMomentsRecoversTheHierarchy) {
                         std::sqrt(v / (n / 2.0)) * random.normal();
         g.log_sd(k, j) = 0.5 * std::log(v);
       }
-    fits.push_back(g);
-    sizes.push_back(n);
-  }
+  });
   const HierarchicalPrior prior = task::estimate_prior_from_fits(fits, sizes);
   for (Index j = 0; j < 3; ++j) {
     EXPECT_NEAR(prior.mean(1, j), 10.0, 0.1);
@@ -280,23 +287,14 @@ TEST(Bayes, MethodOfMomentsRecoversTheHierarchy) {
 // about 0.07 on a covariance of 1.25 (sqrt(2 / 400) times it).
 TEST(Bayes, CoupledMomentsRecoverComponentsThatMoveTogether) {
   const GmmShape shape{2, 2, CovarianceType::diag};
-  const double shift2 = 1.0, tau2 = 0.25;
-  RandomStream random(17, StreamPurpose::test);
-  std::vector<Gmm> fits;
-  std::vector<Index> sizes;
-  const Index n = 4000;
-  for (int t = 0; t < 400; ++t) {
-    Gmm g(shape);
-    g.logits.setZero();
-    g.log_sd.setZero();
+  const double shift2 = 1.0, tau2 = 0.25, n = kFitPoints;
+  const auto [fits, sizes] = draw_fits(shape, 17, [&](Gmm& g, RandomStream& random) {
     const double shift[2] = {std::sqrt(shift2) * random.normal(), std::sqrt(shift2) * random.normal()};
     for (Index k = 0; k < 2; ++k)
       for (Index j = 0; j < 2; ++j)
         g.means(k, j) = 10.0 * static_cast<double>(k) + shift[j] + std::sqrt(tau2) * random.normal() +
                         std::sqrt(1.0 / (n / 2.0)) * random.normal();
-    fits.push_back(g);
-    sizes.push_back(n);
-  }
+  });
   const HierarchicalPrior prior = task::estimate_coupled_prior_from_fits(fits, sizes);
   ASSERT_TRUE(prior.coupled());
   Matrix lower = prior.mean_coupling;
