@@ -13,6 +13,7 @@
 #include "metagmm/core/error.hpp"
 #include "metagmm/eval/methods.hpp"
 #include "metagmm/eval/runner.hpp"
+#include "metagmm/gmm/kernels.hpp"
 #include "metagmm/meta/registry.hpp"
 #include "metagmm/task/sampler.hpp"
 #include "metagmm/train/checkpoint.hpp"
@@ -164,7 +165,14 @@ TEST(LegacyCheckpoints, VersionThreeIsReadWithTypedSettingsAndNamedBlocks) {
   EXPECT_NO_THROW(train::checkpoint_algorithm(protonet, "protonet.h5"));
 
   // Each mixture checkpoint's own adaptation of task 20 is the writing build's, bit for bit (in
-  // the build configuration that wrote them).
+  // the build configuration that wrote them, at the kernel level that wrote them: avx2, as
+  // their /isa attribute says; an AVX-512 processor's default level rounds the sums otherwise).
+  const metagmm::IsaLevel previous = gmm::kernels().level;
+  gmm::use_kernels(metagmm::IsaLevel::avx2);
+  struct Restore {
+    metagmm::IsaLevel level;
+    ~Restore() { gmm::use_kernels(level); }
+  } restore{previous};
   const auto source = task::open_task_file(testing::fixture("checkpoints-v3/tasks.h5"), 1 << 20);
   for (const std::string name : {"reptile", "metasgd", "map"}) {
     SCOPED_TRACE(name);

@@ -17,7 +17,9 @@ PRIOR` (5 variational-EM steps, Adam) with independent means and with --mean-cou
 Gaussian prior over all K d means, starting uncoupled), are trained on episodes of n support and
 200 query points, validated on all 100 validation tasks every 1 000 steps; each learner is its
 best validated checkpoint (early stopping), and "chosen on validation" is whichever of the two
-validated better (model selection with no test data). `metagmm eval` scores both on the test tasks (n support, 500 query points, 5 steps) next to
+learners, or their common starting point (heb itself with 5 steps), scores best on the
+validation tasks in one `eval --split validation` (model selection with no test data; where the
+start is chosen, the entry is heb's, its steps tuned, i.e. a difference of 0). `metagmm eval` scores both on the test tasks (n support, 500 query points, 5 steps) next to
 heb and heb-coupled (its means' full covariance estimated by moments; both with the step count
 tuned on validation), pooled+MAP (relevance tuned on validation), EM from
 k-means++ (best of 10) and the oracle. Verdicts use the paired 95% interval of the per-task
@@ -88,9 +90,31 @@ def best_validated(run_dir):
     return score, os.path.join(run_dir, f"checkpoint-{step:012d}.h5")
 
 
+def final_scores(out):
+    """{method: per-task query log-likelihood after STEPS steps} of an eval directory."""
+    with h5py.File(os.path.join(out, "eval.h5")) as f:
+        names = f.attrs["methods"].split("\n")
+        final = f["query_log_likelihood"][:, :, -1]
+    # eval names the second checkpoint of an algorithm NAME#2, in --checkpoint order
+    rename = {"bayes#2": "bayes-coupled"}
+    return {rename.get(name, name): final[names.index(name)] for name in names}
+
+
+def choose_on_validation(directory, checkpoints, tasks, pooled, prior, support, args):
+    """heb (the learners' step 0: the prior with STEPS steps), bayes or bayes-coupled, whichever has
+    the best mean query log-likelihood on the validation tasks."""
+    out = os.path.join(directory, "validation")
+    if not os.path.exists(os.path.join(out, "eval.h5")):
+        metagmm("eval", "--checkpoint", *checkpoints, "--tasks", tasks, "--split", "validation", "--pooled", pooled,
+                "--prior", prior, "--heb-steps", STEPS, "--n-init", 1, "--support", support, "--query", QUERY_TEST,
+                "--steps", STEPS, "--seed", args.seed, "--out", out)
+    scores = final_scores(out)
+    return max(("heb", *LEARNERS), key=lambda name: scores[name].mean())
+
+
 def cell(directory, tasks, pooled, prior, support, args):
     """{eval name: per-task query log-likelihood after STEPS steps} for one support size."""
-    checkpoints, validated = [], {}
+    checkpoints = []
     for learner, options in LEARNERS.items():
         run_dir = os.path.join(directory, learner)
         if not os.path.exists(os.path.join(run_dir, f"checkpoint-{args.steps:012d}.h5")):
@@ -98,21 +122,18 @@ def cell(directory, tasks, pooled, prior, support, args):
                     "--covariance", "diag", "--support", support, "--query", QUERY_TRAIN, "--inner-steps", STEPS,
                     "--meta-batch", 20, "--steps", args.steps, "--outer-lr", args.outer_lr, "--seed", args.seed,
                     "--validate-every", VALIDATE_EVERY, "--validation-tasks", 0, "--checkpoint-every", VALIDATE_EVERY,
+                    "--keep", args.steps // VALIDATE_EVERY + 1,
                     "--progress-seconds", 1000, "--run-dir", run_dir)
-        validated[learner], checkpoint = best_validated(run_dir)
+        _, checkpoint = best_validated(run_dir)
         checkpoints.append(checkpoint)
+    chosen = choose_on_validation(directory, checkpoints, tasks, pooled, prior, support, args)
     out = os.path.join(directory, "eval")
     if not os.path.exists(os.path.join(out, "eval.h5")):  # a finished cell is read again, not rerun
         metagmm("eval", "--checkpoint", *checkpoints, "--tasks", tasks, "--pooled", pooled, "--prior", prior,
                 "--heb-coupled", "--support", support, "--query", QUERY_TEST, "--steps", STEPS, "--seed", args.seed,
                 "--out", out)
-    with h5py.File(os.path.join(out, "eval.h5")) as f:
-        names = f.attrs["methods"].split("\n")
-        final = f["query_log_likelihood"][:, :, -1]
-    # eval names the second checkpoint of an algorithm NAME#2, in --checkpoint order
-    rename = {"bayes#2": "bayes-coupled"}
-    scores = {rename.get(name, name): final[names.index(name)] for name in names}
-    scores["bayes-chosen"] = scores[max(validated, key=validated.get)]
+    scores = final_scores(out)
+    scores["bayes-chosen"], scores["chosen"] = scores[chosen], chosen
     return scores
 
 
@@ -137,7 +158,8 @@ def markdown(results, args, machine):
                 difference = results[family, s, n][key] - results[family, s, n][reference]
                 mean, half = interval(difference)
                 mark = verdict(difference)
-                entries.append(f"{mean:+.3f} ± {half:.3f} ({mark})")
+                choice = f"; {results[family, s, n]['chosen']}" if key == "bayes-chosen" else ""
+                entries.append(f"{mean:+.3f} ± {half:.3f} ({mark}{choice})")
                 if key in LEARNERS or key in ("heb-coupled", "bayes-chosen"):
                     tally.setdefault((family, f"{title} − {reference}"), []).append(mark)
             lines.append(f"| {title} − {reference} | " + " | ".join(entries) + " |")
@@ -181,7 +203,7 @@ def main():
                     difference = scores[key] - scores[reference]
                     mean, half = interval(difference)
                     report.append(f"{key} - {reference} = {mean:+.4f} ± {half:.4f} ({verdict(difference)})")
-                print(f"{family} sigma {sigma:g} n {n}: " + ", ".join(report), flush=True)
+                print(f"{family} sigma {sigma:g} n {n}: chosen {scores['chosen']}; " + ", ".join(report), flush=True)
     publish(markdown(results, args, machine_description()), args, START, END, "Against hierarchical empirical Bayes")
 
 if __name__ == "__main__":

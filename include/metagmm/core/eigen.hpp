@@ -9,6 +9,5 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
-#include <Eigen/Eigenvalues>
 #include <Eigen/QR>
 #pragma GCC diagnostic pop
