@@ -3,6 +3,7 @@
 // and the oracle, on the same support/query splits of every held-out task.
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <cstdlib>
 #include <iostream>
@@ -104,9 +105,11 @@ std::vector<task::Episode> validation_episodes(task::TaskSource& source, task::S
 }
 
 // The hierarchical prior: --prior FILE, or estimated from the training tasks aligned to the
-// pooled model. nullopt (with the reason in `description`) where the model is not diagonal.
+// pooled model (`training_fits`, fitted once for heb and heb-coupled). nullopt (with the reason in
+// `description`) where the model is not diagonal.
 std::optional<gmm::HierarchicalPrior> hierarchical_prior(const po::variables_map& v, task::TaskSource& source,
-                                                         const gmm::Gmm& pooled, double reg_covar,
+                                                         const gmm::Gmm& pooled,
+                                                         const std::function<const task::TaskFits&()>& training_fits,
                                                          std::string& description) {
   const std::string path = v["prior"].as<std::string>();
   if (!path.empty()) {
@@ -123,7 +126,7 @@ std::optional<gmm::HierarchicalPrior> hierarchical_prior(const po::variables_map
                   std::to_string(task::kMinPriorTasks) + ")";
     return std::nullopt;
   }
-  return task::estimate_hierarchical_prior(source, task::Split::train, pooled, reg_covar, description);
+  return task::estimate_hierarchical_prior(training_fits(), false, description);
 }
 
 // Every evaluated task's support and query points, in DIR/episodes.h5 (--save-episodes).
@@ -301,12 +304,16 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
     return std::to_string(stop) + tuned;
   };
   std::string prior_description, heb_description, coupled_description;
-  if (const auto prior = hierarchical_prior(v, source, pooled, reg_covar, prior_description)) {
+  std::optional<task::TaskFits> fits;
+  const auto training_fits = [&]() -> const task::TaskFits& {
+    if (!fits) fits = task::fit_tasks_from_pooled(source, task::Split::train, pooled, reg_covar);
+    return *fits;
+  };
+  if (const auto prior = hierarchical_prior(v, source, pooled, training_fits, prior_description)) {
     heb_description = add_bayes_method("heb", *prior);
     if (v["heb-coupled"].as<bool>()) {
       std::string estimated;
-      const gmm::HierarchicalPrior coupled =
-          task::estimate_hierarchical_prior(source, task::Split::train, pooled, reg_covar, estimated, true);
+      const gmm::HierarchicalPrior coupled = task::estimate_hierarchical_prior(training_fits(), true, estimated);
       coupled_description = add_bayes_method("heb-coupled", coupled) + ", " + estimated;
     }
   }

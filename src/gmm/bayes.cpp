@@ -51,6 +51,22 @@ EStepModel later_e_step(const PosteriorState& q) {
 Eigen::Map<const Vector> stacked(const RowMatrix& x) { return {x.data(), x.size()}; }
 Eigen::Map<Vector> stacked(RowMatrix& x) { return {x.data(), x.size()}; }
 
+// The strictly-lower entries of a square matrix, row by row (the flat form of a coupling), and back.
+Vector strictly_lower(const Matrix& x) {
+  Vector flat(x.rows() * (x.rows() - 1) / 2);
+  Index at = 0;
+  for (Index r = 1; r < x.rows(); ++r)
+    for (Index c = 0; c < r; ++c) flat[at++] = x(r, c);
+  return flat;
+}
+
+Matrix from_strictly_lower(Index n, const double* flat) {
+  Matrix x = Matrix::Zero(n, n);
+  for (Index r = 1; r < n; ++r)
+    for (Index c = 0; c < r; ++c) x(r, c) = *flat++;
+  return x;
+}
+
 // What every step of a coupled prior shares: L, Sigma^-1 = (L L^T)^-1 and Sigma^-1 m.
 struct CoupledMeans {
   Matrix lower, precision;
@@ -129,10 +145,7 @@ Vector HierarchicalPrior::pack() const {
   Eigen::Map<RowMatrix>(flat.data() + P + 1, shape.components, shape.dim) = between_variance.array().log();
   Eigen::Map<RowMatrix>(flat.data() + P + 1 + Kd, shape.components, shape.dim) = within_variance.array().log();
   Eigen::Map<RowMatrix>(flat.data() + P + 1 + 2 * Kd, shape.components, shape.dim) = strength.array().log();
-  Index at = P + 1 + 3 * Kd;
-  if (coupled())
-    for (Index r = 1; r < Kd; ++r)
-      for (Index c = 0; c < r; ++c) flat[at++] = mean_coupling(r, c);
+  if (coupled()) flat.tail(coupling_size(shape)) = strictly_lower(mean_coupling);
   return flat;
 }
 
@@ -148,12 +161,7 @@ HierarchicalPrior HierarchicalPrior::unpack(const GmmShape& shape, const Vector&
   prior.between_variance = Eigen::Map<const RowMatrix>(flat.data() + P + 1, K, d).array().exp();
   prior.within_variance = Eigen::Map<const RowMatrix>(flat.data() + P + 1 + Kd, K, d).array().exp();
   prior.strength = Eigen::Map<const RowMatrix>(flat.data() + P + 1 + 2 * Kd, K, d).array().exp();
-  if (coupled) {
-    prior.mean_coupling = Matrix::Zero(Kd, Kd);
-    Index at = P + 1 + 3 * Kd;
-    for (Index r = 1; r < Kd; ++r)
-      for (Index c = 0; c < r; ++c) prior.mean_coupling(r, c) = flat[at++];
-  }
+  if (coupled) prior.mean_coupling = from_strictly_lower(Kd, flat.data() + P + 1 + 3 * Kd);
   return prior;
 }
 
@@ -372,11 +380,7 @@ Vector variational_path_gradient(const HierarchicalPrior& prior, RowMatrixRef po
     const Matrix sigma_bar = -joint.precision * precision_bar * joint.precision;
     const Matrix lower_bar = 2.0 * sigma_bar * joint.lower;
     stacked(tau2_bar).array() += 0.5 * lower_bar.diagonal().array() / joint.lower.diagonal().array();
-    const Index Kd = K * d;
-    coupling_bar.resize(HierarchicalPrior::coupling_size(prior.shape));
-    Index at = 0;
-    for (Index r = 1; r < Kd; ++r)
-      for (Index c = 0; c < r; ++c) coupling_bar[at++] = lower_bar(r, c);
+    coupling_bar = strictly_lower(lower_bar);
   }
 
   // To the flat form: alpha = A pi, pi = softmax(logits), e = exp(2 log_sd), the rest exp(log x).

@@ -123,8 +123,7 @@ gmm::HierarchicalPrior estimate_coupled_prior_from_fits(const std::vector<gmm::G
   return prior;
 }
 
-gmm::HierarchicalPrior estimate_hierarchical_prior(TaskSource& source, Split split, const gmm::Gmm& pooled,
-                                                   double reg_covar, std::string& description, bool coupled) {
+TaskFits fit_tasks_from_pooled(TaskSource& source, Split split, const gmm::Gmm& pooled, double reg_covar) {
   if (pooled.shape.covariance != gmm::CovarianceType::diag)
     throw InputError("the hierarchical prior is for diagonal covariances; the pooled model is " +
                      gmm::to_string(pooled.shape.covariance));
@@ -140,9 +139,8 @@ gmm::HierarchicalPrior estimate_hierarchical_prior(TaskSource& source, Split spl
   em.tolerance = kFitTolerance;
   em.max_iterations = kFitIterations;
   gmm::Evaluator evaluator;
-  std::vector<gmm::Gmm> fits;
-  std::vector<Index> sizes;
-  fits.reserve(tasks.size());
+  TaskFits result;
+  result.fits.reserve(tasks.size());
   for (const Index task : tasks) {
     const RowMatrix& points = source.points(task);
     if (points.rows() < 2 * pooled.shape.components) {
@@ -151,13 +149,22 @@ gmm::HierarchicalPrior estimate_hierarchical_prior(TaskSource& source, Split spl
     }
     gmm::Gmm fit = pooled;
     gmm::fit_em(fit, points, em, evaluator);
-    fits.push_back(std::move(fit));
-    sizes.push_back(points.rows());
+    result.fits.push_back(std::move(fit));
+    result.sizes.push_back(points.rows());
   }
-  description = "estimated from the " + std::to_string(count) + " " + split_name(split) +
-                " tasks, each fitted by EM from the pooled model";
-  if (coupled) description += ", their means' covariance in full";
-  return coupled ? estimate_coupled_prior_from_fits(fits, sizes) : estimate_prior_from_fits(fits, sizes);
+  result.description = "estimated from the " + std::to_string(count) + " " + split_name(split) +
+                       " tasks, each fitted by EM from the pooled model";
+  return result;
+}
+
+gmm::HierarchicalPrior estimate_hierarchical_prior(const TaskFits& fits, bool coupled, std::string& description) {
+  description = fits.description + (coupled ? ", their means' covariance in full" : "");
+  return coupled ? estimate_coupled_prior_from_fits(fits.fits, fits.sizes) : estimate_prior_from_fits(fits.fits, fits.sizes);
+}
+
+gmm::HierarchicalPrior estimate_hierarchical_prior(TaskSource& source, Split split, const gmm::Gmm& pooled,
+                                                   double reg_covar, std::string& description, bool coupled) {
+  return estimate_hierarchical_prior(fit_tasks_from_pooled(source, split, pooled, reg_covar), coupled, description);
 }
 
 gmm::Gmm fit_pooled_model(TaskSource& source, Split split, const gmm::GmmShape& shape, double reg_covar,

@@ -19,6 +19,7 @@
 // that covariance's diagonal. Also no gradient learning: a statistician's answer to components
 // that move together.
 #include <string>
+#include <vector>
 
 #include "metagmm/gmm/bayes.hpp"
 #include "metagmm/task/sampler.hpp"
@@ -42,10 +43,23 @@ gmm::HierarchicalPrior estimate_coupled_prior_from_fits(const std::vector<gmm::G
                                                         const std::vector<Index>& sizes,
                                                         const HierarchicalPriorLimits& limits = {});
 
-// Fits every task of `split` by EM from `pooled` (reg_covar, to a tight tolerance, 1e-12 per point, so that the
-// estimate does not depend on the iteration count) and estimates the prior, independent or
-// coupled. InputError naming the source when it has fewer than kMinPriorTasks tasks in the
-// split or a task smaller than its components; `description` says what it was estimated from.
+// Every task of a split fitted by EM from the pooled model, and their point counts: what both
+// estimates are made from, so a caller that wants both fits the tasks once.
+struct TaskFits {
+  std::vector<gmm::Gmm> fits;
+  std::vector<Index> sizes;
+  std::string description;  // which tasks, fitted how
+};
+
+// Fits every task of `split` by EM from `pooled` (reg_covar, to a tight tolerance, 1e-12 per
+// point, so that the estimate does not depend on the iteration count). InputError naming the
+// source when it has fewer than kMinPriorTasks tasks in the split or a task smaller than its components.
+TaskFits fit_tasks_from_pooled(TaskSource& source, Split split, const gmm::Gmm& pooled, double reg_covar);
+
+// The prior, independent or coupled, from the fits; `description` says what it was estimated from.
+gmm::HierarchicalPrior estimate_hierarchical_prior(const TaskFits& fits, bool coupled, std::string& description);
+
+// fit_tasks_from_pooled, then the estimate from its fits.
 gmm::HierarchicalPrior estimate_hierarchical_prior(TaskSource& source, Split split, const gmm::Gmm& pooled,
                                                    double reg_covar, std::string& description, bool coupled = false);
 
