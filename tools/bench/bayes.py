@@ -39,7 +39,7 @@ def main():
         for steps in STEPS:
             extra = ["--algo", "bayes", "--prior", prior, "--mean-coupling", args.mean_coupling, "--components", 4, "--covariance", "diag", "--support",
                      support, "--query", QUERY, "--meta-batch", META_BATCH, "--inner-steps", steps, "--outer-lr",
-                     0.003, "--validate-every", 0, "--checkpoint-every", 0]
+                     0.001, "--validate-every", 0, "--checkpoint-every", 0]
             ours = theirs = float("inf")
             for _ in range(args.repeats):
                 ours = min(ours, metagmm_seconds_per_step(binary, tasks, work, extra, args.seconds))

@@ -76,7 +76,7 @@ def load_prior(path):
 
 
 def main():
-    parser = meta_step_arguments(__doc__, outer_lr=0.003)
+    parser = meta_step_arguments(__doc__, outer_lr=0.001)
     parser.add_argument("--prior", required=True)
     parser.add_argument("--mean-coupling", choices=["none", "full"], default="none")
     args = parser.parse_args()
