@@ -81,8 +81,9 @@ FitRequest read_request(const po::variables_map& v) {
   r.restarts = v["n-init"].as<int>();
   if (r.restarts < 1 || r.restarts > 10000) throw InputError("--n-init: expected an integer in [1, 10000]");
   r.prior = v["prior"].as<std::string>();
-  if (!r.prior.empty() && r.prior != "heb")
-    throw InputError("--prior: expected heb (estimate a hierarchical prior from --data TASKS:SPLIT), got '" + r.prior + "'");
+  if (!r.prior.empty() && r.prior != "heb" && r.prior != "heb-coupled")
+    throw InputError("--prior: expected heb or heb-coupled (estimate a hierarchical prior from --data TASKS:SPLIT), got '" +
+                     r.prior + "'");
   r.relevance = gmm::Relevance::parse(v["relevance"].as<std::string>(), "--relevance");
   r.seed = seed_option(v);
   r.covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
@@ -271,9 +272,9 @@ int write_hierarchical_prior(const FitRequest& r, const po::variables_map& v) {
   const auto began = Clock::now();
   std::string description;
   const gmm::HierarchicalPrior prior =
-      task::estimate_hierarchical_prior(*source, split, pooled, r.em.reg_covar, description);
+      task::estimate_hierarchical_prior(*source, split, pooled, r.em.reg_covar, description, r.prior == "heb-coupled");
   std::ostringstream settings;
-  settings << "prior = heb\npooled = " << pooled_description << "\nreg-covar = " << r.em.reg_covar
+  settings << "prior = " << r.prior << "\npooled = " << pooled_description << "\nreg-covar = " << r.em.reg_covar
            << "\nseed = " << r.seed << "\n";
   task::write_prior_file(r.out, prior, spec + ": " + description, settings.str());
   std::cout << "prior       hierarchical empirical Bayes, " << description << "\npooled      " << pooled_description
@@ -325,7 +326,9 @@ int fit_command(const std::vector<std::string>& args, comm::Communicator&) {
       ("prior", po::value<std::string>()->default_value(""),
        "heb: instead of fitting a mixture, estimate a hierarchical prior (hierarchical empirical Bayes) from the "
        "tasks of --data TASKS:SPLIT, each fitted by EM from the pooled model (--init MODEL, or fitted here by EM "
-       "from k-means++ on the pooled points with --components), and write it to --out; diagonal covariances")
+       "from k-means++ on the pooled points with --components), and write it to --out; diagonal covariances. "
+       "heb-coupled: the same with one Gaussian prior over all K d means, their full covariance across the tasks "
+       "(eval's heb-coupled; train --algo bayes --mean-coupling full starts from it)")
       ("n-init", po::value<int>()->default_value(1),
        "--init kmeans++ or random: fit from N starts and keep the best by the final log-likelihood "
        "(scikit-learn's n_init)")

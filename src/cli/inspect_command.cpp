@@ -85,7 +85,7 @@ void inspect_prior(const std::string& path) {
             << "format      " << task::kPriorFormat << " version " << file.int_attribute("/", "version").value_or(0) << "\n"
             << "written by  " << task::describe(task::read_provenance(file)) << "\n"
             << "prior       hierarchical, " << prior.shape.components << " diag components, d = " << prior.shape.dim
-            << "\n";
+            << (prior.coupled() ? ", coupled means (one Gaussian prior over all K d means)" : "") << "\n";
   if (auto data = file.string_attribute("/", "data")) std::cout << "estimated   " << *data << "\n";
   std::cout << "concentration " << std::setprecision(4) << prior.concentration.sum() << " (Dirichlet alpha:";
   for (Index k = 0; k < prior.concentration.size(); ++k) std::cout << " " << prior.concentration[k];

@@ -16,7 +16,8 @@ std::vector<SettingSpec> BayesSettings::settings() {
        {}},
       {"mean-coupling", std::string("none"),
        "bayes: none (each component's mean has its own prior, as hierarchical empirical Bayes) or full (one "
-       "Gaussian prior over all K d means with a learned Cholesky factor, starting uncoupled, so components can "
+       "Gaussian prior over all K d means with a learned Cholesky factor, starting at the --prior file's coupling (0 "
+       "for fit --prior heb, the moments estimate for fit --prior heb-coupled), so components can "
        "move together: a shared shift, rotation or scale per task; costs O((K d)^3) per step and (K d)^2 / 2 "
        "meta-parameters)",
        {"none", "full"}},
@@ -63,7 +64,13 @@ const Vector& BayesianAdaptation::starting_prior() const {
   if (!start_) {
     const gmm::HierarchicalPrior prior =
         task::read_prior_file(settings_.prior, shape_, "--prior", "the configuration has");
-    start_ = settings_.coupled ? prior.with_coupling().pack() : prior.pack();
+    // A coupled prior (fit --prior heb-coupled) starts the coupled learner at heb-coupled; an
+    // independent one starts it uncoupled, at heb. The independent learner cannot drop a coupling.
+    if (prior.coupled() && !settings_.coupled)
+      throw SettingError("mean-coupling", "bayes: --prior " + settings_.prior +
+                                              " holds coupled means (fit --prior heb-coupled); train it with "
+                                              "--mean-coupling full, or give an independent prior (fit --prior heb)");
+    start_ = settings_.coupled && !prior.coupled() ? prior.with_coupling().pack() : prior.pack();
   }
   return *start_;
 }

@@ -36,6 +36,10 @@ void write_prior_file(const std::string& path, const gmm::HierarchicalPrior& pri
     file.write<double>("/prior/within_variance", {K, d}, prior.within_variance.data(), plain);
     file.write<double>("/prior/strength", {K, d}, prior.strength.data(), plain);
     file.write<double>("/prior/first_variance", {K, d}, prior.first_variance.data(), plain);
+    if (prior.coupled()) {  // row-major, as h5py reads it: the factor's strictly-lower part, zeros elsewhere
+      const RowMatrix coupling = prior.mean_coupling.triangularView<Eigen::StrictlyLower>();
+      file.write<double>("/prior/mean_coupling", {K * d, K * d}, coupling.data(), plain);
+    }
     file.close();
   }
   output.commit();
@@ -77,9 +81,10 @@ gmm::HierarchicalPrior read_prior_file(const std::string& path) {
   shape.dim = file.require_int_attribute("/", "dim");
   if (shape.components < 1 || shape.dim < 1) throw InputError(path + ": components and dim must be >= 1");
   const std::vector<double> flat = file.dataset("/parameters", h5::Dtype::float64, 1).read_all<double>();
-  if (static_cast<Index>(flat.size()) != gmm::HierarchicalPrior::flat_size(shape)) {
+  const auto independent = gmm::HierarchicalPrior::flat_size(shape), coupled = gmm::HierarchicalPrior::flat_size(shape, true);
+  if (const auto size = static_cast<Index>(flat.size()); size != independent && size != coupled) {
     throw InputError(path + ": dataset parameters has " + std::to_string(flat.size()) + " values, expected " +
-                     std::to_string(gmm::HierarchicalPrior::flat_size(shape)) + " for " +
+                     std::to_string(independent) + " (or " + std::to_string(coupled) + " with coupled means) for " +
                      std::to_string(shape.components) + " components in " + std::to_string(shape.dim) + " dimensions");
   }
   const Vector parameters = Eigen::Map<const Vector>(flat.data(), static_cast<Index>(flat.size()));

@@ -20,6 +20,7 @@ from support import RefusalChecks, SharedDirectory, checkpoint_content, metagmm 
 # point, the same in both but for an iteration more or less at the boundary).
 HEB_TOLERANCE = 1e-6
 STEPS = 3
+ADAM_RATE = 1e-3  # bayes' default --outer-lr: Adam's first step moves each coordinate by at most it
 FIT_TOLERANCE, FIT_ITERATIONS = 1e-12, 1000  # as task/hierarchical_prior.cpp
 REG_COVAR = 1e-6
 EPS10 = 10 * np.finfo(float).eps
@@ -111,6 +112,9 @@ class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCa
             "--seed", 5, "--out", cls.tasks)
         run("fit", "--data", cls.tasks + ":train", "--components", 3, "--covariance", "diag", "--out", cls.pooled)
         run("fit", "--data", cls.tasks + ":train", "--prior", "heb", "--init", cls.pooled, "--out", cls.prior)
+        cls.coupled_prior = cls.path("coupled_prior.h5")
+        run("fit", "--data", cls.tasks + ":train", "--prior", "heb-coupled", "--init", cls.pooled, "--out",
+            cls.coupled_prior)
         common = ["--tasks", cls.tasks, "--components", 3, "--covariance", "diag", "--support", 10, "--query", 50,
                   "--inner-steps", STEPS, "--meta-batch", 8, "--steps", 40, "--validate-every", 0]
         cls.trained = {}
@@ -191,6 +195,37 @@ class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCa
         with h5py.File(self.trained[1]) as f:
             self.assertNotIn("mean_coupling", f["extra"])
 
+    def test_coupled_prior_file_is_eval_heb_coupled_and_starts_the_coupled_learner(self):
+        with h5py.File(self.coupled_prior) as f:
+            self.assertEqual(f["parameters"].shape, (3 + 2 * 9 + 1 + 3 * 9 + 9 * 8 // 2,))
+            coupling = f["prior/mean_coupling"][()]
+        self.assertEqual(coupling.shape, (9, 9))
+        self.assertEqual(np.abs(np.triu(coupling)).max(), 0)  # only the factor's strictly-lower part
+        self.assertGreater(np.abs(coupling).max(), 0)
+        self.assertIn("coupled means", run("inspect", self.coupled_prior).stdout)
+        # eval's heb under the file is eval's own heb-coupled, estimated from the same training tasks.
+        out = self.path("eval_coupled_file")
+        run("eval", "--checkpoint", self.trained[1], "--tasks", self.tasks, "--pooled", self.pooled, "--prior",
+            self.coupled_prior, "--heb-coupled", "--support", 10, "--query", 100, "--steps", STEPS, "--heb-steps", STEPS,
+            "--max-tasks", 30, "--out", out)
+        with h5py.File(os.path.join(out, "eval.h5")) as f:
+            methods, scores = f.attrs["methods"].split("\n"), f["query_log_likelihood"][()]
+        # The file keeps the variances as logs: exp(log x) may differ from x in the last bit.
+        np.testing.assert_allclose(scores[methods.index("heb")], scores[methods.index("heb-coupled")], rtol=1e-12)
+        # One Adam step moves each meta-parameter by exactly the rate: the coupled learner starts at the file's
+        # coupling (not at 0, the uncoupled start; the coupling's entries are far larger than the rate).
+        directory = self.path("from_coupled")
+        run("train", "--algo", "bayes", "--prior", self.coupled_prior, "--mean-coupling", "full", "--tasks", self.tasks,
+            "--components", 3, "--covariance", "diag", "--support", 10, "--query", 50, "--inner-steps", STEPS,
+            "--meta-batch", 8, "--steps", 1, "--validate-every", 0, "--run-dir", directory)
+        with h5py.File(os.path.join(directory, "checkpoint-000000000001.h5")) as f:
+            learned = f["extra/mean_coupling"][()]
+        start = coupling[np.tril_indices(9, -1)]  # row by row, as the flat form
+        moved = np.abs(learned - start)
+        self.assertLessEqual(moved.max(), ADAM_RATE * (1 + 1e-9))
+        self.assertGreater(moved.max(), 0)
+        self.assertGreater(np.abs(start).max(), 10 * ADAM_RATE)
+
     def test_fit_adapts_one_task_under_the_prior(self):
         out = self.path("task.h5")
         report = run("fit", "--data", self.tasks + ":250", "--init", self.prior, "--heb-steps", 4, "--out", out).stdout
@@ -224,6 +259,10 @@ class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCa
                      "--covariance", "diag", "--run-dir", self.path("none"), expect="expected 'metagmm.prior'")
         self.refused("train", "--algo", "bayes", "--prior", self.prior, "--tasks", self.tasks, "--components", 2,
                      "--covariance", "diag", "--run-dir", self.path("none"), expect="a prior for 3 components")
+        self.refused("train", "--algo", "bayes", "--prior", self.coupled_prior, "--tasks", self.tasks, "--components", 3,
+                     "--covariance", "diag", "--run-dir", self.path("none"), expect="holds coupled means")
+        self.refused("fit", "--data", self.tasks + ":train", "--prior", "coupled", "--init", self.pooled, "--out", out,
+                     expect="--prior: expected heb or heb-coupled")
         self.assertFalse(os.path.exists(out))
         self.assertFalse(os.path.exists(self.path("none")))
 

@@ -11,16 +11,17 @@ factor e^0.3 of 1, Dirichlet(2) weights and 600 points per task (1 000 training,
                 its components together, then the jitter: per-component priors cannot see it
   heavy         Student-t jitter with 2 degrees of freedom
   drop          anchored with each component absent from a task with probability 0.3
-The pooled model is `metagmm fit --data TASKS:train`, the prior `metagmm fit --data TASKS:train
---prior heb --init POOLED`. For each support size n two meta-learners, `train --algo bayes --prior
-PRIOR` (5 variational-EM steps, Adam) with independent means and with --mean-coupling full (one
-Gaussian prior over all K d means, starting uncoupled), are trained on episodes of n support and
-200 query points, validated on all 100 validation tasks every 1 000 steps; each learner is its
-best validated checkpoint (early stopping), and "chosen on validation" is what a user would deploy,
-chosen by parsimony in one `eval --split validation` (no test data): the independent learner, unless
-the coupled one is significantly better than it on the validation tasks, and heb itself (their
-common start, 5 steps) where it is significantly better than that learner (the entry is then heb's,
-its steps tuned: a difference of 0). `metagmm eval` scores both on the test tasks (n support, 500 query points, 5 steps) next to
+The pooled model is `metagmm fit --data TASKS:train`, the priors `metagmm fit --data TASKS:train
+--prior heb --init POOLED` and `--prior heb-coupled` (the means' full covariance by moments). For
+each support size n two meta-learners, `train --algo bayes` (5 variational-EM steps, Adam at its
+default rate) from the heb prior with independent means, and with --mean-coupling full (one Gaussian
+prior over all K d means) from the heb-coupled prior, are trained on episodes of n support and 200
+query points, validated on all 100 validation tasks every 1 000 steps; each learner is its best
+validated checkpoint (early stopping). "Chosen on validation" is what a user would deploy, chosen by
+parsimony in one `eval --split validation` (no test data): in each model class the learner unless its
+start (heb or heb-coupled with 5 steps) is significantly better there, then the coupled class's choice
+only where it is significantly better than the independent one's (where a start is chosen, the entry
+is that method's on the test tasks, its steps tuned). `metagmm eval` scores both on the test tasks (n support, 500 query points, 5 steps) next to
 heb and heb-coupled (its means' full covariance estimated by moments; both with the step count
 tuned on validation), pooled+MAP (relevance tuned on validation), EM from
 k-means++ (best of 10) and the oracle. Verdicts use the paired 95% interval of the per-task
@@ -55,11 +56,14 @@ FAMILIES = {
     "drop": ["--family", "anchored", "--drop", 0.3],
 }
 # (label, eval name) of the rows; every one is reported minus heb.
-LEARNERS = {"bayes": [], "bayes-coupled": ["--mean-coupling", "full"]}  # run directory: extra train options
+# run directory: extra train options; each learner starts at its classical estimate (priors[learner])
+LEARNERS = {"bayes": [], "bayes-coupled": ["--mean-coupling", "full"]}
+LEARNER_START = {"bayes": "heb", "bayes-coupled": "heb-coupled"}  # the eval method that is a learner's step 0
 # (label, eval name, reference) of the rows: each reported minus its reference's value on the same task.
 ROWS = [("meta-learned Bayes, chosen on validation", "bayes-chosen", "heb"),
         ("meta-learned Bayes (bayes)", "bayes", "heb"), ("meta-learned Bayes, coupled means", "bayes-coupled", "heb"),
         ("heb-coupled (moments, coupled means)", "heb-coupled", "heb"),
+        ("meta-learned Bayes, chosen on validation", "bayes-chosen", "heb-coupled"),
         ("meta-learned Bayes, coupled means", "bayes-coupled", "heb-coupled"),
         ("pooled + MAP, r tuned", "pooled+map", "heb"),
         ("EM from k-means++, best of 10", "em-kmeans++x10", "heb"), ("oracle", "oracle", "heb")]
@@ -67,7 +71,8 @@ ROWS = [("meta-learned Bayes, chosen on validation", "bayes-chosen", "heb"),
 
 def prepare_family(directory, family, sigma, args):
     os.makedirs(directory, exist_ok=True)
-    tasks, pooled, prior = (os.path.join(directory, name) for name in ("tasks.h5", "pooled.h5", "prior.h5"))
+    tasks, pooled, prior, coupled = (os.path.join(directory, name)
+                                     for name in ("tasks.h5", "pooled.h5", "prior.h5", "prior-coupled.h5"))
     total = args.train_tasks + args.validation_tasks + args.test_tasks
     split = ":".join(f"{c / total:.6f}" for c in (args.train_tasks, args.validation_tasks, args.test_tasks))
     if not os.path.exists(tasks):
@@ -78,7 +83,9 @@ def prepare_family(directory, family, sigma, args):
         metagmm("fit", "--data", tasks + ":train", "--components", 4, "--covariance", "diag", "--out", pooled)
     if not os.path.exists(prior):
         metagmm("fit", "--data", tasks + ":train", "--prior", "heb", "--init", pooled, "--out", prior)
-    return tasks, pooled, prior
+    if not os.path.exists(coupled):
+        metagmm("fit", "--data", tasks + ":train", "--prior", "heb-coupled", "--init", pooled, "--out", coupled)
+    return tasks, pooled, {"bayes": prior, "bayes-coupled": coupled}
 
 
 def best_validated(run_dir):
@@ -101,28 +108,30 @@ def final_scores(out):
     return {rename.get(name, name): final[names.index(name)] for name in names}
 
 
-def choose_on_validation(directory, checkpoints, tasks, pooled, prior, support, args):
-    """The model a user would deploy, chosen on the validation tasks by parsimony: the independent
-    learner, unless the coupled one (528 more meta-parameters) is significantly better than it there,
-    and heb itself (the learners' common start) where it is significantly better than that learner.
-    "Significantly": the paired 95% interval of the per-task difference is entirely above 0."""
+def choose_on_validation(directory, checkpoints, tasks, pooled, priors, support, args):
+    """The model a user would deploy, chosen on the validation tasks by parsimony. In each model class
+    (independent means; coupled means, 528 more meta-parameters) the learner, unless its start (heb,
+    heb-coupled: the classical estimate with 5 steps) is significantly better there; then the coupled
+    class's choice only where it is significantly better than the independent one's. "Significantly":
+    the paired 95% interval of the per-task difference is entirely above 0."""
     out = os.path.join(directory, "validation")
     if not os.path.exists(os.path.join(out, "eval.h5")):
         metagmm("eval", "--checkpoint", *checkpoints, "--tasks", tasks, "--split", "validation", "--pooled", pooled,
-                "--prior", prior, "--heb-steps", STEPS, "--n-init", 1, "--support", support, "--query", QUERY_TEST,
-                "--steps", STEPS, "--seed", args.seed, "--out", out)
+                "--prior", priors["bayes"], "--heb-coupled", "--heb-steps", STEPS, "--n-init", 1, "--support", support,
+                "--query", QUERY_TEST, "--steps", STEPS, "--seed", args.seed, "--out", out)
     scores = final_scores(out)
-    chosen = "bayes-coupled" if verdict(scores["bayes-coupled"] - scores["bayes"]) == "above" else "bayes"
-    return "heb" if verdict(scores["heb"] - scores[chosen]) == "above" else chosen
+    better = lambda a, b: verdict(scores[a] - scores[b]) == "above"  # noqa: E731
+    independent, coupled = (LEARNER_START[name] if better(LEARNER_START[name], name) else name for name in LEARNERS)
+    return coupled if better(coupled, independent) else independent
 
 
-def cell(directory, tasks, pooled, prior, support, args):
+def cell(directory, tasks, pooled, priors, support, args):
     """{eval name: per-task query log-likelihood after STEPS steps} for one support size."""
     checkpoints = []
     for learner, options in LEARNERS.items():
         run_dir = os.path.join(directory, learner)
         if not os.path.exists(os.path.join(run_dir, f"checkpoint-{args.steps:012d}.h5")):
-            metagmm("train", "--algo", "bayes", "--prior", prior, *options, "--tasks", tasks, "--components", 4,
+            metagmm("train", "--algo", "bayes", "--prior", priors[learner], *options, "--tasks", tasks, "--components", 4,
                     "--covariance", "diag", "--support", support, "--query", QUERY_TRAIN, "--inner-steps", STEPS,
                     "--meta-batch", args.meta_batch, "--steps", args.steps, "--outer-lr", args.outer_lr, "--seed", args.seed,
                     "--validate-every", VALIDATE_EVERY, "--validation-tasks", 0, "--checkpoint-every", VALIDATE_EVERY,
@@ -130,10 +139,10 @@ def cell(directory, tasks, pooled, prior, support, args):
                     "--progress-seconds", 1000, "--run-dir", run_dir)
         _, checkpoint = best_validated(run_dir)
         checkpoints.append(checkpoint)
-    chosen = choose_on_validation(directory, checkpoints, tasks, pooled, prior, support, args)
+    chosen = choose_on_validation(directory, checkpoints, tasks, pooled, priors, support, args)
     out = os.path.join(directory, "eval")
     if not os.path.exists(os.path.join(out, "eval.h5")):  # a finished cell is read again, not rerun
-        metagmm("eval", "--checkpoint", *checkpoints, "--tasks", tasks, "--pooled", pooled, "--prior", prior,
+        metagmm("eval", "--checkpoint", *checkpoints, "--tasks", tasks, "--pooled", pooled, "--prior", priors["bayes"],
                 "--heb-coupled", "--support", support, "--query", QUERY_TEST, "--steps", STEPS, "--seed", args.seed,
                 "--out", out)
     scores = final_scores(out)
@@ -198,9 +207,9 @@ def main():
     for family in args.families:
         for sigma in args.sigmas_for(family):
             directory = os.path.join(args.out, family, f"sigma{sigma:g}")
-            tasks, pooled, prior = prepare_family(directory, family, sigma, args)
+            tasks, pooled, priors = prepare_family(directory, family, sigma, args)
             for n in args.supports_for(family):
-                scores = cell(os.path.join(directory, f"n{n}"), tasks, pooled, prior, n, args)
+                scores = cell(os.path.join(directory, f"n{n}"), tasks, pooled, priors, n, args)
                 results[family, sigma, n] = scores
                 report = []
                 for key, reference in [("bayes-chosen", "heb"), *((k, "heb") for k in LEARNERS), ("heb-coupled", "heb"),

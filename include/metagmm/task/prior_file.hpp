@@ -2,7 +2,8 @@
 // A hierarchical prior in HDF5 ("metagmm.prior", version 1), written by
 // `metagmm fit --data TASKS:train --prior heb` and read by `fit --adapt heb`, `eval` and
 // `train --algo bayes --prior FILE`:
-//   /parameters                 float64 [P + 1 + 3 K d]  the flat form (gmm/bayes.hpp), exactly
+//   /parameters                 float64 [P + 1 + 3 K d (+ K d (K d - 1) / 2 when coupled)]  the flat
+//                               form (gmm/bayes.hpp), exactly
 //   /model/...                  the first E-step's mixture, laid out as a metagmm.gmm model
 //   /prior/concentration        float64 [K]     Dirichlet alpha
 //   /prior/mean                 float64 [K, d]  prior means m
@@ -10,6 +11,9 @@
 //   /prior/within_variance      float64 [K, d]  s2, the within-task variance's centre
 //   /prior/strength             float64 [K, d]  kappa, its strength in pseudo-points
 //   /prior/first_variance       float64 [K, d]  e, the first E-step's variances
+//   /prior/mean_coupling        float64 [K d, K d]  only in a coupled prior (fit --prior heb-coupled):
+//                               C, the strictly-lower part of the means' Cholesky factor
+//                               diag(sqrt tau2) + C over the stacked means (zeros on and above the diagonal)
 //   root attributes: format, version, components, dim, covariance_type ("diag"), data, settings.
 #include <string>
 
