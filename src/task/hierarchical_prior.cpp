@@ -112,7 +112,8 @@ gmm::HierarchicalPrior estimate_coupled_prior_from_fits(const std::vector<gmm::G
   covariance /= static_cast<double>(fits.size() - 1);
   covariance.diagonal() -= sampling / static_cast<double>(fits.size());
   const Eigen::SelfAdjointEigenSolver<Matrix> eigen(covariance);
-  const double floor = limits.min_between_ratio * prior.within_variance.minCoeff();
+  const double floor = std::max(limits.min_between_ratio * prior.within_variance.minCoeff(),
+                                eigen.eigenvalues().maxCoeff() / limits.max_coupled_condition);
   covariance = eigen.eigenvectors() * eigen.eigenvalues().cwiseMax(floor).asDiagonal() * eigen.eigenvectors().transpose();
   const Eigen::LLT<Matrix> factor(covariance);
   if (factor.info() != Eigen::Success) throw NumericError("the coupled prior's covariance is not positive definite");

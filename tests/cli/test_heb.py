@@ -71,7 +71,8 @@ def estimate_prior(task_points, pooled, coupled=False):
     if coupled:
         cov = np.cov(mu.reshape(len(fits), -1), rowvar=False) - np.diag((v / n).mean(axis=0).ravel())
         values, vectors = np.linalg.eigh(cov)
-        prior["cov"] = vectors @ np.diag(np.maximum(values, 1e-4 * s2.min())) @ vectors.T
+        floor = max(1e-4 * s2.min(), values.max() / 1e6)
+        prior["cov"] = vectors @ np.diag(np.maximum(values, floor)) @ vectors.T
         prior["e"] = s2 + np.diag(prior["cov"]).reshape(s2.shape)
     return prior
 

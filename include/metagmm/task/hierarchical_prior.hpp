@@ -15,7 +15,7 @@
 // The coupled estimate (eval's heb-coupled) keeps all of that but replaces the independent
 // tau2 by the covariance of the stacked means u_t = (mu_t11, ..., mu_tKd) across tasks, less
 // the mean sampling noise on its diagonal, its eigenvalues floored at min_between_ratio times
-// the smallest s2, as the Cholesky factor of gmm/bayes.hpp's coupled prior; e is then s2 plus
+// the smallest s2 and at its largest / max_coupled_condition, as the Cholesky factor of gmm/bayes.hpp's coupled prior; e is then s2 plus
 // that covariance's diagonal. Also no gradient learning: a statistician's answer to components
 // that move together.
 #include <string>
@@ -31,6 +31,10 @@ inline constexpr Index kMinPriorTasks = 10;
 
 struct HierarchicalPriorLimits {
   double min_between_ratio = 1e-4;   // tau2 >= this times s2: a prior on the mean stays a density
+  // The coupled covariance's eigenvalues are also kept >= its largest / this: with heavy-tailed
+  // tasks a degenerate component (s2 ~ 1e-3) let it span 1e10, and the learner's posterior
+  // precision (Sigma^-1 + diag(n / v)) stopped being numerically positive definite after one step.
+  double max_coupled_condition = 1e6;
   double min_strength = 1.0, max_strength = 1e4;
   double min_concentration = 1.0, max_concentration = 1e4;
 };
