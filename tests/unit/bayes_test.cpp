@@ -3,6 +3,8 @@
 // the method-of-moments estimate on tasks drawn from a known hierarchy, and the prior file.
 #include <gtest/gtest.h>
 
+#include <Eigen/Eigenvalues>
+
 #include <cmath>
 
 #include "metagmm/core/error.hpp"
@@ -308,6 +310,30 @@ TEST(Bayes, CoupledMomentsRecoverComponentsThatMoveTogether) {
   const HierarchicalPrior independent = task::estimate_prior_from_fits(fits, sizes);
   EXPECT_FALSE(independent.coupled());
   EXPECT_NEAR(independent.between_variance(0, 0), covariance(0, 0), 1e-9);
+}
+
+// A degenerate component (variance 1e-6, means that hardly move) next to one whose means spread
+// by 1e3: the floor at 1e-4 min s2 alone would leave a condition near 1e13; the estimate keeps it
+// at the limit, and the learner's posterior precision stays positive definite.
+TEST(Bayes, CoupledMomentsKeepTheConditionBounded) {
+  const GmmShape shape{2, 1, CovarianceType::diag};
+  const auto [fits, sizes] = draw_fits(shape, 23, [&](Gmm& g, RandomStream& random) {
+    g.means(0, 0) = 1e-4 * random.normal();
+    g.log_sd(0, 0) = 0.5 * std::log(1e-6);
+    g.means(1, 0) = 10.0 + 1e3 * random.normal();
+  });
+  const task::HierarchicalPriorLimits limits;
+  const HierarchicalPrior prior = task::estimate_coupled_prior_from_fits(fits, sizes);
+  Matrix lower = prior.mean_coupling;
+  lower.diagonal() = Eigen::Map<const Vector>(prior.between_variance.data(), 2).array().sqrt();
+  const Vector eigenvalues = Eigen::SelfAdjointEigenSolver<Matrix>(lower * lower.transpose()).eigenvalues();
+  // Relative 1e-6: the eigenvalues of L L^T recomputed from the Cholesky factor, condition ~1e6.
+  EXPECT_LE(eigenvalues.maxCoeff() / eigenvalues.minCoeff(), limits.max_coupled_condition * (1 + 1e-6));
+  EXPECT_GT(eigenvalues.maxCoeff(), 1e5);  // the spread component is kept
+  RowMatrix points(4, 1);
+  points << 0.0, 1e-3, 10.0, 900.0;
+  std::vector<PosteriorState> path;
+  EXPECT_NO_THROW(variational_path(prior, points, 5, path));
 }
 
 TEST(Bayes, PriorFileRoundTripsAndRejectsOtherFiles) {
