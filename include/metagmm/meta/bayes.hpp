@@ -6,8 +6,9 @@
 // posterior predictive, and the meta-gradient is exact: a reverse pass over the m stored steps.
 // It starts from a prior file (--prior, written by `metagmm fit --prior heb`), so its step 0 is
 // the hierarchical empirical Bayes baseline. Diagonal covariances. With --mean-coupling full the
-// prior's means are coupled (gmm/bayes.hpp): one more block, C, starting at 0, so step 0 is still
-// the baseline and training can learn that components move together.
+// prior's means are coupled (gmm/bayes.hpp): one more block, C, starting at the prior file's (0 for
+// fit --prior heb, the moments estimate for fit --prior heb-coupled), so step 0 is that baseline
+// and training can learn that components move together.
 #include <optional>
 #include <string>
 #include <vector>
