@@ -1,8 +1,13 @@
 // metagmm eval: trained checkpoints on held-out tasks. Checkpoints of mixture algorithms get
 // adaptation curves against the baselines (eval_mixture.cpp, eval/runner.hpp); checkpoints of
 // encoders (ProtoNet) few-shot accuracy and the GMM head (eval_protonet.cpp, eval/fewshot.hpp).
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <iostream>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "command_list.hpp"
 #include "common.hpp"
@@ -28,6 +33,25 @@ std::unique_ptr<task::TaskSource> training_source(const train::Checkpoint& c, co
   return task::make_generated_source(generator_options(v, "gen-"), kEvalCacheBytes);
 }
 
+// --names: one name per checkpoint, in order, distinct, and spelt so that every table and file can
+// carry it (eval.h5 joins the methods' names with newlines; the Markdown tables split on '|').
+void name_checkpoints(const std::vector<std::string>& names, std::vector<EvalCheckpoint>& checkpoints) {
+  if (names.size() != checkpoints.size()) {
+    throw InputError("--names: " + std::to_string(names.size()) + " names for " + std::to_string(checkpoints.size()) +
+                     " checkpoints; give one per --checkpoint, in order");
+  }
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
+    const bool spelt = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '+' || c == '#';
+    });
+    if (!spelt) throw InputError("--names: '" + name + "': expected letters, digits and - _ . + # only");
+    if (!seen.insert(name).second) throw InputError("--names: '" + name + "' is given twice");
+    checkpoints[i].name = name;
+  }
+}
+
 EvalInput read_input(const po::variables_map& v) {
   EvalInput input;
   if (!v.count("checkpoint")) throw_missing("checkpoint");
@@ -35,8 +59,12 @@ EvalInput read_input(const po::variables_map& v) {
   input.split = task::parse_split(v["split"].as<std::string>(), "--split");
   input.seed = seed_option(v);
   for (const std::string& path : v["checkpoint"].as<std::vector<std::string>>())
-    input.checkpoints.push_back({path, train::read_checkpoint(path)});
+    input.checkpoints.push_back({path, train::read_checkpoint(path), ""});
   const bool encoders = input.checkpoints.front().checkpoint.encoder.has_value();
+  if (v.count("names")) {
+    if (encoders) throw InputError("--names: names mixture checkpoints; ProtoNet results are keyed by each checkpoint's path");
+    name_checkpoints(v["names"].as<std::vector<std::string>>(), input.checkpoints);
+  }
   for (const EvalCheckpoint& c : input.checkpoints) {
     if (c.checkpoint.encoder.has_value() != encoders) {
       throw InputError("--checkpoint " + c.path + ": trained with --algo " + c.checkpoint.algorithm +
@@ -96,6 +124,9 @@ int eval_command(const std::vector<std::string>& args, comm::Communicator& comm)
       ("checkpoint", po::value<std::vector<std::string>>()->multitoken()->value_name("FILE ..."),
        "checkpoints of metagmm train to evaluate, all on the same tasks: mixture checkpoints (reptile, maml, "
        "fomaml) or protonet checkpoints, not both (required)")
+      ("names", po::value<std::vector<std::string>>()->multitoken()->value_name("NAME ..."),
+       "the checkpoints' names in the tables and files, one per --checkpoint in order (letters, digits, - _ . + #); "
+       "default: the algorithm (NAME#2 for its second checkpoint); mixture checkpoints only")
       ("tasks", po::value<std::string>()->default_value(""),
        "task set; empty: the first checkpoint's training tasks (its file, or its generated family)")
       ("split", po::value<std::string>()->default_value("test"), "which split's tasks: train, validation or test")

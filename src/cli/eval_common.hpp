@@ -20,6 +20,7 @@ inline constexpr std::size_t kEvalCacheBytes = std::size_t{1} << 30;
 struct EvalCheckpoint {
   std::string path;
   train::Checkpoint checkpoint;
+  std::string name;  // --names: its column's name; empty: the algorithm (NAME#2 for its second checkpoint)
 };
 
 struct EvalInput {

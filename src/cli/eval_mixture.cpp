@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -259,7 +260,8 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
                        ") in d = " + std::to_string(shape.dim) + ": the baselines need one shape");
     }
     const int n = ++seen[c.checkpoint.algorithm];
-    const std::string name = c.checkpoint.algorithm + (n > 1 ? "#" + std::to_string(n) : "");
+    const std::string name =
+        !c.name.empty() ? c.name : c.checkpoint.algorithm + (n > 1 ? "#" + std::to_string(n) : "");
     auto algorithm = train::checkpoint_mixture_algorithm(c.checkpoint, c.path);
     const bool by_em = algorithm->adapts_by_em();
     Vector meta = train::meta_parameters(c.checkpoint, *algorithm);
@@ -319,6 +321,11 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
   }
   e->methods.push_back(eval::map_from_prior("pooled+map", pooled, relevance, reg_covar));
   if (source.has_truth()) e->methods.push_back(eval::oracle("oracle", [&source](Index t) { return source.truth(t); }));
+
+  std::set<std::string> names;  // --names must not take a baseline's (or another column's) name
+  for (const auto& method : e->methods)
+    if (!names.insert(method->name()).second)
+      throw InputError("--names: '" + method->name() + "' is also the name of another method in this evaluation");
 
   std::ostringstream settings;
   settings << "support = " << episode.support << "\nquery = " << episode.query << "\nsteps = " << e->run.steps

@@ -159,6 +159,18 @@ class MixtureEval(SharedDirectory, RefusalChecks, unittest.TestCase):
             self.assertEqual(list(f["query_points"][()]), [15] * 7)
             self.assertEqual(f.attrs["split"], "validation")
 
+    def test_names_rename_the_checkpoints_columns_only(self):
+        out = self.path("named")
+        run(*self.eval_args, "--names", "run-a", "run_b.2", "--max-tasks", 7, "--out", out)
+        with h5py.File(os.path.join(out, "eval.h5")) as f, h5py.File(self.path("one", "eval.h5")) as default:
+            named, methods = f.attrs["methods"].split("\n"), default.attrs["methods"].split("\n")
+            renamed = {"reptile": "run-a", "reptile+em": "run-a+em", "maml": "run_b.2", "maml+em": "run_b.2+em"}
+            self.assertEqual(named, [renamed.get(m, m) for m in methods])
+            # The same numbers under the new names (the first 7 tasks of the default run).
+            np.testing.assert_array_equal(f["query_log_likelihood"][()], default["query_log_likelihood"][:, :7, :])
+        with open(os.path.join(out, "table.md")) as f:
+            self.assertIn("| run-a |", f.read())
+
     def test_bad_options(self):
         base = ["eval", "--checkpoint", self.checkpoints[0]]
         kept = self.path("kept")
@@ -177,6 +189,10 @@ class MixtureEval(SharedDirectory, RefusalChecks, unittest.TestCase):
         self.refused(*base, "--out", kept, "--pooled", wrong, expect="--pooled")
         run_ranks(2, "train", "--tasks", self.tasks, "--components", 2, "--steps", 2, "--run-dir", self.path("k2"))
         self.refused(*base, self.path("k2/checkpoint-000000000002.h5"), "--out", kept, expect="the baselines need one shape")
+        self.refused(*base, "--names", "a", "b", "--out", kept, expect="--names: 2 names for 1 checkpoints")
+        self.refused(*base, self.checkpoints[1], "--names", "a", "a", "--out", kept, expect="'a' is given twice")
+        self.refused(*base, "--names", "a|b", "--out", kept, expect="expected letters, digits")
+        self.refused(*base, "--names", "oracle", "--out", kept, expect="'oracle' is also the name of another method")
         # Nothing half-written, the earlier results untouched.
         self.assertEqual({name: read_bytes(os.path.join(kept, name)) for name in os.listdir(kept)}, before)
 
