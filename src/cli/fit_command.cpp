@@ -54,6 +54,7 @@ std::string default_assignments_path(const std::string& out) {
 struct FitRequest {
   std::string out, assignments, init, adapt, prior;
   int heb_steps = 5, restarts = 1;
+  std::optional<int> steps;  // --steps: a checkpoint's own adaptation steps; unset: as in training
   gmm::EmOptions em;
   gmm::Relevance relevance;
   std::uint64_t seed = 0;
@@ -78,6 +79,10 @@ FitRequest read_request(const po::variables_map& v) {
     throw InputError("--adapt: expected auto, em, map, heb or inner, got '" + r.adapt + "'");
   r.heb_steps = v["heb-steps"].as<int>();
   if (r.heb_steps < 0 || r.heb_steps > 1000) throw InputError("--heb-steps: expected an integer in [0, 1000]");
+  if (given(v, "steps")) {
+    r.steps = v["steps"].as<int>();
+    if (*r.steps < 0 || *r.steps > 100000) throw InputError("--steps: expected an integer in [0, 100000]");
+  }
   r.restarts = v["n-init"].as<int>();
   if (r.restarts < 1 || r.restarts > 10000) throw InputError("--n-init: expected an integer in [1, 10000]");
   r.prior = v["prior"].as<std::string>();
@@ -169,13 +174,22 @@ FitOutcome fit(const FitRequest& r, const FitData& data, const std::optional<Fil
     outcome.result.iterations = r.heb_steps;
   } else if (prior) {
     throw InputError("--init " + r.init + ": a hierarchical prior adapts by --adapt heb, not " + outcome.method);
+  } else if (r.steps && outcome.method != "inner") {
+    throw InputError("--steps: counts a checkpoint's own steps (--adapt inner); " + outcome.method +
+                     " stops by --max-iter and --tol");
   } else if (outcome.method == "inner") {
     if (!checkpoint) throw InputError("--adapt inner: needs --init CHECKPOINT (a checkpoint's own adaptation)");
     const auto algorithm = train::checkpoint_mixture_algorithm(*file->checkpoint, r.init);
     const Vector meta = train::meta_parameters(*file->checkpoint, *algorithm);
-    outcome.model = gmm::Gmm::unpack(outcome.model.shape, algorithm->adapted_model(meta, data.points));
+    if (r.steps) {  // its own steps, as many as asked (0: the start itself), as eval follows them
+      std::vector<Vector> iterates;
+      algorithm->adaptation_path(meta, data.points, *r.steps, iterates);
+      outcome.model = gmm::Gmm::unpack(outcome.model.shape, iterates.back());
+    } else {
+      outcome.model = gmm::Gmm::unpack(outcome.model.shape, algorithm->adapted_model(meta, data.points));
+    }
     outcome.result.mean_log_likelihood = evaluator.mean_log_likelihood(outcome.model, data.points);
-    outcome.result.iterations = algorithm->adaptation_steps();
+    outcome.result.iterations = r.steps.value_or(algorithm->adaptation_steps());
   } else if (outcome.method == "map") {
     if (!file) throw InputError("--adapt map: needs --init MODEL or CHECKPOINT, the prior to adapt");
     outcome.result = gmm::fit_map(outcome.model, file->model, data.points, r.em, r.relevance, evaluator);
@@ -191,6 +205,7 @@ std::string fit_settings(const FitRequest& r, const gmm::GmmShape& shape, const 
            << "\ninit = " << r.init << "\nadapt = " << method;
   if (method == "map") settings << "\nrelevance = " << r.relevance.to_string();
   if (method == "heb") settings << "\nheb-steps = " << r.heb_steps;
+  if (method == "inner" && r.steps) settings << "\nsteps = " << *r.steps;
   if (r.restarts > 1) settings << "\nn-init = " << r.restarts;
   settings << "\nmax-iter = " << r.em.max_iterations << "\ntol = " << r.em.tolerance << "\nreg-covar = " << r.em.reg_covar
            << "\nseed = " << r.seed << "\n";
@@ -224,7 +239,7 @@ void print_report(const FitRequest& r, const FitData& data, const FitOutcome& f,
               << "scored as the posterior predictive";
   } else if (inner) {
     std::cout << "adapt       " << f.result.iterations << " inner steps of " << file->checkpoint->algorithm
-              << ", as in training";
+              << (r.steps ? (*r.steps == 0 ? " (the meta-learned start itself)" : " (--steps)") : ", as in training");
   } else {
     std::cout << (f.method == "map" ? "map-em      " : "em          ") << f.result.iterations << " iterations, "
               << (f.result.converged ? "converged" : "not converged") << " (tol " << shortest_text(r.em.tolerance) << ")";
@@ -321,6 +336,9 @@ int fit_command(const std::vector<std::string>& args, comm::Communicator&) {
        "hierarchical prior from fit --prior heb), or inner (a checkpoint's own adaptation, exactly as training adapted "
        "each task: its --inner, --inner-steps, --inner-lr and learned step sizes); auto: inner for a checkpoint, "
        "heb for a prior, em otherwise")
+      ("steps", po::value<int>(),
+       "--adapt inner: how many of the checkpoint's own adaptation steps to take (0: the meta-learned start "
+       "itself, scored as it is); default: as many as in training")
       ("heb-steps", po::value<int>()->default_value(5),
        "--adapt heb: variational-EM steps under the prior (the adapted model is the posterior predictive)")
       ("prior", po::value<std::string>()->default_value(""),

@@ -550,8 +550,29 @@ class FitFromCheckpoint(Workspace):
             start.precisions_cholesky_ = f["model/precisions_cholesky"][()]
         with h5py.File(self.path("a.h5")) as f:
             adapted = f.attrs["mean_log_likelihood"]
+            adapted_parameters = f["parameters"][()]
             self.assertEqual(f.attrs["iterations"], 5)
         self.assertGreater(adapted, start.score(points) + 1e-3)
+        # --steps 0 scores the start itself; --steps 5 is the trained count, bit for bit; --steps 8 goes on.
+        report = run(["fit", "--data", f"{self.tasks}:110", "--init", checkpoint, "--steps", 0, "--out",
+                      self.path("s0.h5")]).stdout
+        self.assertIn("0 inner steps of maml (the meta-learned start itself)", report)
+        run(["fit", "--data", f"{self.tasks}:110", "--init", checkpoint, "--steps", 5, "--out", self.path("s5.h5")])
+        run(["fit", "--data", f"{self.tasks}:110", "--init", checkpoint, "--steps", 8, "--out", self.path("s8.h5")])
+        with h5py.File(self.path("s0.h5")) as s0, h5py.File(self.path("s5.h5")) as s5, h5py.File(self.path("s8.h5")) as s8:
+            # Relative 1e-12: the same density summed by our kernels and by scikit-learn's.
+            self.assertAlmostEqual(s0.attrs["mean_log_likelihood"] / start.score(points), 1, delta=1e-12)
+            self.assertEqual(bits(s5["parameters"][()]), bits(adapted_parameters))
+            self.assertEqual(s8.attrs["iterations"], 8)
+            self.assertIn("steps = 8", s8.attrs["settings"])
+        for extra, expect in ((["--adapt", "em", "--steps", 2], "--steps: counts a checkpoint's own steps"),
+                              (["--steps", -1], "--steps: expected an integer in [0, 100000]")):
+            result = run(["fit", "--data", f"{self.tasks}:110", "--init", checkpoint, *extra, "--out",
+                          self.path("refused.h5")], check=False)
+            self.assertEqual(result.returncode, 2, result.stderr)
+            self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+            self.assertIn(expect, result.stderr)
+        self.assertFalse(os.path.exists(self.path("refused.h5")))
 
     def test_map_adaptation_limits(self):
         """--adapt map: no relevance is EM; infinite relevance keeps the start (the prior)."""
