@@ -75,6 +75,7 @@ void write_hdf5(const fs::path& path, const Results& r, const ReportContext& c) 
     file.write("/query_log_likelihood", {M, T, J}, r.query.data());
     file.write("/support_log_likelihood", {M, T, J}, r.support.data());
     if (r.labels) file.write("/adjusted_rand_index", {M, T}, r.ari.data());
+    if (r.labels) file.write("/adjusted_rand_index_by_step", {M, T, J}, r.ari_by_step.data());
     file.write("/steps_to_tolerance", {M, T}, r.steps_to_tolerance.data());
     file.write("/diverged", {M, T}, r.diverged.data());
     file.write("/seconds", {M, T}, r.seconds.data());
@@ -104,10 +105,16 @@ std::string summary_csv(const Results& r, const std::vector<MethodSummary>& summ
 
 std::string curves_csv(const std::vector<MethodSummary>& summary) {
   std::ostringstream csv;
-  csv << std::setprecision(10) << "method,step,loglik,ci95,tasks\n";
+  csv << std::setprecision(10) << "method,step,loglik,ci95,tasks,ari,ari_ci95\n";
   for (const MethodSummary& s : summary)
-    for (std::size_t j = 0; j < s.query.size(); ++j)
-      csv << s.name << "," << j << "," << s.query[j].mean << "," << s.query[j].half_width << "," << s.query[j].n << "\n";
+    for (std::size_t j = 0; j < s.query.size(); ++j) {
+      csv << s.name << "," << j << "," << s.query[j].mean << "," << s.query[j].half_width << "," << s.query[j].n;
+      if (j < s.ari_by_step.size()) {
+        csv << "," << s.ari_by_step[j].mean << "," << s.ari_by_step[j].half_width << "\n";
+      } else {
+        csv << ",,\n";  // no labels
+      }
+    }
   return csv.str();
 }
 
@@ -155,7 +162,10 @@ std::vector<MethodSummary> summarize(const Results& r) {
     MethodSummary s;
     s.name = r.methods[static_cast<std::size_t>(m)];
     for (int j = 0; j <= r.steps; ++j) s.query.push_back(summarize(over_tasks(r, r.query, m, j)));
-    if (r.labels) s.ari = summarize(over_tasks(r, r.ari, m));
+    if (r.labels) {
+      s.ari = summarize(over_tasks(r, r.ari, m));
+      for (int j = 0; j <= r.steps; ++j) s.ari_by_step.push_back(summarize(over_tasks(r, r.ari_by_step, m, j)));
+    }
     s.steps_to_tolerance = summarize(over_tasks(r, r.steps_to_tolerance, m));
     double seconds = 0.0;
     for (Index t = 0; t < r.task_count(); ++t) {

@@ -16,6 +16,7 @@ using Clock = std::chrono::steady_clock;
 // The numbers one method leaves for one task.
 struct Outcome {
   std::vector<double> query, support;  // steps + 1 each
+  std::vector<double> ari_by_step;     // steps + 1 where the query has labels, else empty
   double ari = std::numeric_limits<double>::quiet_NaN();
   double steps_to_tolerance = 0.0, seconds = 0.0;
   bool diverged = false;
@@ -52,6 +53,8 @@ Outcome run_method(Method& method, const task::Episode& episode, const RunOption
     support.push_back(on_support);
     if (j <= options.steps) {
       out.query.push_back(on_query);
+      if (episode.query_labels.size() > 0)
+        out.ari_by_step.push_back(known_label_ari(episode.query_labels, evaluator.assignments(model, episode.query)));
       scored = model;
     }
   });
@@ -60,6 +63,8 @@ Outcome run_method(Method& method, const task::Episode& episode, const RunOption
                                         std::to_string(episode.task));
   // A stopped adaptation stays where it stopped.
   while (static_cast<int>(out.query.size()) <= options.steps) out.query.push_back(out.query.back());
+  while (!out.ari_by_step.empty() && static_cast<int>(out.ari_by_step.size()) <= options.steps)
+    out.ari_by_step.push_back(out.ari_by_step.back());
   out.support.assign(support.begin(), support.begin() + std::min<std::ptrdiff_t>(support.size(), options.steps + 1));
   while (static_cast<int>(out.support.size()) <= options.steps) out.support.push_back(out.support.back());
   const double converged = support.back();
@@ -111,6 +116,7 @@ Results evaluate(std::vector<std::unique_ptr<Method>>& methods, task::TaskSource
   r.query.assign(curves, 0.0);
   r.support.assign(curves, 0.0);
   r.ari.assign(cells, 0.0);
+  if (r.labels) r.ari_by_step.assign(curves, 0.0);
   r.steps_to_tolerance.assign(cells, 0.0);
   r.seconds.assign(cells, 0.0);
   std::vector<double> diverged(cells, 0.0), query_points(static_cast<std::size_t>(count), 0.0);
@@ -127,6 +133,11 @@ Results evaluate(std::vector<std::unique_ptr<Method>>& methods, task::TaskSource
       std::copy(o.query.begin(), o.query.end(), r.query.begin() + static_cast<std::ptrdiff_t>(r.curve(m, t)));
       std::copy(o.support.begin(), o.support.end(), r.support.begin() + static_cast<std::ptrdiff_t>(r.curve(m, t)));
       r.ari[r.cell(m, t)] = o.ari;
+      if (r.labels) {  // a task without labelled query points scores NaN at every step
+        for (int j = 0; j <= options.steps; ++j)
+          r.ari_by_step[r.curve(m, t) + static_cast<std::size_t>(j)] =
+              o.ari_by_step.empty() ? std::numeric_limits<double>::quiet_NaN() : o.ari_by_step[static_cast<std::size_t>(j)];
+      }
       r.steps_to_tolerance[r.cell(m, t)] = o.steps_to_tolerance;
       r.seconds[r.cell(m, t)] = o.seconds;
       diverged[r.cell(m, t)] = o.diverged ? 1.0 : 0.0;
@@ -134,7 +145,8 @@ Results evaluate(std::vector<std::unique_ptr<Method>>& methods, task::TaskSource
     ++done;
     if (progress && comm.rank() == 0) progress(done, mine);
   }
-  for (auto* values : {&r.query, &r.support, &r.ari, &r.steps_to_tolerance, &r.seconds, &diverged, &query_points})
+  for (auto* values : {&r.query, &r.support, &r.ari, &r.ari_by_step, &r.steps_to_tolerance, &r.seconds, &diverged,
+                       &query_points})
     gather(*values, comm);
   r.diverged.assign(diverged.begin(), diverged.end());
   for (const double n : query_points) r.query_points.push_back(static_cast<Index>(n));

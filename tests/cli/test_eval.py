@@ -99,6 +99,24 @@ class MixtureEval(SharedDirectory, RefusalChecks, unittest.TestCase):
                 np.testing.assert_array_equal(f["query_log_likelihood"][METHODS.index(a), :, 0],
                                               f["query_log_likelihood"][METHODS.index(b), :, 0])
 
+    def test_adjusted_rand_index_at_every_step(self):
+        with h5py.File(self.path("two", "eval.h5")) as f:
+            by_step, final = f["adjusted_rand_index_by_step"][()], f["adjusted_rand_index"][()]
+            methods = f.attrs["methods"].split("\n")
+        self.assertEqual(by_step.shape, (len(methods), final.shape[1], STEPS + 1))
+        np.testing.assert_array_equal(by_step[:, :, -1], final)  # the last step is the reported one
+        self.assertTrue(np.all((by_step >= -1) & (by_step <= 1)))
+        oracle = by_step[methods.index("oracle")]
+        np.testing.assert_array_equal(oracle, oracle[:, :1].repeat(STEPS + 1, axis=1))  # the oracle does not move
+        # EM from k-means++ is not its start: some task's assignments change along the steps.
+        self.assertTrue(np.any(by_step[methods.index("em-kmeans++"), :, 0] != by_step[methods.index("em-kmeans++"), :, -1]))
+        rows = [row for row in read_csv(self.path("two", "curves.csv")) if row["method"] == "reptile"]
+        self.assertEqual([int(row["step"]) for row in rows], list(range(STEPS + 1)))
+        for j, row in enumerate(rows):
+            self.assertAlmostEqual(float(row["ari"]), by_step[methods.index("reptile"), :, j].mean(), delta=1e-9)
+        summary = self.summary()["reptile"]
+        self.assertAlmostEqual(float(rows[-1]["ari"]), float(summary["ari"]), delta=1e-12)
+
     def test_summary_recomputed_from_the_per_task_numbers(self):
         summary, curves = self.summary(), self.curves()
         with h5py.File(self.path("two", "eval.h5")) as f:

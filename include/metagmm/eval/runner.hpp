@@ -32,6 +32,8 @@ struct Results {
   bool labels = false;              // whether ari holds adjusted Rand indices
   // [m][t][j], j = 0..steps: mean log-likelihood per point of the query and of the support after j steps.
   std::vector<double> query, support;
+  // [m][t][j] where the tasks have labels (else empty): the query's adjusted Rand index after j steps.
+  std::vector<double> ari_by_step;
   // [m][t]: the query's adjusted Rand index after `steps` steps (NaN without labels); the first step
   // whose support log-likelihood is within the tolerance of the converged one; whether the
   // adaptation failed or left finite values (the numbers then hold the last finite step's); the
