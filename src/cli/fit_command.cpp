@@ -161,6 +161,10 @@ FitOutcome fit(const FitRequest& r, const FitData& data, const std::optional<Fil
   const bool checkpoint = file && file->checkpoint;
   const bool prior = file && file->prior;
   FitOutcome outcome{std::move(model), {}, r.adapt == "auto" ? (checkpoint ? "inner" : prior ? "heb" : "em") : r.adapt};
+  if (r.steps && outcome.method != "inner") {
+    throw InputError("--steps: counts a checkpoint's own steps (--adapt inner); " + outcome.method +
+                     (outcome.method == "heb" ? " takes --heb-steps" : " stops by --max-iter and --tol"));
+  }
   if (outcome.method == "heb") {
     if (!prior) {
       throw InputError("--adapt heb: needs --init PRIOR, a hierarchical prior file (metagmm fit --data TASKS:train "
@@ -174,9 +178,6 @@ FitOutcome fit(const FitRequest& r, const FitData& data, const std::optional<Fil
     outcome.result.iterations = r.heb_steps;
   } else if (prior) {
     throw InputError("--init " + r.init + ": a hierarchical prior adapts by --adapt heb, not " + outcome.method);
-  } else if (r.steps && outcome.method != "inner") {
-    throw InputError("--steps: counts a checkpoint's own steps (--adapt inner); " + outcome.method +
-                     " stops by --max-iter and --tol");
   } else if (outcome.method == "inner") {
     if (!checkpoint) throw InputError("--adapt inner: needs --init CHECKPOINT (a checkpoint's own adaptation)");
     const auto algorithm = train::checkpoint_mixture_algorithm(*file->checkpoint, r.init);

@@ -39,7 +39,6 @@ Outcome run_method(Method& method, const task::Episode& episode, const RunOption
   const int last = std::max(options.steps, options.converge_steps);
   Outcome out;
   std::vector<double> support;  // 0..last, finite values only
-  gmm::Gmm scored{gmm::GmmShape{}};  // the last finite model up to step M
   int step = 0;
   method.adapt(episode.task, episode.support, last, [&](const gmm::Gmm& model) {
     const int j = step++;
@@ -55,7 +54,6 @@ Outcome run_method(Method& method, const task::Episode& episode, const RunOption
       out.query.push_back(on_query);
       if (episode.query_labels.size() > 0)
         out.ari_by_step.push_back(known_label_ari(episode.query_labels, evaluator.assignments(model, episode.query)));
-      scored = model;
     }
   });
   if (step < last + 1) out.diverged = true;
@@ -71,7 +69,7 @@ Outcome run_method(Method& method, const task::Episode& episode, const RunOption
   std::size_t first = 0;
   while (std::abs(support[first] - converged) > options.tolerance) ++first;
   out.steps_to_tolerance = static_cast<double>(first);
-  if (episode.query_labels.size() > 0) out.ari = known_label_ari(episode.query_labels, evaluator.assignments(scored, episode.query));
+  if (!out.ari_by_step.empty()) out.ari = out.ari_by_step.back();  // after M steps, or where it stopped
 
   // Timed apart, without the scoring: M steps only.
   const auto started = Clock::now();

@@ -264,6 +264,8 @@ class HierarchicalEmpiricalBayes(SharedDirectory, RefusalChecks, unittest.TestCa
                      "--covariance", "diag", "--run-dir", self.path("none"), expect="holds coupled means")
         self.refused("fit", "--data", self.tasks + ":train", "--prior", "coupled", "--init", self.pooled, "--out", out,
                      expect="--prior: expected heb or heb-coupled")
+        self.refused("fit", "--data", self.tasks + ":250", "--init", self.prior, "--steps", 2, "--out", out,
+                     expect="heb takes --heb-steps")
         self.assertFalse(os.path.exists(out))
         self.assertFalse(os.path.exists(self.path("none")))
 

@@ -103,9 +103,7 @@ def final_scores(out):
     with h5py.File(os.path.join(out, "eval.h5")) as f:
         names = f.attrs["methods"].split("\n")
         final = f["query_log_likelihood"][:, :, -1]
-    # eval names the second checkpoint of an algorithm NAME#2, in --checkpoint order
-    rename = {"bayes#2": "bayes-coupled"}
-    return {rename.get(name, name): final[names.index(name)] for name in names}
+    return dict(zip(names, final))
 
 
 def choose_on_validation(directory, checkpoints, tasks, pooled, priors, support, args):
@@ -116,7 +114,7 @@ def choose_on_validation(directory, checkpoints, tasks, pooled, priors, support,
     the paired 95% interval of the per-task difference is entirely above 0."""
     out = os.path.join(directory, "validation")
     if not os.path.exists(os.path.join(out, "eval.h5")):
-        metagmm("eval", "--checkpoint", *checkpoints, "--tasks", tasks, "--split", "validation", "--pooled", pooled,
+        metagmm("eval", "--checkpoint", *checkpoints, "--names", *LEARNERS, "--tasks", tasks, "--split", "validation", "--pooled", pooled,
                 "--prior", priors["bayes"], "--heb-coupled", "--heb-steps", STEPS, "--n-init", 1, "--support", support,
                 "--query", QUERY_TEST, "--steps", STEPS, "--seed", args.seed, "--out", out)
     scores = final_scores(out)
@@ -142,7 +140,7 @@ def cell(directory, tasks, pooled, priors, support, args):
     chosen = choose_on_validation(directory, checkpoints, tasks, pooled, priors, support, args)
     out = os.path.join(directory, "eval")
     if not os.path.exists(os.path.join(out, "eval.h5")):  # a finished cell is read again, not rerun
-        metagmm("eval", "--checkpoint", *checkpoints, "--tasks", tasks, "--pooled", pooled, "--prior", priors["bayes"],
+        metagmm("eval", "--checkpoint", *checkpoints, "--names", *LEARNERS, "--tasks", tasks, "--pooled", pooled, "--prior", priors["bayes"],
                 "--heb-coupled", "--support", support, "--query", QUERY_TEST, "--steps", STEPS, "--seed", args.seed,
                 "--out", out)
     scores = final_scores(out)
