@@ -50,17 +50,6 @@ std::optional<std::string> stored_setting(const EvalCheckpoint& c, const std::st
   return found == config.end() ? std::nullopt : std::optional<std::string>(found->second);
 }
 
-// A stored numeric setting, or `fallback` where the configuration has none.
-double stored_number(const EvalCheckpoint& c, const std::string& key, double fallback) {
-  const auto text = stored_setting(c, key);
-  if (!text) return fallback;
-  try {
-    return std::stod(*text);
-  } catch (const std::logic_error&) {  // invalid_argument, out_of_range
-    throw InputError(c.path + ": stored " + key + " = '" + *text + "' is not a number");
-  }
-}
-
 // The pooled model: --pooled FILE, or EM from k-means++ on every training task's points.
 gmm::Gmm pooled_model(const po::variables_map& v, task::TaskSource& source, const gmm::GmmShape& shape,
                       double reg_covar, std::uint64_t seed, std::string& description) {
@@ -162,7 +151,9 @@ void add_mixture_eval_options(po::options_description& options) {
   po::options_description mixture("Mixture checkpoints: adaptation curves against the baselines");
   const eval::RunOptions run;
   mixture.add_options()
-      ("support", po::value<Index>(), "support points per task, adapted on; default: the first checkpoint's --support")
+      ("support", po::value<std::string>(),
+       "support points per task, adapted on, or all (fit each whole task and score its own points, the protocol "
+       "amortised-clustering papers report); default: the first checkpoint's --support")
       ("query", po::value<Index>()->default_value(0), "query points per task, scored; 0: all the task's other points")
       ("steps", po::value<int>()->default_value(run.steps), "M: every method is scored after 0, 1, ..., M steps")
       ("converge-steps", po::value<int>()->default_value(run.converge_steps),
@@ -192,7 +183,8 @@ void add_mixture_eval_options(po::options_description& options) {
        "components that move together; its steps chosen as --heb-steps says")
       ("n-init", po::value<int>()->default_value(10),
        "em-kmeans++xN: the best of N runs of EM from k-means++ by the support log-likelihood after the steps "
-       "(scikit-learn's n_init); 1 or 0 leaves it out")
+       "(scikit-learn's n_init); NAME+xN for each checkpoint: its own run as one of the N, EM from k-means++ the "
+       "other N - 1 (the learned start at equal restarts); 1 or 0 leaves them out")
       ("save-episodes", po::bool_switch(), "write every evaluated task's support and query points to DIR/episodes.h5")
       ("max-tasks", po::value<Index>()->default_value(run.max_tasks), "evaluate the split's first N tasks; 0: all")
       ("plot", po::bool_switch(), "draw DIR/loglik.png with tools/plot_eval.py (needs python3-matplotlib)")
@@ -210,13 +202,20 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
                      source.describe() + " has d = " + std::to_string(source.dim()));
   }
   task::EpisodeOptions episode;
-  episode.support = v.count("support") ? v["support"].as<Index>()
-                                       : static_cast<Index>(stored_number(first, "support", episode.support));
+  if (v.count("support")) {
+    episode.set_support(v["support"].as<std::string>(), "--support");
+  } else if (const auto stored = stored_setting(first, "support")) {
+    episode.set_support(*stored, first.path + ": stored support");
+  }
   episode.query = v["query"].as<Index>();
   episode.validate();
-  if (episode.support < shape.components) {
-    throw InputError("--support " + std::to_string(episode.support) + ": k-means++ and random starts need at least " +
-                     std::to_string(shape.components) + " points (the components)");
+  const Index fewest = episode.whole ? source.min_task_size(input.split) : episode.support;
+  if (fewest < shape.components) {
+    throw InputError("--support " + episode.support_text() + ": k-means++ and random starts need at least " +
+                     std::to_string(shape.components) + " points (the components), " +
+                     (episode.whole ? "but a " + std::string(task::split_name(input.split)) + " task has " +
+                                          std::to_string(fewest)
+                                    : std::string("got ") + std::to_string(fewest)));
   }
   // The first checkpoint's variance floor where its algorithm has one.
   const meta::Settings& trained = first.checkpoint.settings;
@@ -267,6 +266,13 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
     Vector meta = train::meta_parameters(c.checkpoint, *algorithm);
     e->methods.push_back(eval::meta_learned_steps(name, std::move(algorithm), std::move(meta), shape));
     if (!by_em) e->methods.push_back(eval::em_from_model(name + "+em", gmm::Gmm::unpack(shape, c.checkpoint.theta), reg_covar));
+    if (restarts > 1) {  // its own run as one of the restarts, beside em-kmeans++xN
+      auto proposer = train::checkpoint_mixture_algorithm(c.checkpoint, c.path);
+      Vector proposer_meta = train::meta_parameters(c.checkpoint, *proposer);
+      e->methods.push_back(eval::em_best_of_initializations(
+          name + "+x" + std::to_string(restarts), shape, restarts, reg_covar, input.seed,
+          eval::meta_learned_steps(name, std::move(proposer), std::move(proposer_meta), shape)));
+    }
     checkpoints += (checkpoints.empty() ? "" : "\n") + c.path;
   }
   e->methods.push_back(eval::em_from_initialization("em-kmeans++", shape, gmm::InitMethod::kmeans_plus_plus, reg_covar, input.seed));
@@ -328,7 +334,7 @@ std::shared_ptr<MixtureEvaluation> prepare_mixture_evaluation(const po::variable
       throw InputError("--names: '" + method->name() + "' is also the name of another method in this evaluation");
 
   std::ostringstream settings;
-  settings << "support = " << episode.support << "\nquery = " << episode.query << "\nsteps = " << e->run.steps
+  settings << "support = " << episode.support_text() << "\nquery = " << episode.query << "\nsteps = " << e->run.steps
            << "\nconverge-steps = " << e->run.converge_steps << "\ntol = " << shortest_text(e->run.tolerance)
            << "\nreg-covar = " << shortest_text(reg_covar) << "\nrelevance = " << relevance.to_string() << relevance_description
            << "\npooled = " << pooled_description << "\nprior = " << prior_description;

@@ -1,7 +1,5 @@
 #include "fewshot_options.hpp"
 
-#include <sstream>
-
 #include "metagmm/core/error.hpp"
 
 namespace metagmm::cli {
@@ -49,26 +47,6 @@ FewShotSettings fewshot_settings(const po::variables_map& v) {
   s.refine.distractor = v["distractor-cluster"].as<bool>();
   check_refinement(s.refine, s.episodes);
   return s;
-}
-
-std::vector<Index> parse_widths(const std::string& text, const std::string& option) {
-  std::vector<Index> widths;
-  std::stringstream in(text);
-  std::string part;
-  while (std::getline(in, part, ',')) {
-    std::size_t used = 0;
-    long long width = 0;
-    try {
-      width = std::stoll(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != part.size() || width < 1)
-      throw InputError(option + ": expected layer widths >= 1 separated by commas (\"64,64\"), got '" + text + "'");
-    widths.push_back(static_cast<Index>(width));
-  }
-  if (widths.empty()) throw InputError(option + ": expected at least one layer width");
-  return widths;
 }
 
 }  // namespace metagmm::cli

@@ -22,7 +22,4 @@ task::FewShotOptions fewshot_episodes(const po::variables_map& v);
 void check_refinement(const meta::RefinementOptions& refine, const task::FewShotOptions& episodes);
 FewShotSettings fewshot_settings(const po::variables_map& v);  // with the refinement options
 
-// "64,64" -> {64, 64}; InputError naming `option` otherwise.
-std::vector<Index> parse_widths(const std::string& text, const std::string& option);
-
 }  // namespace metagmm::cli

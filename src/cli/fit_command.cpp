@@ -195,6 +195,12 @@ FitOutcome fit(const FitRequest& r, const FitData& data, const std::optional<Fil
     if (!file) throw InputError("--adapt map: needs --init MODEL or CHECKPOINT, the prior to adapt");
     outcome.result = gmm::fit_map(outcome.model, file->model, data.points, r.em, r.relevance, evaluator);
   } else {
+    if (checkpoint) {  // EM from the checkpoint's start for these points (an amortised learner's depends on them)
+      const auto algorithm = train::checkpoint_mixture_algorithm(*file->checkpoint, r.init);
+      std::vector<Vector> start;
+      algorithm->adaptation_path(train::meta_parameters(*file->checkpoint, *algorithm), data.points, 0, start);
+      outcome.model = gmm::Gmm::unpack(outcome.model.shape, start.front());
+    }
     outcome.result = gmm::fit_em(outcome.model, data.points, r.em, evaluator);
   }
   return outcome;
@@ -350,7 +356,8 @@ int fit_command(const std::vector<std::string>& args, comm::Communicator&) {
        "(eval's heb-coupled; train --algo bayes --mean-coupling full starts from it)")
       ("n-init", po::value<int>()->default_value(1),
        "--init kmeans++ or random: fit from N starts and keep the best by the final log-likelihood "
-       "(scikit-learn's n_init)")
+       "(scikit-learn's n_init). --init CHECKPOINT: the checkpoint's start for the data (an amortised learner's "
+       "encoder proposes it) refined by EM is one of the N, EM from N - 1 k-means++ starts the others")
       ("relevance", po::value<std::string>()->default_value(gmm::Relevance{}.to_string()),
        "--adapt map: relevance factors r, one for every block or WEIGHTS:MEANS:COVARIANCES")
       ("encoder", po::value<std::string>()->value_name("CHECKPOINT"),
@@ -400,15 +407,25 @@ int fit_command(const std::vector<std::string>& args, comm::Communicator&) {
     model = gmm::initialize(data.points, model.shape, gmm::parse_init_method(r.init, "--init"), r.em.reg_covar, random);
   }
   gmm::Evaluator evaluator;
-  FitOutcome outcome = fit(r, data, file, model, evaluator);
+  // --n-init with a checkpoint: its start refined by EM is one of the N candidates, EM from
+  // k-means++ the others, so that it meets EM with restarts at equal restarts.
+  const bool checkpoint_restarts = r.restarts > 1 && file && file->checkpoint;
+  FitRequest by_em = r;
+  if (checkpoint_restarts) {
+    if (r.adapt != "auto" && r.adapt != "em")
+      throw InputError("--n-init " + std::to_string(r.restarts) + " with a checkpoint refines every start by EM; "
+                       "leave --adapt at auto or give --adapt em");
+    by_em.adapt = "em";
+  }
+  FitOutcome outcome = fit(by_em, data, file, model, evaluator);
   // --n-init: more starts from streams (seed, init, data, r), the best final log-likelihood kept.
-  for (int restart = 1; restart < r.restarts && !file && !r.from_prototypes(); ++restart) {
+  const bool restarts = (!file || checkpoint_restarts) && !r.from_prototypes();
+  for (int restart = 1; restart < r.restarts && restarts; ++restart) {
+    const gmm::InitMethod init = file ? gmm::InitMethod::kmeans_plus_plus : gmm::parse_init_method(r.init, "--init");
     RandomStream random(r.seed, StreamPurpose::init, static_cast<std::uint64_t>(data.stream),
                         static_cast<std::uint64_t>(restart));
-    FitOutcome other = fit(r, data, file,
-                           gmm::initialize(data.points, model.shape, gmm::parse_init_method(r.init, "--init"),
-                                           r.em.reg_covar, random),
-                           evaluator);
+    FitOutcome other = fit(by_em, data, std::nullopt,
+                           gmm::initialize(data.points, model.shape, init, r.em.reg_covar, random), evaluator);
     if (other.result.mean_log_likelihood > outcome.result.mean_log_likelihood) outcome = std::move(other);
   }
   const double seconds = seconds_since(began);

@@ -63,7 +63,9 @@ void add_train_options(po::options_description& options) {
        "k-means++ and one M-step on a few training tasks' points");
   po::options_description episodes("Episodes and adaptation");
   episodes.add_options()
-      ("support", po::value<Index>()->default_value(e.support), "support points per task: what the inner loop adapts on")
+      ("support", po::value<std::string>()->default_value(e.support_text()),
+       "support points per task: what the inner loop adapts on; all: every point of the task is both support and "
+       "query (whole-task fitting, the protocol amortised-clustering papers report)")
       ("query", po::value<Index>()->default_value(e.query), "query points per task, scored after adaptation; 0: all the rest");
   po::options_description protonet("Encoder and few-shot episodes (algorithms that learn an encoder: protonet)");
   protonet.add_options()
@@ -264,7 +266,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   o.config = resolved_config(options, v, kNotStored);
   o.validate();
 
-  setup->episode.support = v["support"].as<Index>();
+  setup->episode.set_support(v["support"].as<std::string>(), "--support");
   setup->episode.query = v["query"].as<Index>();
   setup->episode.validate();
   const meta::Settings settings = algorithm_settings(entry, v);
@@ -287,7 +289,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
       check_refinement({static_cast<int>(settings.integer("refine-steps")), false}, setup->fewshot);
     if (o.validation_tasks > 0) setup->fewshot.validation_episodes = o.validation_tasks;
     setup->model = train::ModelShape(
-        meta::EncoderShape{setup->source->dim(), parse_widths(v["encoder-widths"].as<std::string>(), "--encoder-widths")});
+        meta::EncoderShape{setup->source->dim(), meta::parse_widths(v["encoder-widths"].as<std::string>(), "--encoder-widths")});
   }
   // A resumed run continues from its checkpoint: the start it once had is not read again (a
   // requeued job must not fail because that file has moved).

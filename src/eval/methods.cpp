@@ -93,42 +93,59 @@ class MapFromPrior final : public ExpectationMaximization {
   gmm::Relevance relevance_;
 };
 
-class EmBestOfInitializations final : public Method {
+// The best of several runs by the support log-likelihood after the last step: a proposal's own
+// run where there is one, then EM from k-means++ for the rest.
+class BestOfRestarts final : public Method {
  public:
-  EmBestOfInitializations(std::string name, gmm::GmmShape shape, int restarts, double reg_covar, std::uint64_t seed)
-      : Method(std::move(name)), shape_(shape), restarts_(restarts), reg_covar_(reg_covar), seed_(seed) {}
+  BestOfRestarts(std::string name, gmm::GmmShape shape, int restarts, double reg_covar, std::uint64_t seed,
+                 std::unique_ptr<Method> proposal)
+      : Method(std::move(name)), shape_(shape), restarts_(restarts), reg_covar_(reg_covar), seed_(seed),
+        proposal_(std::move(proposal)) {}
   void adapt(Index task, RowMatrixRef support, int steps, const Visit& visit) override {
-    double best_score = -std::numeric_limits<double>::infinity();
-    std::vector<gmm::Gmm> best, run;
-    for (int r = 0; r < restarts_; ++r) {
+    best_.clear();
+    best_score_ = -std::numeric_limits<double>::infinity();
+    if (proposal_) {
+      run_.clear();
+      proposal_->adapt(task, support, steps, [&](const gmm::Gmm& model) { run_.push_back(model); });
+      consider(support, steps);
+    }
+    for (int r = 0; r < restarts_ - (proposal_ ? 1 : 0); ++r) {
       RandomStream random(seed_, StreamPurpose::init, static_cast<std::uint64_t>(task), static_cast<std::uint64_t>(r));
-      run.assign(1, gmm::initialize(support, shape_, gmm::InitMethod::kmeans_plus_plus, reg_covar_, random));
+      run_.assign(1, gmm::initialize(support, shape_, gmm::InitMethod::kmeans_plus_plus, reg_covar_, random));
       try {
         for (int j = 0; j < steps; ++j) {
-          gmm::Gmm next = run.back();
+          gmm::Gmm next = run_.back();
           gmm::em_step(next, support, reg_covar_, evaluator_);
-          run.push_back(std::move(next));
+          run_.push_back(std::move(next));
         }
       } catch (const NumericError&) {  // a singular covariance: this run ends here
       }
-      const double score = evaluator_.mean_log_likelihood(run.back(), support);
-      // A run that failed early ranks below every run that completed its steps.
-      const bool complete = static_cast<int>(run.size()) == steps + 1;
-      const bool best_complete = static_cast<int>(best.size()) == steps + 1;
-      if (best.empty() || (complete && !best_complete) || (complete == best_complete && score > best_score)) {
-        best_score = score;
-        best.swap(run);
-      }
+      consider(support, steps);
     }
-    for (const gmm::Gmm& model : best) visit(model);
+    for (const gmm::Gmm& model : best_) visit(model);
   }
 
  private:
+  // Keeps run_ if it beats the best so far.
+  void consider(RowMatrixRef support, int steps) {
+    if (run_.empty()) return;
+    const double score = evaluator_.mean_log_likelihood(run_.back(), support);
+    // A run that failed early ranks below every run that completed its steps.
+    const bool complete = static_cast<int>(run_.size()) == steps + 1;
+    const bool best_complete = static_cast<int>(best_.size()) == steps + 1;
+    if (best_.empty() || (complete && !best_complete) || (complete == best_complete && score > best_score_)) {
+      best_score_ = score;
+      best_.swap(run_);
+    }
+  }
   gmm::GmmShape shape_;
   int restarts_;
   double reg_covar_;
   std::uint64_t seed_;
+  std::unique_ptr<Method> proposal_;
   gmm::Evaluator evaluator_;
+  std::vector<gmm::Gmm> best_, run_;
+  double best_score_ = 0.0;
 };
 
 class BayesFromPrior final : public Method {
@@ -184,8 +201,9 @@ std::unique_ptr<Method> em_from_initialization(std::string name, gmm::GmmShape s
 }
 
 std::unique_ptr<Method> em_best_of_initializations(std::string name, gmm::GmmShape shape, int restarts,
-                                                   double reg_covar, std::uint64_t seed) {
-  return std::make_unique<EmBestOfInitializations>(std::move(name), shape, restarts, reg_covar, seed);
+                                                   double reg_covar, std::uint64_t seed,
+                                                   std::unique_ptr<Method> proposal) {
+  return std::make_unique<BestOfRestarts>(std::move(name), shape, restarts, reg_covar, seed, std::move(proposal));
 }
 
 std::unique_ptr<Method> bayes_from_prior(std::string name, gmm::HierarchicalPrior prior, int stop_after) {

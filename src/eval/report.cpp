@@ -78,6 +78,7 @@ void write_hdf5(const fs::path& path, const Results& r, const ReportContext& c) 
     if (r.labels) file.write("/adjusted_rand_index_by_step", {M, T, J}, r.ari_by_step.data());
     file.write("/steps_to_tolerance", {M, T}, r.steps_to_tolerance.data());
     file.write("/diverged", {M, T}, r.diverged.data());
+    file.write("/collapsed", {M, T}, r.collapsed.data());
     file.write("/seconds", {M, T}, r.seconds.data());
     file.close();
   }
@@ -87,7 +88,7 @@ void write_hdf5(const fs::path& path, const Results& r, const ReportContext& c) 
 std::string summary_csv(const Results& r, const std::vector<MethodSummary>& summary) {
   std::ostringstream csv;
   csv << std::setprecision(10) << "method,tasks,loglik_step0,ci95_step0,loglik_step1,ci95_step1,loglik_step" << r.steps
-      << ",ci95_step" << r.steps << ",ari,ari_ci95,steps_to_tolerance,steps_ci95,diverged,ms_per_task\n";
+      << ",ci95_step" << r.steps << ",ari,ari_ci95,steps_to_tolerance,steps_ci95,diverged,collapsed,ms_per_task\n";
   const int one = std::min(1, r.steps);
   for (const MethodSummary& s : summary) {
     csv << s.name << "," << s.query[0].n;
@@ -98,7 +99,7 @@ std::string summary_csv(const Results& r, const std::vector<MethodSummary>& summ
       csv << ",,";
     }
     csv << "," << s.steps_to_tolerance.mean << "," << s.steps_to_tolerance.half_width << "," << s.diverged << ","
-        << s.milliseconds_per_task << "\n";
+        << s.collapsed << "," << s.milliseconds_per_task << "\n";
   }
   return csv.str();
 }
@@ -170,6 +171,7 @@ std::vector<MethodSummary> summarize(const Results& r) {
     double seconds = 0.0;
     for (Index t = 0; t < r.task_count(); ++t) {
       s.diverged += r.diverged[r.cell(m, t)];
+      s.collapsed += r.collapsed[r.cell(m, t)];
       seconds += r.seconds[r.cell(m, t)];
     }
     s.milliseconds_per_task = r.task_count() > 0 ? 1e3 * seconds / static_cast<double>(r.task_count()) : 0.0;
@@ -186,15 +188,17 @@ std::string markdown_table(const Results& r, const std::vector<MethodSummary>& s
   if (r.labels) md << ", adjusted Rand index of the query after " << r.steps << " steps";
   md << ", steps until the support log-likelihood is within " << c.tolerance << " of its value after "
      << c.converge_steps << " steps, adaptations that failed, and the wall time of " << r.steps
-     << " steps per task. Settings: " << one_line(c.settings) << ".\n\n";
+     << " steps per task; collapsed: tasks whose adapted mixture gives every support point to one component. "
+     << "Settings: " << one_line(c.settings) << ".\n\n";
   md << "| method | j = 0 | j = " << one << " | j = " << r.steps << " |" << (r.labels ? " ARI |" : "")
-     << " steps to tol | failed | ms/task |\n";
-  md << "|---|---:|---:|---:|" << (r.labels ? "---:|" : "") << "---:|---:|---:|\n";
+     << " steps to tol | failed | collapsed | ms/task |\n";
+  md << "|---|---:|---:|---:|" << (r.labels ? "---:|" : "") << "---:|---:|---:|---:|\n";
   for (const MethodSummary& s : summary) {
     md << "| " << s.name;
     for (const int j : {0, one, r.steps}) md << " | " << plus_minus(s.query[static_cast<std::size_t>(j)], 3);
     if (r.labels) md << " | " << plus_minus(s.ari, 3);
-    md << " | " << plus_minus(s.steps_to_tolerance, 1) << " | " << s.diverged << " | " << std::fixed
+    md << " | " << plus_minus(s.steps_to_tolerance, 1) << " | " << s.diverged << " | " << s.collapsed << " | "
+       << std::fixed
        << std::setprecision(3) << s.milliseconds_per_task << std::defaultfloat << " |\n";
   }
   md << "\nHighest query log-likelihood at j = " << one << ": " << leaders(summary, static_cast<std::size_t>(one))

@@ -19,7 +19,7 @@ struct Outcome {
   std::vector<double> ari_by_step;     // steps + 1 where the query has labels, else empty
   double ari = std::numeric_limits<double>::quiet_NaN();
   double steps_to_tolerance = 0.0, seconds = 0.0;
-  bool diverged = false;
+  bool diverged = false, collapsed = false;
 };
 
 // The query's labels and assignments where the label is known.
@@ -51,6 +51,7 @@ Outcome run_method(Method& method, const task::Episode& episode, const RunOption
     }
     support.push_back(on_support);
     if (j <= options.steps) {
+      if (j == options.steps) out.collapsed = gmm::collapsed(model, episode.support, evaluator);
       out.query.push_back(on_query);
       if (episode.query_labels.size() > 0)
         out.ari_by_step.push_back(known_label_ari(episode.query_labels, evaluator.assignments(model, episode.query)));
@@ -117,7 +118,7 @@ Results evaluate(std::vector<std::unique_ptr<Method>>& methods, task::TaskSource
   if (r.labels) r.ari_by_step.assign(curves, 0.0);
   r.steps_to_tolerance.assign(cells, 0.0);
   r.seconds.assign(cells, 0.0);
-  std::vector<double> diverged(cells, 0.0), query_points(static_cast<std::size_t>(count), 0.0);
+  std::vector<double> diverged(cells, 0.0), collapsed(cells, 0.0), query_points(static_cast<std::size_t>(count), 0.0);
 
   task::Episode episode;
   gmm::Evaluator evaluator;
@@ -139,14 +140,16 @@ Results evaluate(std::vector<std::unique_ptr<Method>>& methods, task::TaskSource
       r.steps_to_tolerance[r.cell(m, t)] = o.steps_to_tolerance;
       r.seconds[r.cell(m, t)] = o.seconds;
       diverged[r.cell(m, t)] = o.diverged ? 1.0 : 0.0;
+      collapsed[r.cell(m, t)] = o.collapsed ? 1.0 : 0.0;
     }
     ++done;
     if (progress && comm.rank() == 0) progress(done, mine);
   }
   for (auto* values : {&r.query, &r.support, &r.ari, &r.ari_by_step, &r.steps_to_tolerance, &r.seconds, &diverged,
-                       &query_points})
+                       &collapsed, &query_points})
     gather(*values, comm);
   r.diverged.assign(diverged.begin(), diverged.end());
+  r.collapsed.assign(collapsed.begin(), collapsed.end());
   for (const double n : query_points) r.query_points.push_back(static_cast<Index>(n));
   return r;
 }

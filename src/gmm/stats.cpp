@@ -433,4 +433,10 @@ Statistics Evaluator::statistics_of(RowMatrixRef points, RowMatrixRef resp, cons
   return s;
 }
 
+bool collapsed(const Gmm& gmm, RowMatrixRef points, Evaluator& evaluator) {
+  if (gmm.shape.components < 2 || points.rows() < 2) return false;
+  const IntVector assigned = evaluator.assignments(gmm, points);
+  return (assigned.array() == assigned[0]).all();
+}
+
 }  // namespace metagmm::gmm

@@ -1,6 +1,7 @@
 #include "metagmm/meta/encoder.hpp"
 
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -25,6 +26,26 @@ void EncoderShape::validate() const {
   if (widths.empty()) throw InputError("encoder: at least one layer is needed");
   for (const Index w : widths)
     if (w < 1) throw InputError("encoder: every layer width must be >= 1, got " + std::to_string(w));
+}
+
+std::vector<Index> parse_widths(const std::string& text, const std::string& option) {
+  std::vector<Index> widths;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    std::size_t used = 0;
+    long long width = 0;
+    try {
+      width = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != part.size() || width < 1)
+      throw InputError(option + ": expected layer widths >= 1 separated by commas (\"64,64\"), got '" + text + "'");
+    widths.push_back(static_cast<Index>(width));
+  }
+  if (widths.empty()) throw InputError(option + ": expected at least one layer width");
+  return widths;
 }
 
 Vector he_initial_weights(const EncoderShape& shape, RandomStream& random) {
@@ -72,7 +93,8 @@ const RowMatrix& Encoder::forward(const Vector& phi, const RowMatrix& points) {
   return pre_.back();
 }
 
-void Encoder::backward(const Vector& phi, const RowMatrix& output_gradient, Vector& gradient) {
+void Encoder::backward(const Vector& phi, const RowMatrix& output_gradient, Vector& gradient,
+                       RowMatrix* input_gradient) {
   const auto last = shape_.widths.size() - 1;
   METAGMM_CHECK(output_gradient.rows() == pre_[last].rows() && output_gradient.cols() == pre_[last].cols(),
                 "encoder: output gradient shape");
@@ -84,8 +106,14 @@ void Encoder::backward(const Vector& phi, const RowMatrix& output_gradient, Vect
     Eigen::Map<RowMatrix> weight_gradient(gradient.data() + offsets_[layer], out, in);
     gmm::multiply(true, delta_, false, input(l), weight_gradient);
     gradient.segment(offsets_[layer] + out * in, out) = delta_.colwise().sum().transpose();
-    if (l == 0) break;
     const WeightMap w(phi.data() + offsets_[layer], out, in);
+    if (l == 0) {
+      if (input_gradient) {
+        input_gradient->resize(delta_.rows(), in);
+        gmm::multiply(false, delta_, false, w, *input_gradient);
+      }
+      break;
+    }
     // Through W, then the previous layer's ReLU: zero where its input was not positive.
     upstream_.resize(delta_.rows(), in);
     gmm::multiply(false, delta_, false, w, upstream_);

@@ -29,15 +29,33 @@ gmm::Relevance MapMaml::relevance(const Vector& meta, Index parameters) {
   return {std::exp(meta[parameters]), std::exp(meta[parameters + 1]), std::exp(meta[parameters + 2])};
 }
 
-void MapMaml::adaptation_path(const Vector& meta, RowMatrixRef points, int steps, std::vector<Vector>& iterates) {
-  const gmm::Relevance r = relevance(meta, parameters_);
-  const gmm::Gmm prior = gmm::Gmm::unpack(shape_, meta.head(parameters_));
+void map_path(const gmm::Gmm& prior, RowMatrixRef support, const gmm::Relevance& relevance, double reg_covar,
+              int steps, gmm::Evaluator& evaluator, std::vector<Vector>& iterates) {
   gmm::Gmm current = prior;
-  iterates.assign(1, meta.head(parameters_));
+  iterates.assign(1, prior.pack());
   for (int j = 0; j < steps; ++j) {
-    gmm::map_em_step(current, prior, points, r, options_.reg_covar, evaluator_);
+    gmm::map_em_step(current, prior, support, relevance, reg_covar, evaluator);
     iterates.push_back(current.pack());
   }
+}
+
+void map_path_reverse(const gmm::Gmm& prior, const std::vector<Vector>& iterates, const gmm::Relevance& relevance,
+                      double reg_covar, RowMatrixRef support, Vector& adjoint, Vector& prior_gradient,
+                      std::array<double, 3>& log_relevance) {
+  gmm::MapStepAdjoints adjoints;
+  adjoints.prior.setZero(prior.shape.parameter_count());
+  for (auto j = static_cast<std::ptrdiff_t>(iterates.size()) - 2; j >= 0; --j) {
+    gmm::map_em_step_reverse(gmm::Gmm::unpack(prior.shape, iterates[static_cast<std::size_t>(j)]), prior, relevance,
+                             reg_covar, support, adjoint, adjoints);
+    adjoint = adjoints.input;
+  }
+  prior_gradient = adjoint + adjoints.prior;  // the prior is also the first iterate
+  log_relevance = adjoints.log_relevance;
+}
+
+void MapMaml::adaptation_path(const Vector& meta, RowMatrixRef points, int steps, std::vector<Vector>& iterates) {
+  map_path(gmm::Gmm::unpack(shape_, meta.head(parameters_)), points, relevance(meta, parameters_), options_.reg_covar,
+           steps, evaluator_, iterates);
 }
 
 Vector MapMaml::adapted_model(const Vector& meta, RowMatrixRef points) {
@@ -50,19 +68,13 @@ void MapMaml::contribute(const Vector& meta, const task::Episode& episode, std::
   adaptation_path(meta, episode.support, options_.steps, iterates_);
   const double loss =
       gmm::loss_and_gradient(gmm::Gmm::unpack(shape_, iterates_.back()), episode.query, evaluator_, adjoint_);
-  const gmm::Relevance r = relevance(meta, parameters_);
-  const gmm::Gmm prior = gmm::Gmm::unpack(shape_, meta.head(parameters_));
-  gmm::MapStepAdjoints adjoints;
-  adjoints.prior.setZero(parameters_);
-  for (int j = options_.steps - 1; j >= 0; --j) {
-    gmm::map_em_step_reverse(gmm::Gmm::unpack(shape_, iterates_[static_cast<std::size_t>(j)]), prior, r,
-                             options_.reg_covar, episode.support, adjoint_, adjoints);
-    adjoint_ = adjoints.input;
-  }
-  // The prior is also the first iterate.
+  Vector prior_gradient;
+  std::array<double, 3> log_relevance{};
+  map_path_reverse(gmm::Gmm::unpack(shape_, meta.head(parameters_)), iterates_, relevance(meta, parameters_),
+                   options_.reg_covar, episode.support, adjoint_, prior_gradient, log_relevance);
   Eigen::Map<Vector> gradient(out.data(), parameters_ + 3);
-  gradient.head(parameters_) = adjoint_ + adjoints.prior;
-  for (Index b = 0; b < 3; ++b) gradient[parameters_ + b] = adjoints.log_relevance[static_cast<std::size_t>(b)];
+  gradient.head(parameters_) = prior_gradient;
+  for (Index b = 0; b < 3; ++b) gradient[parameters_ + b] = log_relevance[static_cast<std::size_t>(b)];
   out[parameters_ + 3] = loss;
 }
 

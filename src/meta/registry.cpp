@@ -35,6 +35,7 @@ std::vector<AlgorithmEntry>& table() {
     add(builtin, fomaml_entry());
     add(builtin, protonet_entry());
     add(builtin, bayes_entry());
+    add(builtin, amortised_entry());
     return builtin;
   }();
   return entries;

@@ -184,12 +184,41 @@ Index pooled_stream(const TaskSource& source, Split split) {
 void EpisodeOptions::validate() const {
   if (support < 1) throw InputError("--support: expected at least 1 point");
   if (query < 0) throw InputError("--query: expected 0 (all points not in the support) or more");
+  if (whole && query != 0) throw InputError("--query: --support all scores every point of a task; leave --query at 0");
 }
+
+std::string EpisodeOptions::support_text() const { return whole ? "all" : std::to_string(support); }
+
+void EpisodeOptions::set_support(const std::string& text, const std::string& option) {
+  whole = text == "all";
+  if (whole) return;
+  std::size_t used = 0;
+  long long count = 0;
+  try {
+    count = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || count < 1)
+    throw InputError(option + ": expected a number of points >= 1, or all, got '" + text + "'");
+  support = static_cast<Index>(count);
+}
+
+namespace {
+
+// "--support 20 and --query 0 need at least 21" / "--support all needs at least 1".
+std::string episode_needs(const EpisodeOptions& o) {
+  if (o.whole) return "--support all needs at least " + std::to_string(o.points_needed());
+  return "--support " + std::to_string(o.support) + " and --query " + std::to_string(o.query) + " need at least " +
+         std::to_string(o.points_needed());
+}
+
+}  // namespace
 
 Sampler::Sampler(TaskSource& source, const EpisodeOptions& options, std::uint64_t seed)
     : source_(source), options_(options), seed_(seed) {
   options_.validate();
-  const Index needed = options_.support + std::max<Index>(options_.query, 1);
+  const Index needed = options_.points_needed();
   if (source_.tasks_in(Split::train).empty())
     throw InputError(source_.describe() + ": no tasks in the train split");
   for (const Split split : {Split::train, Split::validation}) {
@@ -197,8 +226,7 @@ Sampler::Sampler(TaskSource& source, const EpisodeOptions& options, std::uint64_
     const Index fewest = source_.min_task_size(split);
     if (fewest < needed) {
       throw InputError(source_.describe() + ": a " + split_name(split) + " task has only " + std::to_string(fewest) +
-                       " points, but --support " + std::to_string(options_.support) + " and --query " +
-                       std::to_string(options_.query) + " need at least " + std::to_string(needed));
+                       " points, but " + episode_needs(options_));
     }
   }
 }
@@ -218,21 +246,31 @@ void Sampler::validation(Index v, Episode& out) {
 
 void Sampler::evaluation(Split split, Index i, Episode& out) {
   const Index task = source_.tasks_in(split).at(static_cast<std::size_t>(i));
-  const Index needed = options_.support + std::max<Index>(options_.query, 1);
   const Index size = source_.points(task).rows();
-  if (size < needed) {
+  if (size < options_.points_needed()) {
     throw InputError(source_.describe() + ": " + split_name(split) + " task " + std::to_string(task) + " has only " +
-                     std::to_string(size) + " points, but --support " + std::to_string(options_.support) +
-                     " and --query " + std::to_string(options_.query) + " need at least " + std::to_string(needed));
+                     std::to_string(size) + " points, but " + episode_needs(options_));
   }
   RandomStream random(seed_, StreamPurpose::evaluation, static_cast<std::uint64_t>(split), static_cast<std::uint64_t>(i));
   draw(task, random, out, source_.has_labels());
 }
 
 // The support is a uniformly random subset of the task's points (partial Fisher-Yates), and
-// the query the next `query` points of the same permutation (or all the rest).
+// the query the next `query` points of the same permutation (or all the rest); with --support
+// all both are every point, as stored.
 void Sampler::draw(Index task, RandomStream& random, Episode& out, bool with_labels) {
   const RowMatrix& points = source_.points(task);
+  if (options_.whole) {
+    out.task = task;
+    out.support = points;
+    out.query = points;
+    if (with_labels) {
+      out.query_labels = source_.labels(task);
+    } else {
+      out.query_labels.resize(0);
+    }
+    return;
+  }
   const Index n = points.rows();
   const Index support = options_.support;
   const Index query = options_.query == 0 ? n - support : options_.query;

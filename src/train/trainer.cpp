@@ -1,6 +1,7 @@
 #include "metagmm/train/trainer.hpp"
 
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -95,19 +96,27 @@ Trainer::Trainer(const TrainOptions& options, const ModelShape& model, task::Epi
   options_.validate();
 }
 
-double Trainer::validate(const Vector& theta) {
+Trainer::Validation Trainer::validate(const Vector& theta) {
   Index tasks = sampler_.validation_count();
   if (options_.validation_tasks > 0) tasks = std::min(tasks, options_.validation_tasks);
-  if (tasks == 0) return kNaN;
-  StepReduction sum(1, comm_.size());
+  if (tasks == 0) return {kNaN, 0, 0};
+  auto* mixture = dynamic_cast<meta::MixtureAlgorithm*>(&algorithm_);
+  StepReduction sum(2, comm_.size());
   const auto [begin, end] = share_of(tasks, comm_.rank(), comm_.size());
   for (Index v = begin; v < end; ++v) {
     sampler_.validation(v, episode_);
-    const double log_likelihood = algorithm_.adapted_log_likelihood(theta, episode_);
-    sum.add(std::span<const double>(&log_likelihood, 1), "the validation log-likelihood", episode_.task);
+    std::array<double, 2> values{};  // log-likelihood, collapsed
+    if (mixture) {  // the same numbers as adapted_log_likelihood(), from the adapted mixture kept
+      const gmm::Gmm adapted = gmm::Gmm::unpack(model_.mixture, mixture->adapted_model(theta, episode_.support));
+      values[0] = evaluator_.mean_log_likelihood(adapted, episode_.query);
+      values[1] = gmm::collapsed(adapted, episode_.support, evaluator_) ? 1.0 : 0.0;
+    } else {
+      values[0] = algorithm_.adapted_log_likelihood(theta, episode_);
+    }
+    sum.add(values, "the validation log-likelihood", episode_.task);
   }
   sum.reduce(comm_);
-  return sum.sums()[0] / static_cast<double>(tasks);
+  return {sum.sums()[0] / static_cast<double>(tasks), tasks, static_cast<Index>(sum.sums()[1])};
 }
 
 void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer& outer,
@@ -156,6 +165,7 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
   MetricsHistory history;
   std::int64_t step = 0;
   double elapsed_before = 0.0, last_validation = kNaN;
+  Index last_collapsed = 0;  // validation tasks collapsed when last reported
   if (resume) {
     outer.restore(resume->optimizer_state);
     history = resume->metrics;
@@ -210,8 +220,15 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     double validation = kNaN;
     if (options_.validate_every > 0 && (step % options_.validate_every == 0 || step == options_.steps)) {
       spent(times.update);
-      validation = validate(theta);
+      const Validation checked = validate(theta);
+      validation = checked.log_likelihood;
       if (!std::isnan(validation)) last_validation = validation;
+      if (leader && checked.collapsed != last_collapsed) {  // said when it changes, not at every validation
+        progress.finish();
+        log_ << "warning: step " << step << ": the adaptation collapses " << checked.collapsed << " of "
+             << checked.tasks << " validation tasks (every support point on one component)\n";
+        last_collapsed = checked.collapsed;
+      }
       spent(times.validate);
     }
     const auto now = Clock::now();

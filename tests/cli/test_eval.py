@@ -18,7 +18,7 @@ import numpy as np
 from support import RefusalChecks, SharedDirectory, metagmm as run, metagmm_ranks as run_ranks, read_bytes
 
 STEPS = 5
-METHODS = ["reptile", "reptile+em", "maml", "maml+em", "em-kmeans++", "em-kmeans++x10", "em-random", "pooled+em",
+METHODS = ["reptile", "reptile+em", "reptile+x10", "maml", "maml+em", "maml+x10", "em-kmeans++", "em-kmeans++x10", "em-random", "pooled+em",
            "heb", "pooled+map",
            "oracle"]
 # Every per-task number except the wall times is a pure function of (seed, task, method).
@@ -99,6 +99,24 @@ class MixtureEval(SharedDirectory, RefusalChecks, unittest.TestCase):
                 np.testing.assert_array_equal(f["query_log_likelihood"][METHODS.index(a), :, 0],
                                               f["query_log_likelihood"][METHODS.index(b), :, 0])
 
+    def test_learned_start_among_restarts_is_the_best_support_fit(self):
+        """NAME+x10: the learner's own run is one of the 10, so its support log-likelihood after the
+        steps is never below the learner's own; and where it picked another run, that run is one of
+        em-kmeans++x10's first nine, never above em-kmeans++x10. Runs are ranked after the last step
+        they are followed to (max(--steps, --converge-steps)): here both are the STEPS recorded."""
+        out = self.path("restarts")
+        run("eval", "--checkpoint", *self.checkpoints, "--steps", STEPS, "--converge-steps", STEPS, "--max-tasks", 40,
+            "--out", out)
+        with h5py.File(os.path.join(out, "eval.h5")) as f:
+            support = f["support_log_likelihood"][:, :, -1]
+            diverged = f["diverged"][()]
+        for name in ("reptile", "maml"):
+            own, best = support[METHODS.index(name)], support[METHODS.index(name + "+x10")]
+            complete = diverged[METHODS.index(name)] == 0
+            self.assertTrue(np.all(best[complete] >= own[complete]))
+            chose_em = best != own
+            self.assertTrue(np.all(best[chose_em] <= support[METHODS.index("em-kmeans++x10")][chose_em]))
+
     def test_adjusted_rand_index_at_every_step(self):
         with h5py.File(self.path("two", "eval.h5")) as f:
             by_step, final = f["adjusted_rand_index_by_step"][()], f["adjusted_rand_index"][()]
@@ -173,7 +191,7 @@ class MixtureEval(SharedDirectory, RefusalChecks, unittest.TestCase):
                      "--query", 15, "--relevance", "4:8:16", "--split", "validation", "--out", out).stdout
         self.assertIn("relevance = 4:8:16", report)
         with h5py.File(os.path.join(out, "eval.h5")) as f:
-            self.assertEqual(f["query_log_likelihood"].shape, (9, 7, 3))  # reptile, reptile+em and 7 baselines
+            self.assertEqual(f["query_log_likelihood"].shape, (10, 7, 3))  # reptile, +em, +x10 and 7 baselines
             self.assertEqual(list(f["query_points"][()]), [15] * 7)
             self.assertEqual(f.attrs["split"], "validation")
 
@@ -182,7 +200,8 @@ class MixtureEval(SharedDirectory, RefusalChecks, unittest.TestCase):
         run(*self.eval_args, "--names", "run-a", "run_b.2", "--max-tasks", 7, "--out", out)
         with h5py.File(os.path.join(out, "eval.h5")) as f, h5py.File(self.path("one", "eval.h5")) as default:
             named, methods = f.attrs["methods"].split("\n"), default.attrs["methods"].split("\n")
-            renamed = {"reptile": "run-a", "reptile+em": "run-a+em", "maml": "run_b.2", "maml+em": "run_b.2+em"}
+            renamed = {"reptile": "run-a", "reptile+em": "run-a+em", "reptile+x10": "run-a+x10", "maml": "run_b.2",
+                       "maml+em": "run_b.2+em", "maml+x10": "run_b.2+x10"}
             self.assertEqual(named, [renamed.get(m, m) for m in methods])
             # The same numbers under the new names (the first 7 tasks of the default run).
             np.testing.assert_array_equal(f["query_log_likelihood"][()], default["query_log_likelihood"][:, :7, :])

@@ -45,8 +45,12 @@ std::unique_ptr<Method> em_from_initialization(std::string name, gmm::GmmShape s
                                                double reg_covar, std::uint64_t seed);
 // The best of `restarts` runs of EM from k-means++ (streams (seed, init, task, r)) by the
 // support log-likelihood after the last step, as scikit-learn's n_init: the curve is that run's.
+// With a `proposal` (a meta-learned method), its own run is one of the `restarts` and EM from
+// k-means++ the other restarts - 1 (streams r = 0 ... restarts - 2): the learned start meets EM
+// with restarts at equal restarts.
 std::unique_ptr<Method> em_best_of_initializations(std::string name, gmm::GmmShape shape, int restarts,
-                                                   double reg_covar, std::uint64_t seed);
+                                                   double reg_covar, std::uint64_t seed,
+                                                   std::unique_ptr<Method> proposal = nullptr);
 // Variational-EM steps under a hierarchical prior, each scored as the posterior predictive
 // (gmm/bayes.hpp); after `stop_after` steps (the count chosen on validation tasks) the model
 // stays as it is.

@@ -23,7 +23,7 @@ struct MethodSummary {
   std::vector<Summary> query;  // by step 0..M
   Summary ari, steps_to_tolerance;
   std::vector<Summary> ari_by_step;  // by step 0..M where the tasks have labels
-  Index diverged = 0;
+  Index diverged = 0, collapsed = 0;
   double milliseconds_per_task = 0.0;
 };
 std::vector<MethodSummary> summarize(const Results& results);

@@ -40,6 +40,9 @@ struct Results {
   // wall time of `steps` steps (scoring excluded).
   std::vector<double> ari, steps_to_tolerance, seconds;
   std::vector<std::int8_t> diverged;
+  // [m][t]: whether the mixture after `steps` steps gives every support point to one component
+  // (gmm::collapsed): a clustering of one cluster, however good its likelihood looks.
+  std::vector<std::int8_t> collapsed;
 
   Index method_count() const { return static_cast<Index>(methods.size()); }
   Index task_count() const { return static_cast<Index>(tasks.size()); }

@@ -122,4 +122,9 @@ class Evaluator {
   RowMatrix resp_;
 };
 
+// Whether `gmm` has collapsed on `points`: two or more components, two or more points, and every
+// point's most responsible component the same one (all the responsibility on one component, the
+// silent failure of an adaptation that merges its components).
+bool collapsed(const Gmm& gmm, RowMatrixRef points, Evaluator& evaluator);
+
 }  // namespace metagmm::gmm

@@ -4,6 +4,7 @@
 // exact backpropagation. Its weights phi are a flat vector, layer by layer: W (out x in, row
 // by row) then b (out), so that the training loop and the checkpoints treat them like any
 // other meta-parameters.
+#include <string>
 #include <vector>
 
 #include "metagmm/core/random.hpp"
@@ -22,6 +23,9 @@ struct EncoderShape {
   bool operator==(const EncoderShape&) const = default;
 };
 
+// "64,64" -> {64, 64}; InputError naming `option` otherwise.
+std::vector<Index> parse_widths(const std::string& text, const std::string& option);
+
 // He initialisation: each W entry normal with variance 2 / (its layer's input width), b = 0.
 Vector he_initial_weights(const EncoderShape& shape, RandomStream& random);
 
@@ -33,8 +37,10 @@ class Encoder {
   // the points by reference (not copied): they must stay as they are until backward().
   const RowMatrix& forward(const Vector& phi, const RowMatrix& points);
   const RowMatrix& forward(const Vector& phi, RowMatrix&& points) = delete;  // would not outlive the call
-  // dL/dphi for the last forward(), given dL/dZ (same shape as Z).
-  void backward(const Vector& phi, const RowMatrix& output_gradient, Vector& gradient);
+  // dL/dphi for the last forward(), given dL/dZ (same shape as Z); with `input_gradient`, also
+  // dL/dX (a set encoder's head passes its input's gradient on to the pooling below it).
+  void backward(const Vector& phi, const RowMatrix& output_gradient, Vector& gradient,
+                RowMatrix* input_gradient = nullptr);
 
  private:
   const RowMatrix& input(Index layer) const;  // layer's input in the last forward()

@@ -9,6 +9,7 @@
 // It is `--algo maml --inner map`. The first-order variant is `--algo fomaml --inner map` (the
 // query gradient at the adapted mixture applied to the prior, relevance fixed), and the Reptile
 // variant `--algo reptile --inner map`; both adapt with the same steps.
+#include <array>
 #include <vector>
 
 #include "metagmm/meta/algorithm.hpp"
@@ -16,6 +17,17 @@
 #include "metagmm/meta/maml.hpp"
 
 namespace metagmm::meta {
+
+// The flat iterates of `steps` MAP-EM steps towards `prior` starting from it (the prior first).
+void map_path(const gmm::Gmm& prior, RowMatrixRef support, const gmm::Relevance& relevance, double reg_covar,
+              int steps, gmm::Evaluator& evaluator, std::vector<Vector>& iterates);
+
+// The reverse pass of map_path(): `adjoint` holds d objective / d (last iterate) on entry; on
+// return prior_gradient is d objective / d prior (as the steps' prior and as their first iterate)
+// and log_relevance d objective / d log r. `adjoint` is used as scratch.
+void map_path_reverse(const gmm::Gmm& prior, const std::vector<Vector>& iterates, const gmm::Relevance& relevance,
+                      double reg_covar, RowMatrixRef support, Vector& adjoint, Vector& prior_gradient,
+                      std::array<double, 3>& log_relevance);
 
 class MapMaml final : public MixtureAlgorithm {
  public:

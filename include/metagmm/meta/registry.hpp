@@ -60,5 +60,6 @@ AlgorithmEntry maml_entry();
 AlgorithmEntry fomaml_entry();
 AlgorithmEntry protonet_entry();
 AlgorithmEntry bayes_entry();
+AlgorithmEntry amortised_entry();
 
 }  // namespace metagmm::meta

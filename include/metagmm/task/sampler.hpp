@@ -2,6 +2,7 @@
 // Where meta-training draws its tasks from, and the deterministic sampler of docs/design.md,
 // "Determinism": task j of meta-step t and its support/query split are a pure function of
 // (seed, t, j), whichever rank draws it, however many ranks there are, and across resumes.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -59,7 +60,16 @@ Index pooled_stream(const TaskSource& source, Split split);
 struct EpisodeOptions {
   Index support = 20;  // --support: points the inner loop adapts on
   Index query = 0;     // --query: held-out points scored after adaptation; 0 = all the rest
+  // --support all: every point of a task is both its support and its query, in the stored order
+  // (fitting a whole task and scoring its own points: the protocol of amortised clustering).
+  bool whole = false;
   void validate() const;
+  // The fewest points a task needs for these episodes.
+  Index points_needed() const { return whole ? 1 : support + std::max<Index>(query, 1); }
+  // "20", or "all".
+  std::string support_text() const;
+  // --support's value, a count or "all"; InputError naming `option` otherwise.
+  void set_support(const std::string& text, const std::string& option);
 };
 
 // One task of a meta-batch with its support and query points.

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "metagmm/comm/communicator.hpp"
+#include "metagmm/gmm/stats.hpp"
 #include "metagmm/meta/algorithm.hpp"
 #include "metagmm/meta/optimizer.hpp"
 #include "metagmm/task/sampler.hpp"
@@ -69,7 +70,13 @@ class Trainer {
   TrainResult run(const Vector& initial, const Checkpoint* resume);
 
  private:
-  double validate(const Vector& theta);
+  // The mean validation log-likelihood, and how many validation tasks a mixture learner's adaptation
+  // collapsed (gmm::collapsed on the support).
+  struct Validation {
+    double log_likelihood = 0.0;
+    Index tasks = 0, collapsed = 0;
+  };
+  Validation validate(const Vector& theta);
   void save(std::int64_t step, const Vector& theta, const meta::Optimizer& outer, const MetricsHistory& metrics,
             TrainResult& result);
 
@@ -81,6 +88,7 @@ class Trainer {
   std::ostream& log_;
   bool terminal_;
   task::Episode episode_;
+  gmm::Evaluator evaluator_;  // validation's scoring of adapted mixtures
 };
 
 }  // namespace metagmm::train
