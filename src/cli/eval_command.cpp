@@ -63,7 +63,13 @@ EvalInput read_input(const po::variables_map& v) {
   const bool encoders = input.checkpoints.front().checkpoint.encoder.has_value();
   if (v.count("names")) {
     if (encoders) throw InputError("--names: names mixture checkpoints; ProtoNet results are keyed by each checkpoint's path");
-    name_checkpoints(v["names"].as<std::vector<std::string>>(), input.checkpoints);
+    std::vector<std::string> names = v["names"].as<std::vector<std::string>>();
+    if (names == std::vector<std::string>{"run-dirs"}) {  // each named after the directory it was saved in
+      names.clear();
+      for (const EvalCheckpoint& c : input.checkpoints)
+        names.push_back(fs::absolute(fs::path(c.path)).parent_path().filename().string());
+    }
+    name_checkpoints(names, input.checkpoints);
   }
   for (const EvalCheckpoint& c : input.checkpoints) {
     if (c.checkpoint.encoder.has_value() != encoders) {
@@ -126,7 +132,8 @@ int eval_command(const std::vector<std::string>& args, comm::Communicator& comm)
        "fomaml) or protonet checkpoints, not both (required)")
       ("names", po::value<std::vector<std::string>>()->multitoken()->value_name("NAME ..."),
        "the checkpoints' names in the tables and files, one per --checkpoint in order (letters, digits, - _ . + #); "
-       "default: the algorithm (NAME#2 for its second checkpoint); mixture checkpoints only")
+       "default: the algorithm (NAME#2 for its second checkpoint); run-dirs: each the name of its run directory "
+       "(runs/m1/checkpoint-...h5: m1); mixture checkpoints only")
       ("tasks", po::value<std::string>()->default_value(""),
        "task set; empty: the first checkpoint's training tasks (its file, or its generated family)")
       ("split", po::value<std::string>()->default_value("test"), "which split's tasks: train, validation or test")

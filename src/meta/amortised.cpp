@@ -5,7 +5,9 @@
 
 #include "metagmm/core/error.hpp"
 #include "metagmm/gmm/gradient.hpp"
+#include "metagmm/meta/bayes.hpp"
 #include "metagmm/meta/map_maml.hpp"
+#include "metagmm/task/prior_file.hpp"
 
 namespace metagmm::meta {
 namespace {
@@ -16,13 +18,14 @@ std::string widths_text(const std::vector<Index>& widths) {
   return text;
 }
 
-// The inner loop's declaration of `name`, so that the option is one for every algorithm.
-SettingSpec inner_setting(const std::string& name) {
-  for (const SettingSpec& spec : InnerOptions::settings())
+// Another algorithm's declaration of `name`, so that the option is one for every algorithm.
+SettingSpec shared_setting(const std::vector<SettingSpec>& specs, const std::string& name) {
+  for (const SettingSpec& spec : specs)
     if (spec.name == name) return spec;
-  METAGMM_CHECK(false, "inner setting " + name);
+  METAGMM_CHECK(false, "shared setting " + name);
   return {};
 }
+SettingSpec inner_setting(const std::string& name) { return shared_setting(InnerOptions::settings(), name); }
 
 // The set encoder for `shape`; SettingError unless the mixture is diagonal.
 SetEncoderShape encoder_shape(const gmm::GmmShape& shape, const AmortisedSettings& settings) {
@@ -39,6 +42,12 @@ std::vector<SettingSpec> AmortisedSettings::settings() {
       inner_setting("inner-steps"),
       inner_setting("reg-covar"),
       inner_setting("relevance"),
+      {"amortised-inner", std::string("map"),
+       "amortised: the steps after the encoder's start: map (MAP-EM steps towards the start, learned relevance "
+       "factors) or bayes (the start is a hierarchical prior's first E-step mixture and means, the rest of the "
+       "prior learned as bayes learns it, from --prior; variational-EM steps scored as the posterior predictive)",
+       {"map", "bayes"}},
+      shared_setting(BayesSettings::settings(), "prior"),
       {"set-widths", widths_text(d.point_widths),
        "amortised: the set encoder's per-point MLP widths, comma-separated (the last is the embedding that the "
        "seeds attend over and that is mean-pooled)",
@@ -56,6 +65,12 @@ AmortisedSettings AmortisedSettings::from(const Settings& s) {
   inner.set("inner", std::string("map"));
   inner.set("inner-lr", InnerOptions().learning_rate);
   a.inner = InnerOptions::from(inner);
+  a.bayes = s.text("amortised-inner") == "bayes";
+  a.prior = s.text("prior");
+  if (a.bayes && a.prior.empty())
+    throw SettingError("prior", "amortised --amortised-inner bayes starts from a hierarchical prior: give --prior FILE "
+                                "(metagmm fit --data TASKS:train --prior heb --out FILE writes one)");
+  if (a.bayes && a.inner.steps < 1) throw SettingError("inner-steps", "amortised --amortised-inner bayes: expected >= 1");
   a.point_widths = parse_widths(s.text("set-widths"), "set-widths");
   a.head_widths = parse_widths(s.text("head-widths"), "head-widths");
   return a;
@@ -66,6 +81,8 @@ Settings AmortisedSettings::to_settings() const {
   s.set("inner-steps", std::int64_t{inner.steps});
   s.set("reg-covar", inner.reg_covar);
   s.set("relevance", inner.relevance.to_string());
+  s.set("amortised-inner", std::string(bayes ? "bayes" : "map"));
+  s.set("prior", prior);
   s.set("set-widths", widths_text(point_widths));
   s.set("head-widths", widths_text(head_widths));
   return s;
@@ -75,8 +92,9 @@ AmortisedAdaptation::AmortisedAdaptation(const gmm::GmmShape& shape, const Amort
     : shape_(shape),
       settings_(settings),
       parameters_(shape.parameter_count()),
+      steps_size_(settings.bayes ? gmm::HierarchicalPrior::flat_size(shape) - shape.parameter_count() : 3),
       encoder_(encoder_shape(shape, settings)) {
-  meta_size_ = parameters_ + 3 + encoder_.shape().parameter_count();
+  meta_size_ = parameters_ + steps_size_ + encoder_.shape().parameter_count();
   for (const double r : {settings.inner.relevance.weights, settings.inner.relevance.means,
                          settings.inner.relevance.covariances})
     if (!(r > 0.0)) throw SettingError("relevance", "amortised learns log r, so every factor must be > 0");
@@ -84,35 +102,78 @@ AmortisedAdaptation::AmortisedAdaptation(const gmm::GmmShape& shape, const Amort
 
 std::vector<ParameterBlock> AmortisedAdaptation::extra_parameters() const {
   const SetEncoderShape& s = encoder_.shape();
-  return {{"log_relevance", 3},
-          {"set_point_mlp", s.point_shape().parameter_count()},
-          {"set_seeds", s.mixture.components * s.embedding()},
-          {"set_head", s.head_shape().parameter_count()},
-          {"set_gate", 1}};
+  const Index Kd = shape_.components * shape_.dim;
+  std::vector<ParameterBlock> blocks;
+  if (settings_.bayes) {  // as bayes names them (meta/bayes.cpp)
+    blocks = {{"log_concentration", 1}, {"log_between_variance", Kd}, {"log_within_variance", Kd}, {"log_strength", Kd}};
+  } else {
+    blocks = {{"log_relevance", 3}};
+  }
+  for (ParameterBlock block : std::vector<ParameterBlock>{{"set_point_mlp", s.point_shape().parameter_count()},
+                                                          {"set_seeds", s.mixture.components * s.embedding()},
+                                                          {"set_head", s.head_shape().parameter_count()},
+                                                          {"set_gate", 1}})
+    blocks.push_back(block);
+  return blocks;
+}
+
+const Vector& AmortisedAdaptation::starting_prior() const {
+  if (!prior_file_) {
+    const gmm::HierarchicalPrior prior =
+        task::read_prior_file(settings_.prior, shape_, "--prior", "the configuration has");
+    if (prior.coupled())
+      throw SettingError("prior", "amortised: --prior " + settings_.prior +
+                                      " holds coupled means (fit --prior heb-coupled); give an independent prior "
+                                      "(fit --prior heb)");
+    prior_file_ = prior.pack();
+  }
+  return *prior_file_;
+}
+
+std::optional<Vector> AmortisedAdaptation::initial_model() const {
+  if (!settings_.bayes) return std::nullopt;
+  return Vector(starting_prior().head(parameters_));
 }
 
 Vector AmortisedAdaptation::initial_extra_parameters() const {
-  const gmm::Relevance& r = settings_.inner.relevance;
+  Vector steps(steps_size_);
+  if (settings_.bayes) {
+    steps = starting_prior().tail(steps_size_);
+  } else {
+    const gmm::Relevance& r = settings_.inner.relevance;
+    steps << std::log(r.weights), std::log(r.means), std::log(r.covariances);
+  }
   RandomStream random(0, StreamPurpose::meta_init, 1);
   const Vector weights = SetEncoder::initial_weights(encoder_.shape(), random);
-  Vector extra(3 + weights.size());
-  extra << std::log(r.weights), std::log(r.means), std::log(r.covariances), weights;
+  Vector extra(steps_size_ + weights.size());
+  extra << steps, weights;
   return extra;
+}
+
+gmm::HierarchicalPrior AmortisedAdaptation::task_prior(const Vector& meta, const Vector& start) const {
+  Vector flat(parameters_ + steps_size_);
+  flat << start, meta.segment(parameters_, steps_size_);
+  return gmm::HierarchicalPrior::unpack(shape_, flat);
 }
 
 gmm::Relevance AmortisedAdaptation::relevance(const Vector& meta) const {
   return {std::exp(meta[parameters_]), std::exp(meta[parameters_ + 1]), std::exp(meta[parameters_ + 2])};
 }
 
-gmm::Gmm AmortisedAdaptation::start(const Vector& meta, RowMatrixRef points) {
+const Vector& AmortisedAdaptation::start(const Vector& meta, RowMatrixRef points) {
   METAGMM_CHECK(meta.size() == meta_size_, "amortised: meta-parameter count");
-  weights_ = meta.tail(meta_size_ - parameters_ - 3);
-  return gmm::Gmm::unpack(shape_, encoder_.forward(meta.head(parameters_), weights_, points));
+  weights_ = meta.tail(meta_size_ - parameters_ - steps_size_);
+  return encoder_.forward(meta.head(parameters_), weights_, points);
 }
 
 void AmortisedAdaptation::adaptation_path(const Vector& meta, RowMatrixRef points, int steps,
                                           std::vector<Vector>& iterates) {
-  map_path(start(meta, points), points, relevance(meta), settings_.inner.reg_covar, steps, evaluator_, iterates);
+  if (settings_.bayes) {
+    bayes_iterates(task_prior(meta, start(meta, points)), points, steps, path_, iterates);
+    return;
+  }
+  map_path(gmm::Gmm::unpack(shape_, start(meta, points)), points, relevance(meta), settings_.inner.reg_covar, steps,
+           evaluator_, iterates);
 }
 
 Vector AmortisedAdaptation::adapted_model(const Vector& meta, RowMatrixRef points) {
@@ -122,18 +183,27 @@ Vector AmortisedAdaptation::adapted_model(const Vector& meta, RowMatrixRef point
 
 void AmortisedAdaptation::contribute(const Vector& meta, const task::Episode& episode, std::span<double> out) {
   METAGMM_CHECK(static_cast<Index>(out.size()) == contribution_size(), "contribution size");
-  const gmm::Gmm prior = start(meta, episode.support);
-  const gmm::Relevance r = relevance(meta);
-  map_path(prior, episode.support, r, settings_.inner.reg_covar, settings_.inner.steps, evaluator_, iterates_);
-  const double loss =
-      gmm::loss_and_gradient(gmm::Gmm::unpack(shape_, iterates_.back()), episode.query, evaluator_, adjoint_);
-  std::array<double, 3> log_relevance{};
-  map_path_reverse(prior, iterates_, r, settings_.inner.reg_covar, episode.support, adjoint_, start_gradient_,
-                   log_relevance);
-  encoder_.backward(start_gradient_, base_gradient_, weight_gradient_);
   Eigen::Map<Vector> gradient(out.data(), meta_size_);
+  double loss = 0.0;
+  if (settings_.bayes) {
+    const gmm::HierarchicalPrior prior = task_prior(meta, start(meta, episode.support));
+    gmm::variational_path(prior, episode.support, settings_.inner.steps, path_);
+    loss = gmm::loss_and_gradient(gmm::posterior_predictive(path_.back(), shape_), episode.query, evaluator_, adjoint_);
+    const Vector prior_gradient = gmm::variational_path_gradient(prior, episode.support, path_, adjoint_);
+    start_gradient_ = prior_gradient.head(parameters_);  // the first E-step mixture is the start
+    gradient.segment(parameters_, steps_size_) = prior_gradient.tail(steps_size_);
+  } else {
+    const gmm::Gmm prior = gmm::Gmm::unpack(shape_, start(meta, episode.support));
+    const gmm::Relevance r = relevance(meta);
+    map_path(prior, episode.support, r, settings_.inner.reg_covar, settings_.inner.steps, evaluator_, iterates_);
+    loss = gmm::loss_and_gradient(gmm::Gmm::unpack(shape_, iterates_.back()), episode.query, evaluator_, adjoint_);
+    std::array<double, 3> log_relevance{};
+    map_path_reverse(prior, iterates_, r, settings_.inner.reg_covar, episode.support, adjoint_, start_gradient_,
+                     log_relevance);
+    for (Index b = 0; b < 3; ++b) gradient[parameters_ + b] = log_relevance[static_cast<std::size_t>(b)];
+  }
+  encoder_.backward(start_gradient_, base_gradient_, weight_gradient_);
   gradient.head(parameters_) = base_gradient_;
-  for (Index b = 0; b < 3; ++b) gradient[parameters_ + b] = log_relevance[static_cast<std::size_t>(b)];
   gradient.tail(weight_gradient_.size()) = weight_gradient_;
   out[static_cast<std::size_t>(meta_size_)] = loss;
 }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/core/text.hpp"
 #include "metagmm/gmm/kernels.hpp"
 
 namespace metagmm::meta {
@@ -33,16 +34,10 @@ std::vector<Index> parse_widths(const std::string& text, const std::string& opti
   std::stringstream in(text);
   std::string part;
   while (std::getline(in, part, ',')) {
-    std::size_t used = 0;
-    long long width = 0;
-    try {
-      width = std::stoll(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != part.size() || width < 1)
+    const auto width = parse_integer(part);
+    if (!width || *width < 1)
       throw InputError(option + ": expected layer widths >= 1 separated by commas (\"64,64\"), got '" + text + "'");
-    widths.push_back(static_cast<Index>(width));
+    widths.push_back(static_cast<Index>(*width));
   }
   if (widths.empty()) throw InputError(option + ": expected at least one layer width");
   return widths;

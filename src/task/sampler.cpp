@@ -7,6 +7,7 @@
 
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
+#include "metagmm/core/text.hpp"
 
 namespace metagmm::task {
 namespace {
@@ -192,16 +193,9 @@ std::string EpisodeOptions::support_text() const { return whole ? "all" : std::t
 void EpisodeOptions::set_support(const std::string& text, const std::string& option) {
   whole = text == "all";
   if (whole) return;
-  std::size_t used = 0;
-  long long count = 0;
-  try {
-    count = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || count < 1)
-    throw InputError(option + ": expected a number of points >= 1, or all, got '" + text + "'");
-  support = static_cast<Index>(count);
+  const auto count = parse_integer(text);
+  if (!count || *count < 1) throw InputError(option + ": expected a number of points >= 1, or all, got '" + text + "'");
+  support = static_cast<Index>(*count);
 }
 
 namespace {

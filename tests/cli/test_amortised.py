@@ -69,6 +69,38 @@ class AmortisedAdaptation(SharedDirectory, RefusalChecks, unittest.TestCase):
         gain = ari[methods.index("amortised")] - ari[methods.index("map-maml")]
         self.assertGreater(gain.mean() - Z95 * gain.std(ddof=1) / np.sqrt(len(gain)), 0.0)
 
+    def test_columns_named_after_run_directories(self):
+        out = self.path("run-dirs")
+        run("eval", "--checkpoint", self.map_checkpoint, self.checkpoint, "--names", "run-dirs", "--tasks", self.tasks,
+            "--pooled", self.pooled, "--support", 20, "--query", 60, "--steps", 2, "--relevance", 4, "--n-init", 1,
+            "--max-tasks", 5, "--out", out)
+        with h5py.File(os.path.join(out, "eval.h5")) as f:
+            methods = f.attrs["methods"].split("\n")
+        self.assertEqual(methods[:3], ["map", "map+em", "amortised"])  # the maml checkpoint lives in map/
+
+    def test_bayes_steps_from_a_hierarchical_prior(self):
+        """--amortised-inner bayes: the encoder proposes the prior's means and first E-step mixture,
+        the rest of the prior starts at the fit --prior heb file and is learned with it."""
+        prior = self.path("prior.h5")
+        run("fit", "--data", self.tasks + ":train", "--prior", "heb", "--init", self.pooled, "--out", prior)
+        run("train", "--algo", "amortised", "--amortised-inner", "bayes", "--prior", prior, "--tasks", self.tasks,
+            "--components", 4, "--support", 20, "--query", 60, "--meta-batch", 8, "--inner-steps", 3,
+            "--set-widths", "16", "--head-widths", "16", "--outer-lr", 0.001, "--steps", 30, "--validate-every", 0,
+            "--run-dir", self.path("amortised-bayes"))
+        checkpoint = self.path("amortised-bayes", "checkpoint-000000000030.h5")
+        with h5py.File(checkpoint) as f:
+            names = sorted(f["extra"].keys())
+            learned = f["extra/log_strength"][()]
+        self.assertEqual(names, sorted(["log_concentration", "log_between_variance", "log_within_variance",
+                                        "log_strength", "set_point_mlp", "set_seeds", "set_head", "set_gate"]))
+        self.assertEqual(learned.shape, (8,))
+        shown = run("inspect", checkpoint).stdout
+        self.assertIn("amortised-inner = bayes", shown)
+        report = run("fit", "--data", self.tasks + ":870", "--init", checkpoint, "--out", self.path("ab.h5")).stdout
+        self.assertIn("3 inner steps of amortised", report)
+        self.refused("train", "--algo", "amortised", "--amortised-inner", "bayes", "--tasks", self.tasks,
+                     "--components", 4, "--run-dir", self.path("no-prior"), expect="--prior FILE")
+
     def test_encoder_blocks_are_stored_and_shown(self):
         with h5py.File(self.checkpoint) as f:
             self.assertEqual(f.attrs["algorithm"], "amortised")

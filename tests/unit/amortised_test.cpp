@@ -10,6 +10,7 @@
 #include "metagmm/core/error.hpp"
 #include "metagmm/gmm/sample.hpp"
 #include "metagmm/meta/amortised.hpp"
+#include "metagmm/meta/bayes.hpp"
 #include "metagmm/meta/map_maml.hpp"
 #include "support.hpp"
 
@@ -25,8 +26,10 @@ using metagmm::testing::relative_difference;
 constexpr double kMetaGradientTolerance = 1e-6;
 constexpr double kStep = 1e-5;
 
-AmortisedSettings small_settings(int steps) {
+AmortisedSettings small_settings(int steps, bool bayes = false) {
   AmortisedSettings s;
+  s.bayes = bayes;
+  s.prior = bayes ? "written-by-the-test.h5" : "";
   s.inner.method = InnerMethod::map;
   s.inner.steps = steps;
   s.inner.relevance = {2.0, 8.0, 5.0};
@@ -41,21 +44,51 @@ struct Problem {
   Vector meta;
 };
 
-// A base mixture near the truth; encoder weights moved away from their start (the head's last
-// layer nonzero, the gate 0.6) so that every block of the chain rule carries weight.
-Problem make_problem(const AmortisedAdaptation& algorithm, Index support, std::uint64_t seed) {
+// A hierarchical prior near `truth` (as bayes_test.cpp makes one).
+gmm::HierarchicalPrior prior_near(const gmm::Gmm& truth, RandomStream& random) {
+  gmm::HierarchicalPrior prior(truth.shape);
+  prior.concentration = 3.0 * truth.weights();
+  for (Index k = 0; k < truth.shape.components; ++k) {
+    for (Index j = 0; j < truth.shape.dim; ++j) {
+      prior.mean(k, j) = truth.means(k, j) + 0.4 * random.normal();
+      prior.within_variance(k, j) = std::exp(2.0 * truth.log_sd(k, j) + 0.3 * random.normal());
+      prior.between_variance(k, j) = std::exp(-1.0 + 0.5 * random.normal());
+      prior.strength(k, j) = std::exp(1.5 + 0.5 * random.normal());
+      prior.first_variance(k, j) = prior.within_variance(k, j) + prior.between_variance(k, j);
+    }
+  }
+  return prior;
+}
+
+// The encoder's initial weights (from the fixed stream, as initial_extra_parameters() draws them).
+Vector encoder_weights(const AmortisedSettings& settings, const gmm::GmmShape& shape) {
+  RandomStream random(0, StreamPurpose::meta_init, 1);
+  return SetEncoder::initial_weights({shape, settings.point_widths, settings.head_widths}, random);
+}
+
+// A base mixture near the truth (map), or a prior near it (bayes); encoder weights moved away from
+// their start (the head's last layer nonzero, the gate 0.6) so that every block of the chain rule
+// carries weight.
+Problem make_problem(const AmortisedSettings& settings, Index support, std::uint64_t seed, bool moved = true) {
   Problem p;
   const gmm::Gmm truth = testing::random_gmm(p.shape, seed, 2.0);
   RandomStream random(seed + 1, StreamPurpose::test);
   p.episode.task = 0;
   p.episode.support = gmm::sample(truth, support, random);
   p.episode.query = gmm::sample(truth, 40, random);
-  const Vector base = truth.pack();
-  const Vector extra = algorithm.initial_extra_parameters();
-  p.meta.resize(base.size() + extra.size());
-  p.meta << base, extra;
-  for (Index i = 0; i < base.size(); ++i) p.meta[i] += 0.3 * random.normal();
-  for (Index i = base.size() + 3; i < p.meta.size(); ++i) p.meta[i] += 0.3 * random.normal();
+  Vector steps;
+  if (settings.bayes) {
+    steps = prior_near(truth, random).pack();  // its first E-step mixture is the base
+  } else {
+    steps.resize(truth.shape.parameter_count() + 3);
+    steps << truth.pack(), std::log(2.0), std::log(8.0), std::log(5.0);
+    for (Index i = 0; i < truth.shape.parameter_count(); ++i) steps[i] += 0.3 * random.normal();
+  }
+  const Vector weights = encoder_weights(settings, p.shape);
+  p.meta.resize(steps.size() + weights.size());
+  p.meta << steps, weights;
+  if (!moved) return p;
+  for (Index i = steps.size(); i < p.meta.size(); ++i) p.meta[i] += 0.3 * random.normal();
   p.meta[p.meta.size() - 1] = 0.6;
   return p;
 }
@@ -67,10 +100,13 @@ std::vector<double> contribution(AmortisedAdaptation& algorithm, const Vector& m
 }
 
 TEST(Amortised, MetaGradientMatchesCentralDifferencesInEveryBlock) {
+  for (const bool bayes : {false, true}) {
   for (const Index support : {8, 30}) {
     for (const int m : {0, 1, 3}) {
-      AmortisedAdaptation algorithm({3, 2, gmm::CovarianceType::diag}, small_settings(m));
-      const Problem p = make_problem(algorithm, support, 50 + static_cast<std::uint64_t>(support));
+      if (bayes && m == 0) continue;  // bayes steps: at least one
+      const AmortisedSettings settings = small_settings(m, bayes);
+      AmortisedAdaptation algorithm({3, 2, gmm::CovarianceType::diag}, settings);
+      const Problem p = make_problem(settings, support, 50 + static_cast<std::uint64_t>(support));
       const auto out = contribution(algorithm, p.meta, p.episode);
       const Vector analytic = Eigen::Map<const Vector>(out.data(), p.meta.size());
       Vector numeric(p.meta.size());
@@ -90,7 +126,7 @@ TEST(Amortised, MetaGradientMatchesCentralDifferencesInEveryBlock) {
         const bool carries = m > 0 || block.name != "log_relevance";  // no steps: r does nothing
         if (carries) {
           const double error = relative_difference(analytic.segment(at, block.size), numeric.segment(at, block.size));
-          EXPECT_LE(error, kMetaGradientTolerance) << block.name << ", support " << support << ", m " << m;
+          EXPECT_LE(error, kMetaGradientTolerance) << block.name << ", support " << support << ", m " << m << ", bayes " << bayes;
           EXPECT_GT(analytic.segment(at, block.size).cwiseAbs().maxCoeff(), 0.0) << block.name;
           worst = std::max(worst, error);
         } else {
@@ -99,9 +135,10 @@ TEST(Amortised, MetaGradientMatchesCentralDifferencesInEveryBlock) {
         at += block.size;
       }
       EXPECT_EQ(at, p.meta.size());
-      std::cout << "[ amortised ] support " << support << " m=" << m << ": worst block's relative error " << worst
-                << "\n";
+      std::cout << "[ amortised ] " << (bayes ? "bayes" : "map") << " steps, support " << support << " m=" << m
+                << ": worst block's relative error " << worst << "\n";
     }
+  }
   }
 }
 
@@ -110,8 +147,8 @@ TEST(Amortised, StartsAsMapMamlFromTheBaseMixture) {
   // --inner map's from that prior, bit for bit.
   const AmortisedSettings settings = small_settings(3);
   AmortisedAdaptation algorithm({3, 2, gmm::CovarianceType::diag}, settings);
-  Problem p = make_problem(algorithm, 25, 7);
-  p.meta.tail(p.meta.size() - p.shape.parameter_count()) = algorithm.initial_extra_parameters();
+  Problem p = make_problem(settings, 25, 7, false);
+  EXPECT_EQ(p.meta.tail(p.meta.size() - p.shape.parameter_count()), algorithm.initial_extra_parameters());
   MapMaml map_maml(p.shape, settings.inner);
   const Vector map_meta = p.meta.head(p.shape.parameter_count() + 3);
   EXPECT_EQ(algorithm.adapted_model(p.meta, p.episode.support), map_maml.adapted_model(map_meta, p.episode.support));
@@ -121,9 +158,33 @@ TEST(Amortised, StartsAsMapMamlFromTheBaseMixture) {
   EXPECT_EQ(path[0], p.meta.head(p.shape.parameter_count()));
 }
 
+TEST(Amortised, BayesStepsStartAsBayesFromThePrior) {
+  // At the initial weights the prior of every task is the learned one: bayes's adaptation, bit for
+  // bit, and its contribution's prior blocks are bayes's gradient.
+  const AmortisedSettings settings = small_settings(3, true);
+  AmortisedAdaptation algorithm({3, 2, gmm::CovarianceType::diag}, settings);
+  const Problem p = make_problem(settings, 25, 11, false);
+  BayesSettings bayes_settings;
+  bayes_settings.steps = 3;
+  bayes_settings.prior = settings.prior;
+  BayesianAdaptation bayes(p.shape, bayes_settings);
+  const Index prior_size = gmm::HierarchicalPrior::flat_size(p.shape);
+  const Vector prior = p.meta.head(prior_size);
+  EXPECT_EQ(algorithm.adapted_model(p.meta, p.episode.support), bayes.adapted_model(prior, p.episode.support));
+  std::vector<double> ours(static_cast<std::size_t>(algorithm.contribution_size())),
+      theirs(static_cast<std::size_t>(bayes.contribution_size()));
+  algorithm.contribute(p.meta, p.episode, ours);
+  bayes.contribute(prior, p.episode, theirs);
+  EXPECT_EQ(ours.back(), theirs.back());  // the same query loss
+  // The prior's other blocks get bayes's gradient exactly; the base mixture bayes's up to the
+  // encoder's identity at zero weights (the gate's (1 - g) = 1 and a zero head add nothing).
+  for (Index i = 0; i < prior_size; ++i) EXPECT_EQ(ours[static_cast<std::size_t>(i)], theirs[static_cast<std::size_t>(i)]) << i;
+}
+
 TEST(Amortised, StartDoesNotDependOnTheOrderOfThePoints) {
-  AmortisedAdaptation algorithm({3, 2, gmm::CovarianceType::diag}, small_settings(2));
-  const Problem p = make_problem(algorithm, 30, 9);
+  const AmortisedSettings settings = small_settings(2);
+  AmortisedAdaptation algorithm({3, 2, gmm::CovarianceType::diag}, settings);
+  const Problem p = make_problem(settings, 30, 9);
   std::vector<Index> order(static_cast<std::size_t>(p.episode.support.rows()));
   std::iota(order.begin(), order.end(), Index{0});
   std::reverse(order.begin(), order.end());
@@ -146,6 +207,9 @@ TEST(Amortised, RefusesWhatItCannotDifferentiate) {
   AmortisedSettings zero = small_settings(2);
   zero.inner.relevance.means = 0.0;  // log r would be -inf
   EXPECT_THROW(AmortisedAdaptation({2, 2, gmm::CovarianceType::diag}, zero), InputError);
+  Settings no_prior = small_settings(2).to_settings();
+  no_prior.set("amortised-inner", std::string("bayes"));
+  EXPECT_THROW(AmortisedSettings::from(no_prior), InputError);
 }
 
 }  // namespace

@@ -138,6 +138,13 @@ def main():
     for name in ["amortised", "amortised+x10", "map-maml", "meta-sgd", "bayes", "heb", "pooled+map",
                  "em-kmeans++x10", "em-kmeans++", "oracle"]:
         lines.append(row(name, e[name], 5, None if name == best_baseline else e[best_baseline]))
+    lines += ["", "The amortised learner against each non-amortised learner on the same episodes (paired):", "",
+              "| amortised minus | log-likelihood per point | ARI |", "|---|---:|---:|"]
+    for name, _ in learners[1:]:
+        difference = e["amortised"]["ll"][:, 5] - e[name]["ll"][:, 5]
+        d, dh = interval(difference)
+        a, ah = interval(e["amortised"]["ari"][:, 5] - e[name]["ari"][:, 5])
+        lines.append(f"| {name} | {d:+.4f} ± {dh:.4f} ({verdict(difference)}) | {a:+.3f} ± {ah:.3f} |")
     lines += ["", END]
     publish("\n".join(lines), args, START, END, heading="Amortised adaptation on the amortised-clustering protocol")
 
