@@ -102,13 +102,8 @@ AmortisedAdaptation::AmortisedAdaptation(const gmm::GmmShape& shape, const Amort
 
 std::vector<ParameterBlock> AmortisedAdaptation::extra_parameters() const {
   const SetEncoderShape& s = encoder_.shape();
-  const Index Kd = shape_.components * shape_.dim;
-  std::vector<ParameterBlock> blocks;
-  if (settings_.bayes) {  // as bayes names them (meta/bayes.cpp)
-    blocks = {{"log_concentration", 1}, {"log_between_variance", Kd}, {"log_within_variance", Kd}, {"log_strength", Kd}};
-  } else {
-    blocks = {{"log_relevance", 3}};
-  }
+  std::vector<ParameterBlock> blocks =
+      settings_.bayes ? hierarchical_prior_blocks(shape_, false) : std::vector<ParameterBlock>{{"log_relevance", 3}};
   for (ParameterBlock block : std::vector<ParameterBlock>{{"set_point_mlp", s.point_shape().parameter_count()},
                                                           {"set_seeds", s.mixture.components * s.embedding()},
                                                           {"set_head", s.head_shape().parameter_count()},

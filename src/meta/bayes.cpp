@@ -52,12 +52,16 @@ BayesianAdaptation::BayesianAdaptation(const gmm::GmmShape& shape, const BayesSe
                        "bayes learns a prior over diagonal mixtures; use diag");
 }
 
-std::vector<ParameterBlock> BayesianAdaptation::extra_parameters() const {
-  const Index Kd = shape_.components * shape_.dim;
+std::vector<ParameterBlock> hierarchical_prior_blocks(const gmm::GmmShape& shape, bool coupled) {
+  const Index Kd = shape.components * shape.dim;
   std::vector<ParameterBlock> blocks{
       {"log_concentration", 1}, {"log_between_variance", Kd}, {"log_within_variance", Kd}, {"log_strength", Kd}};
-  if (settings_.coupled) blocks.push_back({"mean_coupling", gmm::HierarchicalPrior::coupling_size(shape_)});
+  if (coupled) blocks.push_back({"mean_coupling", gmm::HierarchicalPrior::coupling_size(shape)});
   return blocks;
+}
+
+std::vector<ParameterBlock> BayesianAdaptation::extra_parameters() const {
+  return hierarchical_prior_blocks(shape_, settings_.coupled);
 }
 
 const Vector& BayesianAdaptation::starting_prior() const {

@@ -63,7 +63,7 @@ class AmortisedAdaptation final : public MixtureAlgorithm {
   double combine(const Vector& meta, std::span<const double> sums, Index tasks, Vector& meta_gradient) override;
   double adapted_log_likelihood(const Vector& meta, const task::Episode& episode) override;
   Vector adapted_model(const Vector& meta, RowMatrixRef points) override;
-  // The encoder's start first, then the MAP-EM steps.
+  // The encoder's start first (bayes: its prior's first E-step mixture), then its steps.
   void adaptation_path(const Vector& meta, RowMatrixRef points, int steps, std::vector<Vector>& iterates) override;
   int adaptation_steps() const override { return settings_.inner.steps; }
   // Its steps are EM steps towards its own start: "EM from the meta-learned start" would repeat

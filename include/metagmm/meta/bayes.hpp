@@ -60,6 +60,10 @@ class BayesianAdaptation final : public MixtureAlgorithm {
   Vector adjoint_;
 };
 
+// The blocks of a hierarchical prior's flat form after its first E-step mixture, by the names
+// checkpoints store them under (mean_coupling last, where coupled).
+std::vector<ParameterBlock> hierarchical_prior_blocks(const gmm::GmmShape& shape, bool coupled);
+
 // The posterior predictive mixtures after 0, 1, ..., steps steps under `prior` (the first
 // E-step's model first); on a numeric breakdown, the iterates reached and then NumericError.
 void bayes_iterates(const gmm::HierarchicalPrior& prior, RowMatrixRef points, int steps,
