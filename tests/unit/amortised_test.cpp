@@ -109,16 +109,8 @@ TEST(Amortised, MetaGradientMatchesCentralDifferencesInEveryBlock) {
       const Problem p = make_problem(settings, support, 50 + static_cast<std::uint64_t>(support));
       const auto out = contribution(algorithm, p.meta, p.episode);
       const Vector analytic = Eigen::Map<const Vector>(out.data(), p.meta.size());
-      Vector numeric(p.meta.size());
-      for (Index i = 0; i < p.meta.size(); ++i) {
-        numeric[i] = testing::central_difference(
-            [&](double offset) {
-              Vector moved = p.meta;
-              moved[i] += offset;
-              return contribution(algorithm, moved, p.episode).back();
-            },
-            kStep);
-      }
+      const Vector numeric = testing::central_difference_gradient(
+          [&](const Vector& meta) { return contribution(algorithm, meta, p.episode).back(); }, p.meta, kStep);
       // Each named block on its own: a small block's error must not hide in a large one's scale.
       Index at = p.shape.parameter_count();
       double worst = relative_difference(analytic.head(at), numeric.head(at));

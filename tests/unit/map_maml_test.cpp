@@ -64,16 +64,8 @@ TEST(MapMaml, MetaGradientMatchesCentralDifferencesForPriorAndRelevance) {
       MapMaml algorithm(p.shape, map_steps(m));
       const auto out = contribution(algorithm, p.meta, p.episode);
       const Vector analytic = Eigen::Map<const Vector>(out.data(), p.meta.size());
-      Vector numeric(p.meta.size());
-      for (Index i = 0; i < p.meta.size(); ++i) {
-        numeric[i] = testing::central_difference(
-            [&](double offset) {
-              Vector moved = p.meta;
-              moved[i] += offset;
-              return contribution(algorithm, moved, p.episode).back();
-            },
-            kStep);
-      }
+      const Vector numeric = testing::central_difference_gradient(
+          [&](const Vector& meta) { return contribution(algorithm, meta, p.episode).back(); }, p.meta, kStep);
       const double error = relative_difference(analytic, numeric);
       const double relevance_error = relative_difference(analytic.tail(3), numeric.tail(3));
       std::cout << "[ map-maml ] support " << support << " m=" << m << ": relative error " << error

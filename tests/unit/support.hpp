@@ -55,6 +55,22 @@ auto central_difference(const F& f, double h) {
   return Value((8.0 * (plus - minus) - (plus2 - minus2)) / (12.0 * h));
 }
 
+// The central-difference gradient of f(x) (a number) at x, coordinate by coordinate.
+template <typename F>
+Vector central_difference_gradient(const F& f, const Vector& x, double h) {
+  Vector gradient(x.size());
+  for (Index i = 0; i < x.size(); ++i) {
+    gradient[i] = central_difference(
+        [&](double offset) {
+          Vector moved = x;
+          moved[i] += offset;
+          return f(moved);
+        },
+        h);
+  }
+  return gradient;
+}
+
 inline std::string temp_file(const std::string& name) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const auto dir = std::filesystem::path(::testing::TempDir()) / ("metagmm_" + std::string(info->test_suite_name()) + "_" + info->name());
