@@ -157,8 +157,7 @@ gmm::Relevance AmortisedAdaptation::relevance(const Vector& meta) const {
 
 const Vector& AmortisedAdaptation::start(const Vector& meta, RowMatrixRef points) {
   METAGMM_CHECK(meta.size() == meta_size_, "amortised: meta-parameter count");
-  weights_ = meta.tail(meta_size_ - parameters_ - steps_size_);
-  return encoder_.forward(meta.head(parameters_), weights_, points);
+  return encoder_.forward(meta.head(parameters_), meta.tail(meta_size_ - parameters_ - steps_size_), points);
 }
 
 void AmortisedAdaptation::adaptation_path(const Vector& meta, RowMatrixRef points, int steps,

@@ -51,7 +51,7 @@ Vector SetEncoder::initial_weights(const SetEncoderShape& shape, RandomStream& r
   return weights;  // g = 0
 }
 
-const Vector& SetEncoder::forward(const Vector& base, const Vector& weights, RowMatrixRef points) {
+const Vector& SetEncoder::forward(const Vector& base, Eigen::Ref<const Vector> weights, RowMatrixRef points) {
   const Index K = shape_.mixture.components, d = shape_.mixture.dim, h = shape_.embedding();
   const Index n = points.rows();
   METAGMM_CHECK(weights.size() == shape_.parameter_count(), "set encoder: weight count");

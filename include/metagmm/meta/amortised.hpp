@@ -85,7 +85,6 @@ class AmortisedAdaptation final : public MixtureAlgorithm {
   Index meta_size_ = 0;
   gmm::Evaluator evaluator_;
   mutable std::optional<Vector> prior_file_;  // bayes: the --prior file's flat form, once read
-  Vector weights_;  // the encoder's block of the last meta-parameters
   std::vector<Vector> iterates_;
   std::vector<gmm::PosteriorState> path_;
   Vector adjoint_, start_gradient_, base_gradient_, weight_gradient_;

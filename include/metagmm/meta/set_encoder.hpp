@@ -44,7 +44,7 @@ class SetEncoder {
   static Vector initial_weights(const SetEncoderShape& shape, RandomStream& random);
   // The starting mixture's flat parameters for `points`; keeps what backward() needs (a copy of
   // the points among it).
-  const Vector& forward(const Vector& base, const Vector& weights, RowMatrixRef points);
+  const Vector& forward(const Vector& base, Eigen::Ref<const Vector> weights, RowMatrixRef points);
   // Given d objective / d start for the last forward(): d objective / d base and / d weights.
   void backward(const Vector& start_gradient, Vector& base_gradient, Vector& weight_gradient);
 
