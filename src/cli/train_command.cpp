@@ -85,7 +85,11 @@ void add_train_options(po::options_description& options) {
       ("outer", po::value<std::string>()->default_value("sgd"), outer_help.c_str())
       ("outer-lr", real_value(t.outer.learning_rate), outer_rate_help.c_str())
       ("outer-beta1", real_value(t.outer.beta1), "adam: first-moment decay")
-      ("outer-beta2", real_value(t.outer.beta2), "adam: second-moment decay");
+      ("outer-beta2", real_value(t.outer.beta2), "adam: second-moment decay")
+      ("outer-lr-decay-steps", po::value<long long>()->default_value(0),
+       "0: a constant --outer-lr; N > 0: the rate falls from --outer-lr to 0 along half a cosine over the first N "
+       "steps (usually --steps), so that the last checkpoints settle instead of jumping about at the full rate; a "
+       "function of the step alone, so a resumed run continues it exactly");
   po::options_description monitor("Validation, checkpoints, progress");
   monitor.add_options()
       ("validate-every", po::value<long long>()->default_value(t.validate_every),
@@ -256,6 +260,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   o.outer.learning_rate = v["outer-lr"].as<double>();
   o.outer.beta1 = v["outer-beta1"].as<double>();
   o.outer.beta2 = v["outer-beta2"].as<double>();
+  o.outer.decay_steps = non_negative<long long>(v, "outer-lr-decay-steps");
   o.validate_every = non_negative<long long>(v, "validate-every");
   o.validation_tasks = non_negative<Index>(v, "validation-tasks");
   o.checkpoint_every = non_negative<long long>(v, "checkpoint-every");

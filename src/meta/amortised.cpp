@@ -31,10 +31,14 @@ SettingSpec inner_setting(const std::string& name) { return shared_setting(Inner
 SetEncoderShape encoder_shape(const gmm::GmmShape& shape, const AmortisedSettings& settings) {
   if (shape.covariance != gmm::CovarianceType::diag)
     throw SettingError("covariance", gmm::to_string(shape.covariance), "amortised proposes diagonal mixtures; use diag");
-  return {shape, settings.point_widths, settings.head_widths};
+  return settings.encoder_shape(shape);
 }
 
 }  // namespace
+
+SetEncoderShape AmortisedSettings::encoder_shape(const gmm::GmmShape& mixture) const {
+  return {mixture, point_widths, head_widths, attention_blocks, heads, inducing};
+}
 
 std::vector<SettingSpec> AmortisedSettings::settings() {
   const AmortisedSettings d;
@@ -56,6 +60,15 @@ std::vector<SettingSpec> AmortisedSettings::settings() {
        "amortised: the hidden widths of the head that turns each seed's pooled embedding into its component's "
        "start",
        {}},
+      {"set-attention", std::int64_t{d.attention_blocks},
+       "amortised: induced-attention blocks (the Set Transformer's ISAB) after the per-point MLP, so that each "
+       "point's embedding has seen the other points before the seeds pool them; 0: none (each embedding sees its "
+       "own point only)",
+       {}},
+      {"set-heads", std::int64_t{d.heads},
+       "amortised: the attention blocks' heads; they must divide the embedding width (the last --set-widths)", {}},
+      {"set-inducing", std::int64_t{d.inducing},
+       "amortised: the inducing rows of each attention block (its attention costs n x this per task)", {}},
   };
 }
 
@@ -73,6 +86,16 @@ AmortisedSettings AmortisedSettings::from(const Settings& s) {
   if (a.bayes && a.inner.steps < 1) throw SettingError("inner-steps", "amortised --amortised-inner bayes: expected >= 1");
   a.point_widths = parse_widths(s.text("set-widths"), "set-widths");
   a.head_widths = parse_widths(s.text("head-widths"), "head-widths");
+  a.attention_blocks = s.integer("set-attention");
+  if (a.attention_blocks < 0 || a.attention_blocks > 16)
+    throw SettingError("set-attention", "expected an integer in [0, 16]");
+  a.heads = s.integer("set-heads");
+  a.inducing = s.integer("set-inducing");
+  if (a.inducing < 1 || a.inducing > 4096) throw SettingError("set-inducing", "expected an integer in [1, 4096]");
+  const Index width = a.point_widths.back();
+  if (a.heads < 1 || width % a.heads != 0)
+    throw SettingError("set-heads", "expected a divisor (>= 1) of the embedding width " + std::to_string(width) +
+                                        " (the last --set-widths)");
   return a;
 }
 
@@ -85,6 +108,9 @@ Settings AmortisedSettings::to_settings() const {
   s.set("prior", prior);
   s.set("set-widths", widths_text(point_widths));
   s.set("head-widths", widths_text(head_widths));
+  s.set("set-attention", std::int64_t{attention_blocks});
+  s.set("set-heads", std::int64_t{heads});
+  s.set("set-inducing", std::int64_t{inducing});
   return s;
 }
 
@@ -104,8 +130,9 @@ std::vector<ParameterBlock> AmortisedAdaptation::extra_parameters() const {
   const SetEncoderShape& s = encoder_.shape();
   std::vector<ParameterBlock> blocks =
       settings_.bayes ? hierarchical_prior_blocks(shape_, false) : std::vector<ParameterBlock>{{"log_relevance", 3}};
-  for (ParameterBlock block : std::vector<ParameterBlock>{{"set_point_mlp", s.point_shape().parameter_count()},
-                                                          {"set_seeds", s.mixture.components * s.embedding()},
+  blocks.push_back({"set_point_mlp", s.point_shape().parameter_count()});
+  if (s.attention_blocks > 0) blocks.push_back({"set_attention", s.attention_parameter_count()});
+  for (ParameterBlock block : std::vector<ParameterBlock>{{"set_seeds", s.mixture.components * s.embedding()},
                                                           {"set_head", s.head_shape().parameter_count()},
                                                           {"set_gate", 1}})
     blocks.push_back(block);

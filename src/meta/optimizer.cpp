@@ -1,6 +1,8 @@
 #include "metagmm/meta/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <numbers>
 
 #include "metagmm/core/error.hpp"
 
@@ -14,9 +16,16 @@ OptimizerMethod parse_optimizer(std::string_view text, std::string_view what) {
   throw InputError(std::string(what) + ": expected sgd or adam, got '" + std::string(text) + "'");
 }
 
+double OptimizerOptions::rate(std::int64_t update) const {
+  if (decay_steps <= 0) return learning_rate;
+  const double done = static_cast<double>(std::min(update - 1, decay_steps)) / static_cast<double>(decay_steps);
+  return learning_rate * 0.5 * (1.0 + std::cos(std::numbers::pi * done));
+}
+
 void OptimizerOptions::validate(const std::string& prefix) const {
   if (!(learning_rate > 0.0) || !std::isfinite(learning_rate))
     throw SettingError(prefix + "lr", "expected a finite number > 0");
+  if (decay_steps < 0) throw SettingError(prefix + "lr-decay-steps", "expected an integer >= 0");
   if (method == OptimizerMethod::adam) {
     if (!(beta1 >= 0.0 && beta1 < 1.0)) throw SettingError(prefix + "beta1", "expected a number in [0, 1)");
     if (!(beta2 >= 0.0 && beta2 < 1.0)) throw SettingError(prefix + "beta2", "expected a number in [0, 1)");
@@ -38,8 +47,9 @@ void Optimizer::reset() {
 
 void Optimizer::step(Vector& theta, const Vector& gradient) {
   ++state_.steps;
+  const double rate = options_.rate(state_.steps);
   if (options_.method == OptimizerMethod::sgd) {
-    theta.noalias() -= options_.learning_rate * gradient;
+    theta.noalias() -= rate * gradient;
     return;
   }
   const double b1 = options_.beta1, b2 = options_.beta2;
@@ -48,7 +58,7 @@ void Optimizer::step(Vector& theta, const Vector& gradient) {
   // The textbook form (and PyTorch's): bias-corrected moments, epsilon outside the root.
   const double t = static_cast<double>(state_.steps);
   const double first_correction = 1.0 - std::pow(b1, t), second_correction = 1.0 - std::pow(b2, t);
-  theta.array() -= options_.learning_rate * (state_.first.array() / first_correction) /
+  theta.array() -= rate * (state_.first.array() / first_correction) /
                    ((state_.second.array() / second_correction).sqrt() + options_.epsilon);
 }
 

@@ -15,13 +15,17 @@ EncoderShape SetEncoderShape::head_shape() const {
 }
 
 Index SetEncoderShape::parameter_count() const {
-  return point_shape().parameter_count() + mixture.components * embedding() + head_shape().parameter_count() + 1;
+  return point_shape().parameter_count() + attention_parameter_count() + mixture.components * embedding() +
+         head_shape().parameter_count() + 1;
 }
 
 void SetEncoderShape::validate() const {
   if (mixture.covariance != gmm::CovarianceType::diag)
     throw InputError("set encoder: it proposes diagonal mixtures, got " + gmm::to_string(mixture.covariance));
   point_shape().validate();
+  if (attention_blocks < 0)
+    throw InputError("set encoder: the attention blocks must be >= 0, got " + std::to_string(attention_blocks));
+  if (attention_blocks > 0) attention_shape().validate();
   for (const Index w : head_widths)
     if (w < 1) throw InputError("set encoder: every head width must be >= 1, got " + std::to_string(w));
 }
@@ -31,9 +35,12 @@ SetEncoder::SetEncoder(SetEncoderShape shape)
       point_(shape_.point_shape()),
       head_(shape_.head_shape()),
       point_size_(shape_.point_shape().parameter_count()),
+      attention_size_(shape_.attention_parameter_count()),
       seeds_size_(shape_.mixture.components * shape_.embedding()),
       head_size_(shape_.head_shape().parameter_count()),
-      scale_(1.0 / std::sqrt(static_cast<double>(shape_.embedding()))) {}
+      scale_(1.0 / std::sqrt(static_cast<double>(shape_.embedding()))) {
+  for (Index b = 0; b < shape_.attention_blocks; ++b) blocks_.emplace_back(shape_.attention_shape());
+}
 
 Vector SetEncoder::initial_weights(const SetEncoderShape& shape, RandomStream& random) {
   shape.validate();
@@ -42,12 +49,17 @@ Vector SetEncoder::initial_weights(const SetEncoderShape& shape, RandomStream& r
   const Index point_size = shape.point_shape().parameter_count();
   const Index seeds_size = shape.mixture.components * shape.embedding();
   weights.head(point_size) = he_initial_weights(shape.point_shape(), random);
-  for (Index i = 0; i < seeds_size; ++i) weights[point_size + i] = random.normal();
+  const Index block_size = shape.attention_blocks == 0 ? 0 : shape.attention_shape().parameter_count();
+  for (Index b = 0; b < shape.attention_blocks; ++b)
+    InducedAttention::initial_weights(shape.attention_shape(), random,
+                                      weights.segment(point_size + b * block_size, block_size));
+  const Index seeds_at = point_size + shape.attention_parameter_count();
+  for (Index i = 0; i < seeds_size; ++i) weights[seeds_at + i] = random.normal();
   Vector head_weights = he_initial_weights(head, random);
   // The last layer (W then b) zero: the start is the base mixture until training moves it.
   const Index last = head.layer_input(head.layers() - 1), out = head.widths.back();
   head_weights.tail((last + 1) * out).setZero();
-  weights.segment(point_size + seeds_size, head_weights.size()) = head_weights;
+  weights.segment(seeds_at + seeds_size, head_weights.size()) = head_weights;
   return weights;  // g = 0
 }
 
@@ -59,12 +71,17 @@ const Vector& SetEncoder::forward(const Vector& base, Eigen::Ref<const Vector> w
   METAGMM_CHECK(points.cols() == d && n >= 1, "set encoder: points");
   base_ = base;
   point_weights_ = weights.head(point_size_);
-  seeds_ = Eigen::Map<const RowMatrix>(weights.data() + point_size_, K, h);
-  head_weights_ = weights.segment(point_size_ + seeds_size_, head_size_);
+  attention_weights_ = weights.segment(point_size_, attention_size_);
+  seeds_ = Eigen::Map<const RowMatrix>(weights.data() + point_size_ + attention_size_, K, h);
+  head_weights_ = weights.segment(point_size_ + attention_size_ + seeds_size_, head_size_);
   gate_ = weights[weights.size() - 1];
   points_ = points;
 
   embedded_ = &point_.forward(point_weights_, points_);  // n x h, the point encoder's until its next forward
+  const Index block_size = blocks_.empty() ? 0 : attention_size_ / shape_.attention_blocks;
+  for (std::size_t b = 0; b < blocks_.size(); ++b)  // then each block's, until its next forward
+    embedded_ = &blocks_[b].forward(attention_weights_.segment(static_cast<Index>(b) * block_size, block_size),
+                                       *embedded_);
   const RowMatrix& embedded = *embedded_;
   // Each seed's attention over the points: a softmax down each column, shifted by its maximum.
   attention_.resize(n, K);
@@ -114,7 +131,7 @@ void SetEncoder::backward(const Vector& start_gradient, Vector& base_gradient, V
   }
   weight_gradient[weight_gradient.size() - 1] = gate_gradient;
   head_.backward(head_weights_, head_gradient_, weight_scratch_, &head_input_gradient_);
-  weight_gradient.segment(point_size_ + seeds_size_, head_size_) = weight_scratch_;
+  weight_gradient.segment(point_size_ + attention_size_ + seeds_size_, head_size_) = weight_scratch_;
 
   // The pooled points' gradient: through the head, and directly through the gated mean.
   for (Index k = 0; k < K; ++k)
@@ -131,7 +148,7 @@ void SetEncoder::backward(const Vector& start_gradient, Vector& base_gradient, V
     attention_gradient_.col(k) = attention_.col(k).cwiseProduct((attention_gradient_.col(k).array() - mean).matrix());
   }
   // The seeds: scores = scale H S^T.
-  Eigen::Map<RowMatrix> seeds_gradient(weight_gradient.data() + point_size_, K, h);
+  Eigen::Map<RowMatrix> seeds_gradient(weight_gradient.data() + point_size_ + attention_size_, K, h);
   gmm::multiply(true, attention_gradient_, false, embedded, seeds_gradient, false, scale_);
   // The embedding: as values (A Zbar), in the scores (scale dS S) and through the mean pool.
   embedding_gradient_.resize(n, h);
@@ -139,6 +156,13 @@ void SetEncoder::backward(const Vector& start_gradient, Vector& base_gradient, V
   gmm::multiply(false, attention_gradient_, false, seeds_, embedding_gradient_, true, scale_);
   embedding_gradient_.rowwise() +=
       head_input_gradient_.middleCols(h, h).colwise().sum() / static_cast<double>(n);
+  const Index block_size = blocks_.empty() ? 0 : attention_size_ / shape_.attention_blocks;
+  for (std::size_t b = blocks_.size(); b-- > 0;) {
+    const Index at = point_size_ + static_cast<Index>(b) * block_size;
+    blocks_[b].backward(attention_weights_.segment(static_cast<Index>(b) * block_size, block_size),
+                           embedding_gradient_, weight_gradient.segment(at, block_size), below_gradient_);
+    embedding_gradient_.swap(below_gradient_);
+  }
   point_.backward(point_weights_, embedding_gradient_, weight_scratch_);
   weight_gradient.head(point_size_) = weight_scratch_;
 }

@@ -194,9 +194,12 @@ class AmortisedAdaptation(SharedDirectory, RefusalChecks, unittest.TestCase):
     def test_rank_count_and_resume_give_the_same_bits(self):
         args = ["train", "--algo", "amortised", "--tasks", self.tasks, "--components", 4, "--support", 20,
                 "--query", 30, "--meta-batch", 6, "--inner-steps", 2, "--set-widths", "8", "--head-widths", "8",
+                "--set-attention", 1, "--set-heads", 2, "--set-inducing", 3, "--outer-lr-decay-steps", 10,
                 "--init", self.pooled, "--validate-every", 5, "--validation-tasks", 10, "--keep", 10]
         metagmm_ranks(1, *args, "--steps", 10, "--run-dir", self.path("one"))
         metagmm_ranks(3, *args, "--steps", 10, "--run-dir", self.path("three"))
+        # The learning rate's schedule is a function of the step: a run stopped half way and resumed
+        # takes the same steps.
         metagmm_ranks(2, *args, "--steps", 5, "--run-dir", self.path("resumed"))
         metagmm_ranks(2, *args, "--steps", 10, "--resume", "auto", "--run-dir", self.path("resumed"))
         final = "checkpoint-000000000010.h5"
@@ -224,6 +227,11 @@ class AmortisedAdaptation(SharedDirectory, RefusalChecks, unittest.TestCase):
                      "full", "--run-dir", self.path("bad-run"), expect="covariance")
         self.refused("train", "--algo", "amortised", "--tasks", self.tasks, "--components", 4, "--set-widths",
                      "8,x", "--run-dir", self.path("bad-run"), expect="set-widths")
+        self.refused("train", "--algo", "amortised", "--tasks", self.tasks, "--components", 4, "--set-widths",
+                     "8", "--set-attention", 1, "--set-heads", 3, "--run-dir", self.path("bad-run"),
+                     expect="set-heads")
+        self.refused("train", "--algo", "amortised", "--tasks", self.tasks, "--components", 4,
+                     "--outer-lr-decay-steps", -5, "--run-dir", self.path("bad-run"), expect="outer-lr-decay-steps")
         self.refused("eval", "--checkpoint", self.checkpoint, "--tasks", self.tasks, "--support", "some",
                      "--out", self.path("bad"), expect="--support")
 

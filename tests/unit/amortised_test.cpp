@@ -26,15 +26,19 @@ using metagmm::testing::relative_difference;
 constexpr double kMetaGradientTolerance = 1e-6;
 constexpr double kStep = 1e-5;
 
-AmortisedSettings small_settings(int steps, bool bayes = false) {
+// With `attention` induced-attention blocks: a 4-wide embedding in 2 heads, 3 inducing rows.
+AmortisedSettings small_settings(int steps, bool bayes = false, Index attention = 0) {
   AmortisedSettings s;
   s.bayes = bayes;
   s.prior = bayes ? "written-by-the-test.h5" : "";
   s.inner.method = InnerMethod::map;
   s.inner.steps = steps;
   s.inner.relevance = {2.0, 8.0, 5.0};
-  s.point_widths = {6, 5};
+  s.point_widths = {6, attention > 0 ? 4 : 5};
   s.head_widths = {7};
+  s.attention_blocks = attention;
+  s.heads = 2;
+  s.inducing = 3;
   return s;
 }
 
@@ -63,7 +67,7 @@ gmm::HierarchicalPrior prior_near(const gmm::Gmm& truth, RandomStream& random) {
 // The encoder's initial weights (from the fixed stream, as initial_extra_parameters() draws them).
 Vector encoder_weights(const AmortisedSettings& settings, const gmm::GmmShape& shape) {
   RandomStream random(0, StreamPurpose::meta_init, 1);
-  return SetEncoder::initial_weights({shape, settings.point_widths, settings.head_widths}, random);
+  return SetEncoder::initial_weights(settings.encoder_shape(shape), random);
 }
 
 // A base mixture near the truth (map), or a prior near it (bayes); encoder weights moved away from
@@ -100,11 +104,13 @@ std::vector<double> contribution(AmortisedAdaptation& algorithm, const Vector& m
 }
 
 TEST(Amortised, MetaGradientMatchesCentralDifferencesInEveryBlock) {
+  for (const Index attention : {0, 2}) {
   for (const bool bayes : {false, true}) {
   for (const Index support : {8, 30}) {
     for (const int m : {0, 1, 3}) {
       if (bayes && m == 0) continue;  // bayes steps: at least one
-      const AmortisedSettings settings = small_settings(m, bayes);
+      if (attention > 0 && m == 3) continue;  // the attention blocks' chain rule does not depend on m
+      const AmortisedSettings settings = small_settings(m, bayes, attention);
       AmortisedAdaptation algorithm({3, 2, gmm::CovarianceType::diag}, settings);
       const Problem p = make_problem(settings, support, 50 + static_cast<std::uint64_t>(support));
       const auto out = contribution(algorithm, p.meta, p.episode);
@@ -128,8 +134,9 @@ TEST(Amortised, MetaGradientMatchesCentralDifferencesInEveryBlock) {
       }
       EXPECT_EQ(at, p.meta.size());
       std::cout << "[ amortised ] " << (bayes ? "bayes" : "map") << " steps, support " << support << " m=" << m
-                << ": worst block's relative error " << worst << "\n";
+                << ", attention blocks " << attention << ": worst block's relative error " << worst << "\n";
     }
+  }
   }
   }
 }
@@ -174,7 +181,8 @@ TEST(Amortised, BayesStepsStartAsBayesFromThePrior) {
 }
 
 TEST(Amortised, StartDoesNotDependOnTheOrderOfThePoints) {
-  const AmortisedSettings settings = small_settings(2);
+  for (const Index attention : {0, 1}) {
+  const AmortisedSettings settings = small_settings(2, false, attention);
   AmortisedAdaptation algorithm({3, 2, gmm::CovarianceType::diag}, settings);
   const Problem p = make_problem(settings, 30, 9);
   std::vector<Index> order(static_cast<std::size_t>(p.episode.support.rows()));
@@ -192,6 +200,7 @@ TEST(Amortised, StartDoesNotDependOnTheOrderOfThePoints) {
   std::vector<Vector> c;
   algorithm.adaptation_path(p.meta, p.episode.query, 0, c);
   EXPECT_GT(relative_difference(c[0], a[0]), 1e-3);
+  }
 }
 
 TEST(Amortised, RefusesWhatItCannotDifferentiate) {
@@ -202,6 +211,50 @@ TEST(Amortised, RefusesWhatItCannotDifferentiate) {
   Settings no_prior = small_settings(2).to_settings();
   no_prior.set("amortised-inner", std::string("bayes"));
   EXPECT_THROW(AmortisedSettings::from(no_prior), InputError);
+  Settings heads = small_settings(2).to_settings();
+  heads.set("set-heads", std::int64_t{3});  // does not divide the embedding width 5
+  EXPECT_THROW(AmortisedSettings::from(heads), InputError);
+  Settings blocks = small_settings(2).to_settings();
+  blocks.set("set-attention", std::int64_t{-1});
+  EXPECT_THROW(AmortisedSettings::from(blocks), InputError);
+}
+
+TEST(Amortised, AttentionStartsAsTheIdentityAndThenSeesTheOtherPoints) {
+  // At its initial weights an induced-attention block returns its input exactly, so an encoder with
+  // attention starts as the one without. Once trained (here: weights moved at random) a point's
+  // embedding depends on the other points; without attention it never does.
+  const gmm::GmmShape shape{3, 2, gmm::CovarianceType::diag};
+  RandomStream random(3, StreamPurpose::test);
+  const RowMatrix points = RowMatrix::Random(12, 4);  // as if embedded: 4 wide
+  const AttentionShape attention{4, 2, 3};
+  Vector weights(attention.parameter_count());
+  InducedAttention::initial_weights(attention, random, weights);
+  InducedAttention block(attention);
+  EXPECT_EQ(block.forward(weights, points), points);
+
+  for (const Index blocks : {0, 1}) {
+    const SetEncoderShape encoder_shape = small_settings(1, false, blocks).encoder_shape(shape);
+    Vector moved = SetEncoder::initial_weights(encoder_shape, random);
+    for (Index i = 0; i < moved.size(); ++i) moved[i] += 0.3 * random.normal();
+    const Index point_size = encoder_shape.point_shape().parameter_count();
+    Encoder point(encoder_shape.point_shape());
+    std::vector<InducedAttention> stack;
+    for (Index b = 0; b < blocks; ++b) stack.emplace_back(encoder_shape.attention_shape());
+    const auto embed = [&](const RowMatrix& x) {
+      RowMatrix e = point.forward(moved.head(point_size), x);
+      for (Index b = 0; b < blocks; ++b)
+        e = stack[static_cast<std::size_t>(b)].forward(moved.segment(point_size, encoder_shape.attention_parameter_count()), e);
+      return e;
+    };
+    RowMatrix x = RowMatrix::Random(12, 2);
+    const RowMatrix before = embed(x);
+    x(11, 0) += 1.5;
+    const double change = (embed(x).topRows(11) - before.topRows(11)).cwiseAbs().maxCoeff();
+    if (blocks == 0)
+      EXPECT_EQ(change, 0.0);
+    else
+      EXPECT_GT(change, 1e-6);
+  }
 }
 
 }  // namespace

@@ -58,6 +58,30 @@ TEST(Optimizer, AdamMatchesTheTextbookUpdate) {
   EXPECT_THROW(wrong.restore(adam.state()), InputError);
 }
 
+TEST(Optimizer, CosineDecayGoesFromTheRateToZeroOverItsSteps) {
+  OptimizerOptions o;
+  o.learning_rate = 0.4;
+  EXPECT_EQ(o.rate(1), 0.4);
+  EXPECT_EQ(o.rate(1000), 0.4);  // no decay: constant
+  o.decay_steps = 4;
+  EXPECT_EQ(o.rate(1), 0.4);
+  EXPECT_NEAR(o.rate(3), 0.2, kRoundingTolerance);  // half way: half the rate
+  EXPECT_NEAR(o.rate(5), 0.0, kRoundingTolerance);
+  EXPECT_NEAR(o.rate(9), 0.0, kRoundingTolerance);  // past the horizon: stays at 0
+  // SGD takes exactly the scheduled steps.
+  Optimizer sgd(o, 1);
+  Vector theta = Vector::Zero(1);
+  double expected = 0.0;
+  for (std::int64_t t = 1; t <= 4; ++t) {
+    sgd.step(theta, Vector::Constant(1, -1.0));
+    expected += o.rate(t);
+    EXPECT_EQ(theta[0], expected) << t;
+  }
+  EXPECT_GT(theta[0], 0.4);
+  o.decay_steps = -1;
+  EXPECT_THROW(o.validate("outer-"), InputError);
+}
+
 struct Fixture {
   gmm::GmmShape shape{3, 2, gmm::CovarianceType::diag};
   gmm::Gmm truth = testing::random_gmm(shape, 1);

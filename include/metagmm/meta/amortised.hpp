@@ -36,6 +36,10 @@ struct AmortisedSettings {
   std::string prior;   // prior: bayes: the metagmm.prior file training starts from
   std::vector<Index> point_widths{64, 64};
   std::vector<Index> head_widths{64};
+  Index attention_blocks = 0;  // set-attention
+  Index heads = 4;             // set-heads
+  Index inducing = 16;         // set-inducing
+  SetEncoderShape encoder_shape(const gmm::GmmShape& mixture) const;
   static std::vector<SettingSpec> settings();
   static AmortisedSettings from(const Settings& settings);  // SettingError for impossible values
   Settings to_settings() const;
@@ -48,7 +52,7 @@ class AmortisedAdaptation final : public MixtureAlgorithm {
   std::string name() const override { return "amortised"; }
   Settings settings() const override { return settings_.to_settings(); }
   // map: "log_relevance" (3); bayes: the prior's blocks as bayes names them; then the set encoder's
-  // "set_point_mlp", "set_seeds", "set_head", "set_gate".
+  // "set_point_mlp", "set_attention" (with --set-attention >= 1), "set_seeds", "set_head", "set_gate".
   std::vector<ParameterBlock> extra_parameters() const override;
   // bayes: the prior file's first E-step mixture (read once; InputError naming it if unreadable,
   // of another shape or coupled).

@@ -19,6 +19,12 @@ struct OptimizerOptions {
   OptimizerMethod method = OptimizerMethod::sgd;
   double learning_rate = 1.0;
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // Adam
+  // > 0: the rate decays from learning_rate to 0 along half a cosine over this many updates
+  // (the trainer's --outer-lr-decay-steps), so that the last updates settle instead of jumping
+  // about at the full rate. A function of the update count alone: resume-exact.
+  std::int64_t decay_steps = 0;
+  // The rate of update number `update` (1 for the first).
+  double rate(std::int64_t update) const;
   // Throws InputError naming options as `prefix` + "lr" etc. (e.g. "--outer-").
   void validate(const std::string& prefix) const;
 };
