@@ -13,10 +13,10 @@ using ConstWeights = Eigen::Map<const RowMatrix>;
 using Weights = Eigen::Map<RowMatrix>;
 
 // The five h x h matrices' and the bias's offsets in an AttentionBlock's weights.
-enum Matrix : Index { query = 0, key = 1, value = 2, hidden = 3, output = 4 };
+enum Projection : Index { query = 0, key = 1, value = 2, hidden = 3, output = 4 };
 struct BlockLayout {
   Index h;
-  Index matrix(Matrix which) const { return which * h * h; }
+  Index matrix(Projection which) const { return which * h * h; }
   Index bias() const { return 5 * h * h; }
 };
 
@@ -52,7 +52,7 @@ const RowMatrix& AttentionBlock::forward(Eigen::Ref<const Vector> weights, RowMa
   METAGMM_CHECK(queries.cols() == h && keys.cols() == h && keys.rows() >= 1, "attention block: input shape");
   queries_ = queries;
   keys_ = keys;
-  const auto matrix = [&](Matrix which) { return ConstWeights(weights.data() + at.matrix(which), h, h); };
+  const auto matrix = [&](Projection which) { return ConstWeights(weights.data() + at.matrix(which), h, h); };
   q_.resize(queries_.rows(), h);
   k_.resize(keys_.rows(), h);
   v_.resize(keys_.rows(), h);
@@ -86,8 +86,8 @@ void AttentionBlock::backward(Eigen::Ref<const Vector> weights, const RowMatrix&
   const BlockLayout at{h};
   METAGMM_CHECK(output_gradient.rows() == out_.rows() && output_gradient.cols() == h, "attention block: gradient");
   METAGMM_CHECK(weight_gradient.size() == shape_.block_parameter_count(), "attention block: gradient count");
-  const auto matrix = [&](Matrix which) { return ConstWeights(weights.data() + at.matrix(which), h, h); };
-  const auto gradient = [&](Matrix which) { return Weights(weight_gradient.data() + at.matrix(which), h, h); };
+  const auto matrix = [&](Projection which) { return ConstWeights(weights.data() + at.matrix(which), h, h); };
+  const auto gradient = [&](Projection which) { return Weights(weight_gradient.data() + at.matrix(which), h, h); };
   // out = O + relu(P) W2, P = O W1 + b1.
   gmm::multiply(true, hidden_, false, output_gradient, gradient(output));
   pre_gradient_.resize(pre_.rows(), h);

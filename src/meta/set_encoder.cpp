@@ -35,6 +35,7 @@ SetEncoder::SetEncoder(SetEncoderShape shape)
       point_(shape_.point_shape()),
       head_(shape_.head_shape()),
       point_size_(shape_.point_shape().parameter_count()),
+      block_size_(shape_.attention_shape().parameter_count()),
       attention_size_(shape_.attention_parameter_count()),
       seeds_size_(shape_.mixture.components * shape_.embedding()),
       head_size_(shape_.head_shape().parameter_count()),
@@ -49,7 +50,7 @@ Vector SetEncoder::initial_weights(const SetEncoderShape& shape, RandomStream& r
   const Index point_size = shape.point_shape().parameter_count();
   const Index seeds_size = shape.mixture.components * shape.embedding();
   weights.head(point_size) = he_initial_weights(shape.point_shape(), random);
-  const Index block_size = shape.attention_blocks == 0 ? 0 : shape.attention_shape().parameter_count();
+  const Index block_size = shape.attention_shape().parameter_count();
   for (Index b = 0; b < shape.attention_blocks; ++b)
     InducedAttention::initial_weights(shape.attention_shape(), random,
                                       weights.segment(point_size + b * block_size, block_size));
@@ -78,10 +79,9 @@ const Vector& SetEncoder::forward(const Vector& base, Eigen::Ref<const Vector> w
   points_ = points;
 
   embedded_ = &point_.forward(point_weights_, points_);  // n x h, the point encoder's until its next forward
-  const Index block_size = blocks_.empty() ? 0 : attention_size_ / shape_.attention_blocks;
   for (std::size_t b = 0; b < blocks_.size(); ++b)  // then each block's, until its next forward
-    embedded_ = &blocks_[b].forward(attention_weights_.segment(static_cast<Index>(b) * block_size, block_size),
-                                       *embedded_);
+    embedded_ = &blocks_[b].forward(attention_weights_.segment(static_cast<Index>(b) * block_size_, block_size_),
+                                    *embedded_);
   const RowMatrix& embedded = *embedded_;
   // Each seed's attention over the points: a softmax down each column, shifted by its maximum.
   attention_.resize(n, K);
@@ -156,11 +156,10 @@ void SetEncoder::backward(const Vector& start_gradient, Vector& base_gradient, V
   gmm::multiply(false, attention_gradient_, false, seeds_, embedding_gradient_, true, scale_);
   embedding_gradient_.rowwise() +=
       head_input_gradient_.middleCols(h, h).colwise().sum() / static_cast<double>(n);
-  const Index block_size = blocks_.empty() ? 0 : attention_size_ / shape_.attention_blocks;
-  for (std::size_t b = blocks_.size(); b-- > 0;) {
-    const Index at = point_size_ + static_cast<Index>(b) * block_size;
-    blocks_[b].backward(attention_weights_.segment(static_cast<Index>(b) * block_size, block_size),
-                           embedding_gradient_, weight_gradient.segment(at, block_size), below_gradient_);
+  for (std::size_t b = blocks_.size(); b-- > 0;) {  // back through the attention blocks
+    const Index within = static_cast<Index>(b) * block_size_;
+    blocks_[b].backward(attention_weights_.segment(within, block_size_), embedding_gradient_,
+                        weight_gradient.segment(point_size_ + within, block_size_), below_gradient_);
     embedding_gradient_.swap(below_gradient_);
   }
   point_.backward(point_weights_, embedding_gradient_, weight_scratch_);

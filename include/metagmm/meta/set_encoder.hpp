@@ -17,7 +17,8 @@
 // the best single learned start and can only move away from it where that helps.
 //
 // The weights are one flat vector: the per-point MLP, the B attention blocks, the seeds S (K x h,
-// row by row), the head MLP, then g. backward() is the exact reverse pass (tests check it against central differences).
+// row by row), the head MLP, then g. backward() is the exact reverse pass (tests check it against
+// central differences).
 #include <vector>
 
 #include "metagmm/core/random.hpp"
@@ -36,9 +37,7 @@ struct SetEncoderShape {
   Index heads = 4;                  // their attention heads (dividing h)
   Index inducing = 16;              // their inducing rows
   AttentionShape attention_shape() const { return {embedding(), heads, inducing}; }
-  Index attention_parameter_count() const {
-    return attention_blocks == 0 ? 0 : attention_blocks * attention_shape().parameter_count();
-  }
+  Index attention_parameter_count() const { return attention_blocks * attention_shape().parameter_count(); }
   EncoderShape point_shape() const { return {mixture.dim, point_widths}; }
   EncoderShape head_shape() const;
   Index embedding() const { return point_widths.empty() ? 0 : point_widths.back(); }  // h
@@ -63,7 +62,7 @@ class SetEncoder {
   SetEncoderShape shape_;
   Encoder point_, head_;
   std::vector<InducedAttention> blocks_;  // the B induced-attention blocks
-  Index point_size_, attention_size_, seeds_size_, head_size_;
+  Index point_size_, block_size_, attention_size_, seeds_size_, head_size_;  // block: one ISAB's
   double scale_;  // 1 / sqrt(h)
   // The last forward()'s inputs and intermediates.
   Vector base_, point_weights_, attention_weights_, head_weights_;
