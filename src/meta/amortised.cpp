@@ -93,7 +93,7 @@ AmortisedSettings AmortisedSettings::from(const Settings& s) {
   a.inducing = s.integer("set-inducing");
   if (a.inducing < 1 || a.inducing > 4096) throw SettingError("set-inducing", "expected an integer in [1, 4096]");
   const Index width = a.point_widths.back();
-  if (a.heads < 1 || width % a.heads != 0)
+  if (a.attention_blocks > 0 && (a.heads < 1 || width % a.heads != 0))
     throw SettingError("set-heads", "expected a divisor (>= 1) of the embedding width " + std::to_string(width) +
                                         " (the last --set-widths)");
   return a;

@@ -64,6 +64,10 @@ Vector SetEncoder::initial_weights(const SetEncoderShape& shape, RandomStream& r
   return weights;  // g = 0
 }
 
+Eigen::Map<const Vector> SetEncoder::block_weights(Index b) const {
+  return Eigen::Map<const Vector>(attention_weights_ + b * block_size_, block_size_);
+}
+
 const Vector& SetEncoder::forward(const Vector& base, Eigen::Ref<const Vector> weights, RowMatrixRef points) {
   const Index K = shape_.mixture.components, d = shape_.mixture.dim, h = shape_.embedding();
   const Index n = points.rows();
@@ -72,7 +76,7 @@ const Vector& SetEncoder::forward(const Vector& base, Eigen::Ref<const Vector> w
   METAGMM_CHECK(points.cols() == d && n >= 1, "set encoder: points");
   base_ = base;
   point_weights_ = weights.head(point_size_);
-  attention_weights_ = weights.segment(point_size_, attention_size_);
+  attention_weights_ = weights.data() + point_size_;
   seeds_ = Eigen::Map<const RowMatrix>(weights.data() + point_size_ + attention_size_, K, h);
   head_weights_ = weights.segment(point_size_ + attention_size_ + seeds_size_, head_size_);
   gate_ = weights[weights.size() - 1];
@@ -80,8 +84,7 @@ const Vector& SetEncoder::forward(const Vector& base, Eigen::Ref<const Vector> w
 
   embedded_ = &point_.forward(point_weights_, points_);  // n x h, the point encoder's until its next forward
   for (std::size_t b = 0; b < blocks_.size(); ++b)  // then each block's, until its next forward
-    embedded_ = &blocks_[b].forward(attention_weights_.segment(static_cast<Index>(b) * block_size_, block_size_),
-                                    *embedded_);
+    embedded_ = &blocks_[b].forward(block_weights(static_cast<Index>(b)), *embedded_);
   const RowMatrix& embedded = *embedded_;
   // Each seed's attention over the points: a softmax down each column, shifted by its maximum.
   attention_.resize(n, K);
@@ -158,7 +161,7 @@ void SetEncoder::backward(const Vector& start_gradient, Vector& base_gradient, V
       head_input_gradient_.middleCols(h, h).colwise().sum() / static_cast<double>(n);
   for (std::size_t b = blocks_.size(); b-- > 0;) {  // back through the attention blocks
     const Index within = static_cast<Index>(b) * block_size_;
-    blocks_[b].backward(attention_weights_.segment(within, block_size_), embedding_gradient_,
+    blocks_[b].backward(block_weights(static_cast<Index>(b)), embedding_gradient_,
                         weight_gradient.segment(point_size_ + within, block_size_), below_gradient_);
     embedding_gradient_.swap(below_gradient_);
   }

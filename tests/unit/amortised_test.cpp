@@ -212,7 +212,9 @@ TEST(Amortised, RefusesWhatItCannotDifferentiate) {
   no_prior.set("amortised-inner", std::string("bayes"));
   EXPECT_THROW(AmortisedSettings::from(no_prior), InputError);
   Settings heads = small_settings(2).to_settings();
-  heads.set("set-heads", std::int64_t{3});  // does not divide the embedding width 5
+  heads.set("set-heads", std::int64_t{3});  // does not divide the embedding width 5: only refused
+  EXPECT_NO_THROW(AmortisedSettings::from(heads));  // where there are attention blocks to split
+  heads.set("set-attention", std::int64_t{1});
   EXPECT_THROW(AmortisedSettings::from(heads), InputError);
   Settings blocks = small_settings(2).to_settings();
   blocks.set("set-attention", std::int64_t{-1});

@@ -53,7 +53,8 @@ class SetEncoder {
   // zero, seeds standard normal, g = 0.
   static Vector initial_weights(const SetEncoderShape& shape, RandomStream& random);
   // The starting mixture's flat parameters for `points`; keeps what backward() needs (a copy of
-  // the points among it).
+  // the points among it). The attention blocks' weights are read where they lie, not copied: they
+  // must stay unchanged until backward().
   const Vector& forward(const Vector& base, Eigen::Ref<const Vector> weights, RowMatrixRef points);
   // Given d objective / d start for the last forward(): d objective / d base and / d weights.
   void backward(const Vector& start_gradient, Vector& base_gradient, Vector& weight_gradient);
@@ -65,7 +66,9 @@ class SetEncoder {
   Index point_size_, block_size_, attention_size_, seeds_size_, head_size_;  // block: one ISAB's
   double scale_;  // 1 / sqrt(h)
   // The last forward()'s inputs and intermediates.
-  Vector base_, point_weights_, attention_weights_, head_weights_;
+  Vector base_, point_weights_, head_weights_;
+  const double* attention_weights_ = nullptr;  // the B blocks' weights in the last forward()'s vector
+  Eigen::Map<const Vector> block_weights(Index b) const;
   RowMatrix seeds_, points_, attention_, head_input_, pooled_points_;
   const RowMatrix* embedded_ = nullptr;  // H
   double gate_ = 0.0;
