@@ -67,9 +67,12 @@ void use_kernels(IsaLevel level) {
   active.store(table, std::memory_order_release);
 }
 
-void multiply(bool transpose_a, RowMatrixRef a, bool transpose_b, RowMatrixRef b, Eigen::Ref<RowMatrix> c,
-              bool accumulate, double alpha) {
+namespace {
+
+void product(bool transpose_a, RowMatrixRef a, bool transpose_b, RowMatrixRef b, Eigen::Ref<RowMatrix> c,
+             bool accumulate, double alpha, bool in_cache) {
   GemmArgs g;
+  g.in_cache = in_cache;
   g.transpose_a = transpose_a;
   g.transpose_b = transpose_b;
   g.accumulate = accumulate;
@@ -87,6 +90,18 @@ void multiply(bool transpose_a, RowMatrixRef a, bool transpose_b, RowMatrixRef b
   g.c = c.data();
   g.ldc = c.outerStride();
   kernels().gemm(g);
+}
+
+}  // namespace
+
+void multiply(bool transpose_a, RowMatrixRef a, bool transpose_b, RowMatrixRef b, Eigen::Ref<RowMatrix> c,
+              bool accumulate, double alpha) {
+  product(transpose_a, a, transpose_b, b, c, accumulate, alpha, false);
+}
+
+void multiply_in_cache(bool transpose_a, RowMatrixRef a, bool transpose_b, RowMatrixRef b, Eigen::Ref<RowMatrix> c,
+                       bool accumulate, double alpha) {
+  product(transpose_a, a, transpose_b, b, c, accumulate, alpha, true);
 }
 
 }  // namespace metagmm::gmm

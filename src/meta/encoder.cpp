@@ -82,7 +82,7 @@ const RowMatrix& Encoder::forward(const Vector& phi, const RowMatrix& points) {
     const auto b = phi.segment(offsets_[layer] + out * in, out).transpose();
     if (l > 0) inputs_[layer] = pre_[layer - 1].cwiseMax(0.0);  // ReLU
     pre_[layer].resize(input(l).rows(), out);
-    gmm::multiply(false, input(l), true, w, pre_[layer]);  // the chosen kernel level's product
+    gmm::multiply_in_cache(false, input(l), true, w, pre_[layer]);
     pre_[layer].rowwise() += b;
   }
   return pre_.back();
@@ -99,19 +99,19 @@ void Encoder::backward(const Vector& phi, const RowMatrix& output_gradient, Vect
     const auto layer = static_cast<std::size_t>(l);
     const Index in = shape_.layer_input(l), out = shape_.widths[layer];
     Eigen::Map<RowMatrix> weight_gradient(gradient.data() + offsets_[layer], out, in);
-    gmm::multiply(true, delta_, false, input(l), weight_gradient);
+    gmm::multiply_in_cache(true, delta_, false, input(l), weight_gradient);
     gradient.segment(offsets_[layer] + out * in, out) = delta_.colwise().sum().transpose();
     const WeightMap w(phi.data() + offsets_[layer], out, in);
     if (l == 0) {
       if (input_gradient) {
         input_gradient->resize(delta_.rows(), in);
-        gmm::multiply(false, delta_, false, w, *input_gradient);
+        gmm::multiply_in_cache(false, delta_, false, w, *input_gradient);
       }
       break;
     }
     // Through W, then the previous layer's ReLU: zero where its input was not positive.
     upstream_.resize(delta_.rows(), in);
-    gmm::multiply(false, delta_, false, w, upstream_);
+    gmm::multiply_in_cache(false, delta_, false, w, upstream_);
     delta_ = (pre_[layer - 1].array() > 0.0).select(upstream_, 0.0);
   }
 }

@@ -56,27 +56,27 @@ const RowMatrix& AttentionBlock::forward(Eigen::Ref<const Vector> weights, RowMa
   q_.resize(queries_.rows(), h);
   k_.resize(keys_.rows(), h);
   v_.resize(keys_.rows(), h);
-  gmm::multiply(false, queries_, false, matrix(query), q_);
-  gmm::multiply(false, keys_, false, matrix(key), k_);
-  gmm::multiply(false, keys_, false, matrix(value), v_);
+  gmm::multiply_in_cache(false, queries_, false, matrix(query), q_);
+  gmm::multiply_in_cache(false, keys_, false, matrix(key), k_);
+  gmm::multiply_in_cache(false, keys_, false, matrix(value), v_);
   o_ = queries_;
   for (Index g = 0; g < shape_.heads; ++g) {
     RowMatrix& a = attention_[static_cast<std::size_t>(g)];
     a.resize(queries_.rows(), keys_.rows());
-    gmm::multiply(false, q_.middleCols(g * width, width), true, k_.middleCols(g * width, width), a, false, scale_);
+    gmm::multiply_in_cache(false, q_.middleCols(g * width, width), true, k_.middleCols(g * width, width), a, false, scale_);
     for (Index i = 0; i < a.rows(); ++i) {  // each query's softmax over the keys, shifted by its maximum
       auto row = a.row(i);
       row = (row.array() - row.maxCoeff()).exp();
       row /= row.sum();
     }
-    gmm::multiply(false, a, false, v_.middleCols(g * width, width), o_.middleCols(g * width, width), true);
+    gmm::multiply_in_cache(false, a, false, v_.middleCols(g * width, width), o_.middleCols(g * width, width), true);
   }
   pre_.resize(o_.rows(), h);
-  gmm::multiply(false, o_, false, matrix(hidden), pre_);
+  gmm::multiply_in_cache(false, o_, false, matrix(hidden), pre_);
   pre_.rowwise() += weights.segment(at.bias(), h).transpose();
   hidden_ = pre_.cwiseMax(0.0);
   out_ = o_;
-  gmm::multiply(false, hidden_, false, matrix(output), out_, true);
+  gmm::multiply_in_cache(false, hidden_, false, matrix(output), out_, true);
   return out_;
 }
 
@@ -89,14 +89,14 @@ void AttentionBlock::backward(Eigen::Ref<const Vector> weights, const RowMatrix&
   const auto matrix = [&](Projection which) { return ConstWeights(weights.data() + at.matrix(which), h, h); };
   const auto gradient = [&](Projection which) { return Weights(weight_gradient.data() + at.matrix(which), h, h); };
   // out = O + relu(P) W2, P = O W1 + b1.
-  gmm::multiply(true, hidden_, false, output_gradient, gradient(output));
+  gmm::multiply_in_cache(true, hidden_, false, output_gradient, gradient(output));
   pre_gradient_.resize(pre_.rows(), h);
-  gmm::multiply(false, output_gradient, true, matrix(output), pre_gradient_);
+  gmm::multiply_in_cache(false, output_gradient, true, matrix(output), pre_gradient_);
   pre_gradient_.array() *= (pre_.array() > 0.0).cast<double>();
-  gmm::multiply(true, o_, false, pre_gradient_, gradient(hidden));
+  gmm::multiply_in_cache(true, o_, false, pre_gradient_, gradient(hidden));
   weight_gradient.segment(at.bias(), h) = pre_gradient_.colwise().sum().transpose();
   o_gradient_ = output_gradient;
-  gmm::multiply(false, pre_gradient_, true, matrix(hidden), o_gradient_, true);
+  gmm::multiply_in_cache(false, pre_gradient_, true, matrix(hidden), o_gradient_, true);
   // O = Q + A_g v_g per head; A_g = softmax(scale q_g k_g^T).
   q_gradient_.resize(q_.rows(), h);
   k_gradient_.resize(k_.rows(), h);
@@ -104,27 +104,27 @@ void AttentionBlock::backward(Eigen::Ref<const Vector> weights, const RowMatrix&
   for (Index g = 0; g < shape_.heads; ++g) {
     const RowMatrix& a = attention_[static_cast<std::size_t>(g)];
     const auto o_g = o_gradient_.middleCols(g * width, width);
-    gmm::multiply(true, a, false, o_g, v_gradient_.middleCols(g * width, width));
+    gmm::multiply_in_cache(true, a, false, o_g, v_gradient_.middleCols(g * width, width));
     score_gradient_.resize(a.rows(), a.cols());
-    gmm::multiply(false, o_g, true, v_.middleCols(g * width, width), score_gradient_);  // dL/dA
+    gmm::multiply_in_cache(false, o_g, true, v_.middleCols(g * width, width), score_gradient_);  // dL/dA
     for (Index i = 0; i < a.rows(); ++i) {  // through each row's softmax
       const double mean = a.row(i).dot(score_gradient_.row(i));
       score_gradient_.row(i) = a.row(i).cwiseProduct((score_gradient_.row(i).array() - mean).matrix());
     }
-    gmm::multiply(false, score_gradient_, false, k_.middleCols(g * width, width), q_gradient_.middleCols(g * width, width),
+    gmm::multiply_in_cache(false, score_gradient_, false, k_.middleCols(g * width, width), q_gradient_.middleCols(g * width, width),
                   false, scale_);
-    gmm::multiply(true, score_gradient_, false, q_.middleCols(g * width, width), k_gradient_.middleCols(g * width, width),
+    gmm::multiply_in_cache(true, score_gradient_, false, q_.middleCols(g * width, width), k_gradient_.middleCols(g * width, width),
                   false, scale_);
   }
   // q = Q Wq, k = K Wk, v = K Wv; Q also directly (the residual).
-  gmm::multiply(true, queries_, false, q_gradient_, gradient(query));
-  gmm::multiply(true, keys_, false, k_gradient_, gradient(key));
-  gmm::multiply(true, keys_, false, v_gradient_, gradient(value));
+  gmm::multiply_in_cache(true, queries_, false, q_gradient_, gradient(query));
+  gmm::multiply_in_cache(true, keys_, false, k_gradient_, gradient(key));
+  gmm::multiply_in_cache(true, keys_, false, v_gradient_, gradient(value));
   query_gradient = o_gradient_;
-  gmm::multiply(false, q_gradient_, true, matrix(query), query_gradient, true);
+  gmm::multiply_in_cache(false, q_gradient_, true, matrix(query), query_gradient, true);
   key_gradient.resize(keys_.rows(), h);
-  gmm::multiply(false, k_gradient_, true, matrix(key), key_gradient);
-  gmm::multiply(false, v_gradient_, true, matrix(value), key_gradient, true);
+  gmm::multiply_in_cache(false, k_gradient_, true, matrix(key), key_gradient);
+  gmm::multiply_in_cache(false, v_gradient_, true, matrix(value), key_gradient, true);
 }
 
 InducedAttention::InducedAttention(const AttentionShape& shape) : shape_(shape), summarise_(shape), read_(shape) {}

@@ -88,17 +88,17 @@ const Vector& SetEncoder::forward(const Vector& base, Eigen::Ref<const Vector> w
   const RowMatrix& embedded = *embedded_;
   // Each seed's attention over the points: a softmax down each column, shifted by its maximum.
   attention_.resize(n, K);
-  gmm::multiply(false, embedded, true, seeds_, attention_, false, scale_);
+  gmm::multiply_in_cache(false, embedded, true, seeds_, attention_, false, scale_);
   for (Index k = 0; k < K; ++k) {
     auto column = attention_.col(k);
     column = (column.array() - column.maxCoeff()).exp();
     column /= column.sum();
   }
   head_input_.resize(K, 2 * h + d);
-  gmm::multiply(true, attention_, false, embedded, head_input_.leftCols(h));
+  gmm::multiply_in_cache(true, attention_, false, embedded, head_input_.leftCols(h));
   head_input_.middleCols(h, h).rowwise() = embedded.colwise().mean();
   pooled_points_.resize(K, d);
-  gmm::multiply(true, attention_, false, points_, pooled_points_);
+  gmm::multiply_in_cache(true, attention_, false, points_, pooled_points_);
   head_input_.rightCols(d) = pooled_points_;
   const RowMatrix& out = head_.forward(head_weights_, head_input_);  // K x (1 + 2d)
 
@@ -144,19 +144,19 @@ void SetEncoder::backward(const Vector& start_gradient, Vector& base_gradient, V
   const RowMatrix& embedded = *embedded_;
   // d/dA = H Zbar^T + X Xbarbar^T, then through each column's softmax.
   attention_gradient_.resize(n, K);
-  gmm::multiply(false, embedded, true, pooled_gradient, attention_gradient_);
-  gmm::multiply(false, points_, true, points_gradient, attention_gradient_, true);
+  gmm::multiply_in_cache(false, embedded, true, pooled_gradient, attention_gradient_);
+  gmm::multiply_in_cache(false, points_, true, points_gradient, attention_gradient_, true);
   for (Index k = 0; k < K; ++k) {
     const double mean = attention_.col(k).dot(attention_gradient_.col(k));
     attention_gradient_.col(k) = attention_.col(k).cwiseProduct((attention_gradient_.col(k).array() - mean).matrix());
   }
   // The seeds: scores = scale H S^T.
   Eigen::Map<RowMatrix> seeds_gradient(weight_gradient.data() + point_size_ + attention_size_, K, h);
-  gmm::multiply(true, attention_gradient_, false, embedded, seeds_gradient, false, scale_);
+  gmm::multiply_in_cache(true, attention_gradient_, false, embedded, seeds_gradient, false, scale_);
   // The embedding: as values (A Zbar), in the scores (scale dS S) and through the mean pool.
   embedding_gradient_.resize(n, h);
-  gmm::multiply(false, attention_, false, pooled_gradient, embedding_gradient_);
-  gmm::multiply(false, attention_gradient_, false, seeds_, embedding_gradient_, true, scale_);
+  gmm::multiply_in_cache(false, attention_, false, pooled_gradient, embedding_gradient_);
+  gmm::multiply_in_cache(false, attention_gradient_, false, seeds_, embedding_gradient_, true, scale_);
   embedding_gradient_.rowwise() +=
       head_input_gradient_.middleCols(h, h).colwise().sum() / static_cast<double>(n);
   for (std::size_t b = blocks_.size(); b-- > 0;) {  // back through the attention blocks

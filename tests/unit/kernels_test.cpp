@@ -81,23 +81,60 @@ TEST_P(KernelLevel, ReportsItsLevelAndWidth) {
 }
 
 // C = op(A) op(B) (+ C) against three plain loops, for every transpose and odd sizes.
-TEST_P(KernelLevel, MatrixProductMatchesPlainLoops) {
-  RandomStream random(5, StreamPurpose::test, 2);
-  const Index m = 37, n = 29, k = 53;
+using Product = void (*)(bool, RowMatrixRef, bool, RowMatrixRef, Eigen::Ref<RowMatrix>, bool, double);
+
+RowMatrix random_matrix(Index rows, Index cols, RandomStream& random) {
+  RowMatrix x(rows, cols);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = random.normal();
+  return x;
+}
+
+// Every combination of transposes and accumulation against plain loops, for m x n x k.
+void expect_product_matches_loops(Product product, Index m, Index n, Index k, RandomStream& random) {
   for (const bool ta : {false, true})
     for (const bool tb : {false, true})
       for (const bool accumulate : {false, true}) {
-        RowMatrix a(ta ? k : m, ta ? m : k), b(tb ? n : k, tb ? k : n), c(m, n);
-        for (Index i = 0; i < a.size(); ++i) a.data()[i] = random.normal();
-        for (Index i = 0; i < b.size(); ++i) b.data()[i] = random.normal();
-        for (Index i = 0; i < c.size(); ++i) c.data()[i] = random.normal();
+        const RowMatrix a = random_matrix(ta ? k : m, ta ? m : k, random), b = random_matrix(tb ? n : k, tb ? k : n, random);
+        RowMatrix c = random_matrix(m, n, random);
         RowMatrix expected = accumulate ? c : RowMatrix::Zero(m, n);
         for (Index i = 0; i < m; ++i)
           for (Index j = 0; j < n; ++j)
             for (Index l = 0; l < k; ++l) expected(i, j) += 0.5 * (ta ? a(l, i) : a(i, l)) * (tb ? b(j, l) : b(l, j));
-        multiply(ta, a, tb, b, c, accumulate, 0.5);
-        EXPECT_LT(relative_difference(c, expected), 1e-14) << ta << tb << accumulate;
+        product(ta, a, tb, b, c, accumulate, 0.5);
+        // k terms of either sign: rounding ~k * 1e-16 of the largest, relative to a sum of k.
+        EXPECT_LT(relative_difference(c, expected), 1e-14) << m << "x" << n << "x" << k << " " << ta << tb << accumulate;
       }
+}
+
+TEST_P(KernelLevel, MatrixProductMatchesPlainLoops) {
+  RandomStream random(5, StreamPurpose::test, 2);
+  expect_product_matches_loops(multiply, 37, 29, 53, random);
+}
+
+// The direct product's paths: full tiles, a narrower last band of rows, one-packet and
+// single-lane columns, depth 1, and a transposed B too large to copy (Eigen's product).
+TEST_P(KernelLevel, InCacheProductMatchesPlainLoopsForEveryTileShape) {
+  RandomStream random(6, StreamPurpose::test, 2);
+  for (const Index m : {1, 5, 6, 7, 12, 13, 25})
+    for (const Index n : {1, 3, 4, 8, 9, 17, 64})
+      for (const Index k : {1, 2, 31}) expect_product_matches_loops(multiply_in_cache, m, n, k, random);
+  expect_product_matches_loops(multiply_in_cache, 9, 70, 130, random);
+}
+
+// A row of the product does not depend on the rows computed with it, whichever band of tiles
+// holds it: the per-task encoder's results must not depend on how many points share the call.
+TEST_P(KernelLevel, InCacheProductRowsDoNotDependOnTheRowsAroundThem) {
+  RandomStream random(7, StreamPurpose::test, 2);
+  const RowMatrix a = random_matrix(50, 64, random), b = random_matrix(64, 64, random);
+  RowMatrix whole(50, 64);
+  multiply_in_cache(false, a, true, b, whole);
+  for (const Index first : {0, 1, 5, 17}) {
+    const Index rows = 50 - first;
+    RowMatrix part(rows, 64);
+    multiply_in_cache(false, a.bottomRows(rows), true, b, part);
+    for (Index i = 0; i < rows; ++i)
+      for (Index j = 0; j < 64; ++j) ASSERT_EQ(part(i, j), whole(first + i, j)) << first << " " << i << " " << j;
+  }
 }
 
 struct PassResult {

@@ -51,6 +51,10 @@ struct FullDensityArgs {
 // strides; op transposes where asked. C is m x n, op(A) m x k, op(B) k x n.
 struct GemmArgs {
   bool transpose_a = false, transpose_b = false, accumulate = false;
+  // The operands fit in the first- and second-level cache (a few hundred rows of tens of
+  // columns): multiplied where they lie (a transposed B of up to 8192 entries copied first)
+  // rather than through Eigen's packed panels, each entry of C one sequential chain over k.
+  bool in_cache = false;
   std::ptrdiff_t m = 0, n = 0, k = 0;
   double alpha = 1.0;
   const double* a = nullptr;

@@ -34,8 +34,13 @@ inline void exp_non_positive(double* values, Index count) { kernels().exp_non_po
 inline void exp_in_place(double* values, Index count) { kernels().exp_in_place(values, count); }
 
 // C = op(A) op(B) (+= with accumulate), row-major matrices, at the chosen level (the
-// products whose cost grows with the data: the statistics of large mixtures, the encoder).
+// products whose cost grows with the data: the statistics of large mixtures).
 void multiply(bool transpose_a, RowMatrixRef a, bool transpose_b, RowMatrixRef b, Eigen::Ref<RowMatrix> c,
               bool accumulate = false, double alpha = 1.0);
 
+// The same for operands that fit in the cache (the encoders' per-task products): read where
+// they lie, no packed copies (a transposed B of up to 8192 entries is copied once); each entry
+// of C is one sequential chain over k, so a row of C does not depend on the rows around it.
+void multiply_in_cache(bool transpose_a, RowMatrixRef a, bool transpose_b, RowMatrixRef b, Eigen::Ref<RowMatrix> c,
+                       bool accumulate = false, double alpha = 1.0);
 }  // namespace metagmm::gmm

@@ -291,7 +291,115 @@ void multiply_into(const GemmArgs& g, const A& a, const B& b) {
   }
 }
 
+// The direct product for operands that stay in the first- and second-level cache (the
+// encoders' per-task products: a few hundred rows, 64 columns). Eigen's blocked product copies
+// both operands into packed panels first, which at these sizes costs about as much as the
+// arithmetic; here op(B)'s rows are read where they lie (contiguous, as !transpose_b asks) and
+// op(A)'s entries are broadcast from wherever they lie. A tile of kTileRows x kTilePackets
+// packets of C is held in registers over the whole depth. Every entry of C is the same
+// sequential chain of multiply-adds over k whatever tile holds it, so a row of C does not
+// depend on the rows around it.
+#if defined(__AVX512F__)
+constexpr int kTileRows = 12;  // 24 accumulators of the 32 registers
+#else
+constexpr int kTileRows = 6;   // 12 accumulators of the 16 registers
+#endif
+constexpr int kTilePackets = 2;
+
+struct DirectOperands {
+  const GemmArgs& g;
+  Index a_row, a_depth;  // op(A)(i, p) = a[i * a_row + p * a_depth]
+};
+
+template <int kRows, int kPackets>
+void direct_tile(const DirectOperands& o, Index i0, Index j0) {
+  const GemmArgs& g = o.g;
+  Packet acc[kRows][kPackets] = {};
+  const double* a = g.a + i0 * o.a_row;
+  const double* b = g.b + j0;
+  for (Index p = 0; p < g.k; ++p, a += o.a_depth, b += g.ldb) {
+    Packet row[kPackets];
+#pragma GCC unroll 4
+    for (int q = 0; q < kPackets; ++q) std::memcpy(&row[q], b + q * kPacketWidth, sizeof(Packet));
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) {
+      const double scalar = a[r * o.a_row];
+#pragma GCC unroll 4
+      for (int q = 0; q < kPackets; ++q) acc[r][q] += scalar * row[q];
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int q = 0; q < kPackets; ++q) {
+      double* c = g.c + (i0 + r) * g.ldc + j0 + q * kPacketWidth;
+      Packet out = g.alpha * acc[r][q];
+      if (g.accumulate) {
+        Packet old;
+        std::memcpy(&old, c, sizeof(Packet));
+        out += old;
+      }
+      std::memcpy(c, &out, sizeof(Packet));
+    }
+}
+
+// The last columns, fewer than a packet: the same chain of multiply-adds, one lane at a time.
+template <int kRows>
+void direct_tile_narrow(const DirectOperands& o, Index i0, Index j0) {
+  const GemmArgs& g = o.g;
+  for (Index j = j0; j < g.n; ++j) {
+    double acc[kRows] = {};
+    const double* a = g.a + i0 * o.a_row;
+    const double* b = g.b + j;
+    for (Index p = 0; p < g.k; ++p, a += o.a_depth, b += g.ldb)
+      for (int r = 0; r < kRows; ++r) acc[r] += a[r * o.a_row] * *b;
+    for (int r = 0; r < kRows; ++r) {
+      double& c = g.c[(i0 + r) * g.ldc + j];
+      c = g.accumulate ? c + g.alpha * acc[r] : g.alpha * acc[r];
+    }
+  }
+}
+
+// One band of kRows rows across all columns: full tiles, then one packet, then single lanes.
+template <int kRows>
+void direct_band(const DirectOperands& o, Index i0) {
+  constexpr Index kTileColumns = kTilePackets * kPacketWidth;
+  Index j = 0;
+  for (; j + kTileColumns <= o.g.n; j += kTileColumns) direct_tile<kRows, kTilePackets>(o, i0, j);
+  for (; j + kPacketWidth <= o.g.n; j += kPacketWidth) direct_tile<kRows, 1>(o, i0, j);
+  if (j < o.g.n) direct_tile_narrow<kRows>(o, i0, j);
+}
+
+// The rows left below the last full band, as one narrower band (1 <= rows < kTileRows).
+template <int kRows>
+void direct_last_band(const DirectOperands& o, Index i0, Index rows) {
+  if constexpr (kRows > 0) {
+    if (rows == kRows) return direct_band<kRows>(o, i0);
+    direct_last_band<kRows - 1>(o, i0, rows);
+  }
+}
+
+void direct_gemm(const GemmArgs& g) {
+  const DirectOperands o{g, g.transpose_a ? 1 : g.lda, g.transpose_a ? g.lda : 1};
+  Index i = 0;
+  for (; i + kTileRows <= g.m; i += kTileRows) direct_band<kTileRows>(o, i);
+  if (i < g.m) direct_last_band<kTileRows - 1>(o, i, g.m - i);
+}
+
+// A transposed B of at most this many entries is copied row-major onto the stack (64 KiB) for
+// the direct product; a larger one goes to Eigen.
+constexpr Index kDirectTransposed = 8192;
+
 void gemm_entry(const GemmArgs& g) {
+  if (g.in_cache && !g.transpose_b) return direct_gemm(g);
+  if (g.in_cache && g.k * g.n <= kDirectTransposed) {
+    double rows[kDirectTransposed];  // op(B) = B^T, k x n
+    for (Index p = 0; p < g.k; ++p)
+      for (Index j = 0; j < g.n; ++j) rows[p * g.n + j] = g.b[j * g.ldb + p];
+    GemmArgs direct = g;
+    direct.transpose_b = false;
+    direct.b = rows;
+    direct.ldb = g.n;
+    return direct_gemm(direct);
+  }
   const ConstView a(g.a, g.transpose_a ? g.k : g.m, g.transpose_a ? g.m : g.k, Eigen::OuterStride<>(g.lda));
   const ConstView b(g.b, g.transpose_b ? g.n : g.k, g.transpose_b ? g.k : g.n, Eigen::OuterStride<>(g.ldb));
   if (g.transpose_a && g.transpose_b) {
