@@ -1,9 +1,12 @@
 #include "metagmm/gmm/map_gradient.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/gmm/kernels.hpp"
 
 namespace metagmm::gmm {
 
@@ -15,27 +18,55 @@ void map_em_step_reverse(const Gmm& at, const Gmm& prior, const Relevance& relev
   METAGMM_CHECK(output_adjoint.size() == P && support.cols() == d, "MAP reverse: sizes");
   if (adjoints.prior.size() != P) adjoints.prior.setZero(P);
 
-  // Forward: responsibilities and the statistics about c = the input means.
+  // Forward: responsibilities and the statistics about c = the input means. The per-point
+  // loops run on raw rows (d is a handful): Eigen's expressions of runtime length 2 cost more
+  // than their arithmetic, and this pass runs once per adaptation step of every task.
   const Vector log_w = at.log_weights(), w = log_w.array().exp();
   const RowMatrix& c = at.means;
   const RowMatrix precision = (-2.0 * at.log_sd.array()).exp();
   const Vector log_norm = log_w - at.log_sd.rowwise().sum();
+  const double* centres = c.data();
+  const double* precisions = precision.data();
+  // Point x's offsets y = x - c_k from component k's centre.
+  auto offsets = [&](const double* x, Index k, double* y) {
+    for (Index j = 0; j < d; ++j) y[j] = x[j] - centres[k * d + j];
+  };
+  std::vector<double> ys(static_cast<std::size_t>(K * d));  // one point's offsets from every centre, K x d
   RowMatrix gamma(n_points, K);
   for (Index i = 0; i < n_points; ++i) {
-    for (Index k = 0; k < K; ++k)
-      gamma(i, k) = log_norm[k] - 0.5 * ((support.row(i) - c.row(k)).array().square() * precision.row(k).array()).sum();
-    const double top = gamma.row(i).maxCoeff();
-    gamma.row(i) = (gamma.row(i).array() - top).exp();
-    gamma.row(i) /= gamma.row(i).sum();
+    const double* x = support.data() + i * support.outerStride();
+    double* g = gamma.data() + i * K;
+    double top = -std::numeric_limits<double>::infinity();
+    for (Index k = 0; k < K; ++k) {
+      double distance = 0.0;
+      for (Index j = 0; j < d; ++j) {
+        const double y = x[j] - centres[k * d + j];
+        distance += y * y * precisions[k * d + j];
+      }
+      g[k] = log_norm[k] - 0.5 * distance;
+      top = std::max(top, g[k]);
+    }
+    for (Index k = 0; k < K; ++k) g[k] -= top;
   }
+  exp_non_positive(gamma.data(), gamma.size());  // the level's vectorised exp
   // As map_maximization_step: 10 epsilons keep an empty component's averages finite.
-  const Vector n = gamma.colwise().sum().transpose().array() + 10.0 * std::numeric_limits<double>::epsilon();
+  Vector n = Vector::Constant(K, 10.0 * std::numeric_limits<double>::epsilon());
   RowMatrix first = RowMatrix::Zero(K, d), second = RowMatrix::Zero(K, d);
   for (Index i = 0; i < n_points; ++i) {
+    const double* x = support.data() + i * support.outerStride();
+    double* g = gamma.data() + i * K;
+    double total = 0.0;
+    for (Index k = 0; k < K; ++k) total += g[k];
+    const double inverse = 1.0 / total;  // one division per point, not K
     for (Index k = 0; k < K; ++k) {
-      const auto y = (support.row(i) - c.row(k)).array();
-      first.row(k).array() += gamma(i, k) * y;
-      second.row(k).array() += gamma(i, k) * y.square();
+      g[k] *= inverse;
+      n[k] += g[k];
+      double* y = ys.data() + k * d;
+      offsets(x, k, y);
+      for (Index j = 0; j < d; ++j) {
+        first(k, j) += g[k] * y[j];
+        second(k, j) += g[k] * y[j] * y[j];
+      }
     }
   }
   const RowMatrix f = first.array().colwise() / n.array(), q = second.array().colwise() / n.array();
@@ -111,16 +142,26 @@ void map_em_step_reverse(const Gmm& at, const Gmm& prior, const Relevance& relev
   Vector gamma_bar(K), ell_bar(K);
   double ell_bar_total = 0.0;
   for (Index i = 0; i < n_points; ++i) {
+    const double* x = support.data() + i * support.outerStride();
+    const double* g = gamma.data() + i * K;
+    double mean_bar = 0.0;
     for (Index k = 0; k < K; ++k) {
-      const auto y = (support.row(i) - c.row(k)).array();
-      gamma_bar[k] = n_bar[k] + (first_bar.row(k).array() * y).sum() + (second_bar.row(k).array() * y.square()).sum();
+      double* yk = ys.data() + k * d;
+      offsets(x, k, yk);
+      double sum = n_bar[k];
+      for (Index j = 0; j < d; ++j) sum += first_bar(k, j) * yk[j] + second_bar(k, j) * yk[j] * yk[j];
+      gamma_bar[k] = sum;
+      mean_bar += g[k] * sum;
     }
-    const double mean_bar = gamma.row(i).dot(gamma_bar);
     for (Index k = 0; k < K; ++k) {
-      ell_bar[k] = gamma(i, k) * (gamma_bar[k] - mean_bar);
-      const auto y = (support.row(i) - c.row(k)).array();
-      in_means.row(k).array() += ell_bar[k] * y * precision.row(k).array();
-      in_log_sd.row(k).array() += ell_bar[k] * (y.square() * precision.row(k).array() - 1.0);
+      const double ell = g[k] * (gamma_bar[k] - mean_bar);
+      ell_bar[k] = ell;
+      const double* yk = ys.data() + k * d;
+      for (Index j = 0; j < d; ++j) {
+        const double scaled = yk[j] * precisions[k * d + j];
+        in_means(k, j) += ell * scaled;
+        in_log_sd(k, j) += ell * (yk[j] * scaled - 1.0);
+      }
     }
     in_logits += ell_bar;
     ell_bar_total += ell_bar.sum();

@@ -60,6 +60,38 @@ TEST(ExactSum, AnyOrderAndGroupingGivesTheSameBits) {
   EXPECT_NEAR(total, static_cast<double>(exact), 1e-15 * std::fabs(static_cast<double>(exact)) + 1e-25);
 }
 
+// The limbs of one value, computed bit by bit from frexp: bit b of |x| * 2^kFractionBits (those
+// at or above 2^0) adds +-2^(b mod 32) to limb b / 32, which is what the pieces add up to.
+Limbs limbs_bit_by_bit(double x) {
+  Limbs limbs{};
+  int exponent = 0;
+  const double fraction = std::frexp(std::fabs(x), &exponent);  // |x| = fraction 2^exponent
+  const auto mantissa = static_cast<std::uint64_t>(std::ldexp(fraction, 53));
+  for (int bit = 0; bit < 53; ++bit) {
+    const int at = bit + exponent - 53 + kFractionBits;
+    if (at < 0 || !((mantissa >> bit) & 1)) continue;
+    limbs[static_cast<std::size_t>(at / 32)] += (x < 0 ? -1 : 1) * (std::int64_t{1} << (at % 32));
+  }
+  return limbs;
+}
+
+// Every value's limbs, over the whole range a sum holds and below it (partly or wholly
+// dropped), the edges included: the largest summable values, the resolution, subnormals, zeros.
+TEST(ExactSum, EachValuesLimbsMatchABitByBitReference) {
+  std::mt19937_64 random(11);
+  std::vector<double> values = {0x1p-112, 0x1p-113, 0x1.8p-112, 0x1p-1074, -0x1p-1022, std::nextafter(kLimit, 0.0),
+                                -std::nextafter(kLimit, 0.0), 0x1p64, 0x1.fffffffffffffp-60, 0.0, -0.0};
+  for (int i = 0; i < 20000; ++i) {
+    const int exponent = static_cast<int>(random() % 260) - 180;
+    values.push_back((random() % 2 ? 1 : -1) * std::ldexp(std::generate_canonical<double, 53>(random), exponent));
+  }
+  for (const double x : values) {
+    Limbs limbs{};
+    ASSERT_TRUE(accumulate(x, limbs.data()));
+    EXPECT_EQ(limbs, limbs_bit_by_bit(x)) << std::hexfloat << x;
+  }
+}
+
 TEST(ExactSum, CancellationIsExact) {
   // In doubles (1e20 + 1) - 1e20 is 0; here the 1 survives.
   EXPECT_EQ(to_double(sum_of({1e20, 1.0, -1e20}).data()), 1.0);
