@@ -296,9 +296,9 @@ void multiply_into(const GemmArgs& g, const A& a, const B& b) {
 // both operands into packed panels first, which at these sizes costs about as much as the
 // arithmetic; here op(B)'s rows are read where they lie (contiguous, as !transpose_b asks) and
 // op(A)'s entries are broadcast from wherever they lie. A tile of kTileRows x kTilePackets
-// packets of C is held in registers over the whole depth. Every entry of C is the same
-// sequential chain of multiply-adds over k whatever tile holds it, so a row of C does not
-// depend on the rows around it.
+// packets of C is held in registers over the whole depth. Every entry of C is one sequential
+// chain of multiply-adds over k, and a band of fewer rows runs the same arithmetic per entry,
+// so a row of C does not depend on the rows around it (tests/unit/kernels_test.cpp).
 #if defined(__AVX512F__)
 constexpr int kTileRows = 12;  // 24 accumulators of the 32 registers
 #else
