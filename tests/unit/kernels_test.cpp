@@ -80,7 +80,6 @@ TEST_P(KernelLevel, ReportsItsLevelAndWidth) {
   EXPECT_EQ(kernels().packet_width, widths[static_cast<int>(GetParam())]);
 }
 
-// C = op(A) op(B) (+ C) against three plain loops, for every transpose and odd sizes.
 using Product = void (*)(bool, RowMatrixRef, bool, RowMatrixRef, Eigen::Ref<RowMatrix>, bool, double);
 
 RowMatrix random_matrix(Index rows, Index cols, RandomStream& random) {
@@ -89,7 +88,7 @@ RowMatrix random_matrix(Index rows, Index cols, RandomStream& random) {
   return x;
 }
 
-// Every combination of transposes and accumulation against plain loops, for m x n x k.
+// C = op(A) op(B) (+ C) against three plain loops, for every transpose and accumulation, m x n x k.
 void expect_product_matches_loops(Product product, Index m, Index n, Index k, RandomStream& random) {
   for (const bool ta : {false, true})
     for (const bool tb : {false, true})
@@ -106,6 +105,7 @@ void expect_product_matches_loops(Product product, Index m, Index n, Index k, Ra
       }
 }
 
+// Eigen's blocked product, at odd sizes.
 TEST_P(KernelLevel, MatrixProductMatchesPlainLoops) {
   RandomStream random(5, StreamPurpose::test, 2);
   expect_product_matches_loops(multiply, 37, 29, 53, random);
