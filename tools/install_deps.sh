@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages metagmm needs, only those missing (runs as root; uses sudo
 # otherwise). Usage: tools/install_deps.sh [build|main|slurm|test|bench]
-#   build: compiler, CMake and the libraries (Eigen, HDF5, zlib, OpenMPI, Boost, GoogleTest, Benchmark)
+#   build: compiler, CMake and the libraries (Eigen, HDF5, zlib, netCDF, OpenMPI, Boost, GoogleTest, Benchmark)
 #   main:  build + matplotlib (the main job's plot, tools/plot_eval.py)
 #   slurm: build + SLURM and munge (a local SLURM, tools/slurm/slurm_local.sh)
-#   test:  build + Python with h5py and scikit-learn (independent references in the tests),
+#   test:  build + Python with h5py, scikit-learn and scipy (independent references in the tests),
 #          matplotlib (the plot is tested), SLURM and munge (the job scripts are tested),
 #          qemu-user (the binary runs as an AVX2-only processor would: qemu-x86_64 -cpu Haswell)
 #          and lmod (the installed module file is loaded)
@@ -13,13 +13,13 @@
 #          (the peer in the Reptile benchmark)
 set -euo pipefail
 profile=${1:-test}
-packages=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev hdf5-tools zlib1g-dev libopenmpi-dev openmpi-bin
-          libboost-program-options-dev libgtest-dev libbenchmark-dev)
+packages=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev hdf5-tools zlib1g-dev libnetcdf-dev libopenmpi-dev
+          openmpi-bin libboost-program-options-dev libgtest-dev libbenchmark-dev)
 case "$profile" in
   build) ;;
   main) packages+=(python3 python3-matplotlib) ;;
   slurm) packages+=(slurm-wlm munge) ;;
-  test) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-matplotlib slurm-wlm munge qemu-user
+  test) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-scipy python3-matplotlib slurm-wlm munge qemu-user
              lmod) ;;
   bench) packages+=(python3 python3-numpy python3-h5py python3-sklearn python3-matplotlib libvlfeat-dev libopenblas0-pthread
              python3-torch) ;;

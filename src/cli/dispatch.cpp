@@ -24,7 +24,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"generate", "write a synthetic task set (uniform, anchored or warped family)", false, false, generate_command},
-    {"import", "convert a CSV table of points into a task set", false, false, import_command},
+    {"import", "convert a CSV table, a netCDF grid or IDX images into a task set", false, false, import_command},
     {"inspect", "show what a task set, model file or checkpoint holds", false, false, inspect_command},
     {"fit", "fit a Gaussian mixture to one dataset (EM, MAP-EM, or a checkpoint's adaptation)", false, false,
      fit_command},

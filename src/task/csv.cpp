@@ -1,6 +1,5 @@
 #include "metagmm/task/csv.hpp"
 
-#include <zlib.h>
 
 #include <algorithm>
 #include <charconv>
@@ -13,30 +12,10 @@
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/core/text.hpp"
+#include "metagmm/task/file_bytes.hpp"
 
 namespace metagmm::task {
 namespace {
-
-// The whole file as text, decompressed when its name ends in .gz.
-std::string read_text(const std::string& path) {
-  if (!path.ends_with(".gz")) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw InputError(path + ": cannot open (no such file or not readable)");
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (!file) throw InputError(path + ": cannot open (no such file or not readable)");
-  std::string text;
-  char buffer[1 << 16];
-  int got = 0;
-  while ((got = gzread(file, buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<std::size_t>(got));
-  int status = Z_OK;
-  const char* message = gzerror(file, &status);
-  const std::string why = got < 0 && message ? message : "";
-  gzclose(file);
-  if (got < 0) throw InputError(path + ": not a readable gzip file (" + why + ")");
-  return text;
-}
 
 // "0-4" or "0,2,5-7" (empty: none).
 std::vector<std::int32_t> parse_classes(const std::string& text, const std::string& what) {
@@ -117,7 +96,7 @@ CsvHeader parse_csv_header(const std::string& text, const std::string& what) {
 }
 
 CsvData read_csv(const std::string& path, const CsvOptions& options) {
-  std::istringstream in(read_text(path));
+  std::istringstream in(read_file_bytes(path));
   std::vector<std::pair<Index, std::vector<std::string>>> rows;  // line number, fields
   std::string line;
   for (Index number = 1; std::getline(in, line); ++number) {

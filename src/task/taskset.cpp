@@ -177,6 +177,25 @@ void TaskSetWriter::add_task(const RowMatrix& points, const IntVector* labels, c
   if (s.pending_points.size() >= kPendingDoubles) flush_pending();
 }
 
+void TaskSetWriter::add_array(const std::string& path, const h5::Dims& dims, const double* values,
+                              const std::string& description) {
+  h5::File& file = state_->file;
+  const auto slash = path.rfind('/');
+  METAGMM_CHECK(slash != std::string::npos && slash + 1 < path.size(), "add_array: an absolute dataset path");
+  const std::string parent = path.substr(0, slash);
+  if (!parent.empty() && !file.exists(parent)) file.create_group(parent);
+  file.write<double>(path, dims, values);
+  file.set_attribute(path, "description", description);
+}
+
+void TaskSetWriter::set_attribute(const std::string& object, const std::string& name, double value) {
+  state_->file.set_attribute(object, name, value);
+}
+
+void TaskSetWriter::set_attribute(const std::string& object, const std::string& name, const std::string& value) {
+  state_->file.set_attribute(object, name, value);
+}
+
 void TaskSetWriter::finish(const std::vector<std::int8_t>& splits) {
   METAGMM_CHECK(static_cast<Index>(splits.size()) == task_count(), "one split per task");
   flush_pending();

@@ -26,6 +26,7 @@ enum class StreamPurpose : std::uint64_t {
   validation = 6,    // the fixed support/query split of validation task v (a = v)
   meta_init = 7,     // the meta-parameters' starting point
   evaluation = 8,    // evaluation episode e of a split (a = split, b = e)
+  import_task = 9,   // imported task t of a split, drawn from a labelled pool (a = split, b = t)
 };
 
 class RandomStream {

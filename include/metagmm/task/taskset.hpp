@@ -5,6 +5,9 @@
 //   /task_split    int8    [n_tasks]       0 train, 1 validation, 2 test
 //   /labels        int32   [n_points]      optional: component or class, -1 unknown
 //   /truth/...     optional true parameters per task (see TruthLayout in taskset.cpp)
+//   /task_coordinates float64 [n_tasks, c]  optional: where each task came from (imported grids;
+//                                          attribute columns names them)
+//   /standardisation, /projection   optional: the map from raw inputs (task/transform.hpp)
 //   root attributes: format = "metagmm.taskset", version = 1, dim, generator, settings,
 //                    created_by
 // The reader opens the file once, validates the index (offsets, splits, shapes) and reads
@@ -65,6 +68,12 @@ class TaskSetWriter {
   TaskSetWriter(const std::string& path, TaskSetHeader header);
   ~TaskSetWriter();
   void add_task(const RowMatrix& points, const IntVector* labels, const TaskTruth* truth);
+  // An extra float64 dataset beside the tasks (e.g. /standardisation/offset, task/transform.hpp),
+  // shape `dims` ([n] or [rows, cols]) from `values` in C order, its parent group created when
+  // missing, with a "description" attribute saying what it holds.
+  void add_array(const std::string& path, const h5::Dims& dims, const double* values, const std::string& description);
+  void set_attribute(const std::string& object, const std::string& name, double value);
+  void set_attribute(const std::string& object, const std::string& name, const std::string& value);
   // Writes the index and renames the file into place. Without it nothing is published.
   void finish(const std::vector<std::int8_t>& splits);
   Index task_count() const { return static_cast<Index>(offsets_.size()) - 1; }
