@@ -362,6 +362,10 @@ int fit_command(const std::vector<std::string>& args, comm::Communicator&) {
        "--adapt map: relevance factors r, one for every block or WEIGHTS:MEANS:COVARIANCES")
       ("encoder", po::value<std::string>()->value_name("CHECKPOINT"),
        "a metagmm train --algo protonet checkpoint: embed the points with its encoder and fit in the embedding")
+      ("transform", po::value<std::string>()->value_name("TASKSET"),
+       "data in raw units (e.g. a CSV of temperature and salinity, or of pixels): map it first as this task set of "
+       "metagmm import --netcdf or --idx-images maps its raw data (its stored standardisation or projection), so "
+       "a model or checkpoint trained on that task set fits it")
       ("max-iter", po::value<int>()->default_value(em_defaults.max_iterations), "EM iterations at most")
       ("tol", real_value(em_defaults.tolerance), "stop when the mean log-likelihood changes by less")
       ("reg-covar", real_value(em_defaults.reg_covar), "added to every variance (covariance diagonal)")
@@ -384,6 +388,7 @@ int fit_command(const std::vector<std::string>& args, comm::Communicator&) {
   { AtomicFile probe(r.assignments); }
 
   FitData data = load_fit_data(required<std::string>(v, "data"), csv_options(v));
+  if (v.count("transform")) transform_like(data, v["transform"].as<std::string>());
   if (v.count("encoder")) embed(data, v["encoder"].as<std::string>());
   const IntVector classes = r.from_prototypes() ? prototype_classes(r, data) : IntVector();
   const Index N = data.points.rows(), d = data.points.cols();

@@ -8,6 +8,7 @@
 #include "metagmm/meta/encoder.hpp"
 #include "metagmm/task/sampler.hpp"
 #include "metagmm/task/taskset.hpp"
+#include "metagmm/task/transform.hpp"
 #include "metagmm/train/checkpoint.hpp"
 
 namespace metagmm::cli {
@@ -70,6 +71,17 @@ FitData load_fit_data(const std::string& spec, const task::CsvOptions& csv) {
     data.description = path;
   }
   return data;
+}
+
+void transform_like(FitData& data, const std::string& task_set_path) {
+  const auto stored = task::StoredTransform::read(task_set_path);
+  if (stored.input_width() != data.points.cols()) {
+    throw InputError("--transform " + task_set_path + ": its map takes " + std::to_string(stored.input_width()) +
+                     " raw coordinates, " + data.description + " has " + std::to_string(data.points.cols()));
+  }
+  data.points = stored.apply(data.points);
+  data.truth.reset();  // the true parameters live in the raw space
+  data.description += ", mapped as " + task_set_path + " maps its raw data";
 }
 
 void embed(FitData& data, const std::string& checkpoint_path) {

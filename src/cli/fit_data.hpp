@@ -20,6 +20,8 @@ struct FitData {
 
 // --data FILE, FILE:TASK or FILE:SPLIT.
 FitData load_fit_data(const std::string& spec, const task::CsvOptions& csv);
+// The points (raw units) mapped as the task set `task_set_path` maps its raw data (--transform).
+void transform_like(FitData& data, const std::string& task_set_path);
 // The points replaced by their embedding under the encoder of a ProtoNet checkpoint (--encoder).
 void embed(FitData& data, const std::string& checkpoint_path);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/h5/file.hpp"
 #include "metagmm/task/taskset.hpp"
 
 namespace metagmm::task {
@@ -75,6 +76,46 @@ void Projection::write(TaskSetWriter& writer) const {
                    "principal directions of the training inputs, one per row by decreasing variance: "
                    "x = (raw * input_scale - mean) components^T");
   writer.set_attribute("/projection", "input_scale", input_scale);
+}
+
+StoredTransform StoredTransform::read(const std::string& path) {
+  const TaskSetReader reader(path);  // a task set, checked
+  const h5::File file = h5::File::open(path);
+  const auto vector = [&](const std::string& name) {
+    const std::vector<double> values = file.dataset(name, h5::Dtype::float64, 1).read_all<double>();
+    return Vector(Eigen::Map<const Vector>(values.data(), static_cast<Index>(values.size())));
+  };
+  StoredTransform stored;
+  if (file.exists("/standardisation")) {
+    Standardisation s{vector("/standardisation/offset"), vector("/standardisation/scale")};
+    if (s.offset.size() != reader.dim() || s.scale.size() != reader.dim() || !(s.scale.array() > 0.0).all()) {
+      throw InputError(path + ": /standardisation needs dim offsets and positive scales");
+    }
+    stored.standardisation = std::move(s);
+  } else if (file.exists("/projection")) {
+    Projection p;
+    p.mean = vector("/projection/mean");
+    const h5::Dataset components = file.dataset("/projection/components", h5::Dtype::float64, 2);
+    if (static_cast<Index>(components.dims()[0]) != reader.dim() || static_cast<Index>(components.dims()[1]) != p.mean.size()) {
+      throw InputError(path + ": /projection/components must be [dim, inputs] with inputs the length of /projection/mean");
+    }
+    p.components.resize(reader.dim(), p.mean.size());
+    components.read_rows<double>(0, components.dims()[0], p.components.data());
+    p.input_scale = file.double_attribute("/projection", "input_scale").value_or(1.0);
+    stored.projection = std::move(p);
+  } else {
+    throw InputError(path + ": the task set stores no map from raw data (/standardisation or /projection; "
+                     "metagmm import --netcdf or --idx-images writes one)");
+  }
+  return stored;
+}
+
+Index StoredTransform::input_width() const {
+  return standardisation ? standardisation->offset.size() : projection->mean.size();
+}
+
+RowMatrix StoredTransform::apply(const RowMatrix& raw) const {
+  return standardisation ? standardisation->apply(raw) : projection->apply(raw);
 }
 
 }  // namespace metagmm::task

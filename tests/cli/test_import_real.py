@@ -95,6 +95,32 @@ class NetcdfImport(SharedDirectory, RefusalChecks, unittest.TestCase):
             for name in ("points", "task_offsets", "task_split", "task_coordinates", "standardisation/scale"):
                 self.assertEqual(fa[name][()].tobytes(), fb[name][()].tobytes(), name)
 
+    def test_fit_raw_data_through_the_stored_standardisation(self):
+        """fit --transform maps raw temperature and salinity as the import did: the same model as
+        fitting the imported task."""
+        tasks = self.path("transform.h5")
+        metagmm("import", "--netcdf", LEVITUS, "--variables", "TEMP,SALT", "--out", tasks)
+        boxes = levitus_boxes(False)
+        with h5py.File(tasks, "r") as f:
+            first = tuple(int(v) for v in f["task_coordinates"][0] // 10)
+        raw = self.path("raw.csv")
+        with open(raw, "w") as handle:
+            handle.write("temperature,salinity\n")
+            for t, s in boxes[first]:
+                handle.write(f"{t!r},{s!r}\n")
+        from_raw, from_task = self.path("from-raw.h5"), self.path("from-task.h5")
+        metagmm("fit", "--data", raw, "--transform", tasks, "--components", 2, "--out", from_raw)
+        metagmm("fit", "--data", tasks + ":0", "--components", 2, "--out", from_task)
+        with h5py.File(from_raw, "r") as a, h5py.File(from_task, "r") as b:
+            self.assertEqual(a["parameters"][()].tobytes(), b["parameters"][()].tobytes())
+        self.refused("fit", "--data", raw, "--transform", LEVITUS, "--components", 2, "--out", self.path("no.h5"),
+                     expect="levitus_slice.nc")
+        plain = self.path("plain.h5")
+        metagmm("import", "--csv", raw, "--out", plain)
+        self.refused("fit", "--data", raw, "--transform", plain, "--components", 2, "--out", self.path("no.h5"),
+                     expect="plain.h5: the task set stores no map from raw data")
+        self.assertFalse(os.path.exists(self.path("no.h5")))
+
     def refused_nothing_written(self, *args, expect):
         out = self.path("refused", "out.h5")
         os.makedirs(self.path("refused"), exist_ok=True)

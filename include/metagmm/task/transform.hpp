@@ -6,6 +6,7 @@
 //                    (/projection/mean [p], /projection/components [d, p], attribute input_scale)
 // Temperature and salinity have different units; 784 pixels are too many coordinates for a
 // mixture: these are the two maps metagmm import fits.
+#include <optional>
 #include <string>
 
 #include "metagmm/core/types.hpp"
@@ -33,6 +34,16 @@ struct Projection {
   static Projection fit_pca(const RowMatrix& inputs, double input_scale, Index dim, const std::string& what);
   RowMatrix apply(const RowMatrix& raw) const;
   void write(TaskSetWriter& writer) const;
+};
+
+// The map a task set stores (at most one of the two), for data given in raw units.
+struct StoredTransform {
+  std::optional<Standardisation> standardisation;
+  std::optional<Projection> projection;
+  // The task set's map; InputError naming the file when it stores none.
+  static StoredTransform read(const std::string& task_set_path);
+  Index input_width() const;
+  RowMatrix apply(const RowMatrix& raw) const;
 };
 
 }  // namespace metagmm::task
