@@ -5,7 +5,7 @@
 # evaluates them against the classical baselines (tools/experiments/benchmark_real.py, whose
 # docstring says exactly what runs). Writes build/real/grid.md and build/real/real-levitus.png;
 # with --write also docs/results.md's real-data section and docs/results/real-levitus.png.
-# Usage: tools/benchmark-real.sh [--write] [--steps N] [--out DIR]
+# Usage: tools/benchmark_real.sh [--write] [--steps N] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -21,4 +21,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 BUILD_TARGET=metagmm bash tools/build.sh build/release >/dev/null
 METAGMM=build/release/metagmm /usr/bin/python3 tools/experiments/benchmark_real.py "$@"
-echo "benchmark-real: $(( $(date +%s) - started )) s in all, installing and building included"
+echo "benchmark_real: $(( $(date +%s) - started )) s in all, installing and building included"
