@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <numeric>
@@ -37,8 +38,9 @@ IdxArray read_idx(const std::string& path, int rank) {
                                " dimension" + (rank == 1 ? "" : "s") + " (magic number 0x0000080" + std::to_string(rank) + ")";
   if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0) throw InputError(path + ": " + expected + ": the magic number is wrong");
   if (static_cast<unsigned char>(bytes[2]) != kUnsignedByte) {
-    throw InputError(path + ": " + expected + ": element type 0x" + std::to_string(static_cast<unsigned char>(bytes[2])) +
-                     " is not unsigned bytes");
+    char type[8];
+    std::snprintf(type, sizeof type, "0x%02x", static_cast<unsigned>(static_cast<unsigned char>(bytes[2])));
+    throw InputError(path + ": " + expected + ": element type " + type + " is not unsigned bytes");
   }
   if (bytes[3] != rank) throw InputError(path + ": " + expected + ", found " + std::to_string(bytes[3]) + " dimensions");
   const std::size_t header = 4 + 4 * static_cast<std::size_t>(rank);
