@@ -44,6 +44,12 @@ std::pair<Index, Index> parse_range(const std::string& text, const std::string& 
   }
 }
 
+bool yes_no_option(const po::variables_map& v, const std::string& name) {
+  const std::string value = v[name].as<std::string>();
+  if (value != "yes" && value != "no") throw InputError("--" + name + ": expected yes or no, got '" + value + "'");
+  return value == "yes";
+}
+
 std::uint64_t seed_option(const po::variables_map& v) {
   const auto seed = v["seed"].as<long long>();
   if (seed < 0) throw InputError("--seed: expected an integer >= 0");

@@ -25,6 +25,8 @@ po::typed_value<double>* real_value(double default_value);
 
 // "MIN:MAX" (or a single N meaning N:N); InputError naming `option` otherwise.
 std::pair<Index, Index> parse_range(const std::string& text, const std::string& option);
+// A yes/no option; InputError naming it otherwise.
+bool yes_no_option(const po::variables_map& v, const std::string& name);
 // --seed as an unsigned 64-bit integer.
 std::uint64_t seed_option(const po::variables_map& v);
 // The synthetic family's options, named with `prefix` ("" for generate, "gen-" for train).

@@ -56,9 +56,7 @@ void import_grid(const po::variables_map& v, const std::string& out) {
   o.block_size = v["block-size"].as<double>();
   if (given(v, "split")) o.split = task::SplitFractions::parse(v["split"].as<std::string>(), "--split");
   o.seed = seed_option(v);
-  const std::string standardise = v["standardise"].as<std::string>();
-  if (standardise != "yes" && standardise != "no") throw InputError("--standardise: expected yes or no, got '" + standardise + "'");
-  o.standardise = standardise == "yes";
+  o.standardise = yes_no_option(v, "standardise");
   const auto summary = task::import_grid(v["netcdf"].as<std::string>(), out, o);
   std::cout << "wrote " << summary.tasks << " tasks (" << summary.points << " points, d = " << o.variables.size() + o.extra.size()
             << ") to " << out << "; skipped " << summary.missing << " missing cells and " << summary.small_boxes
@@ -104,7 +102,13 @@ void import_table(const po::variables_map& v, const std::string& out) {
   if (v.count("class-split")) {
     if (given(v, "split")) throw InputError("--class-split: cannot be combined with --split");
     classes = task::ClassSplit::parse(v["class-split"].as<std::string>(), "--class-split");
-    classes->validation_fraction = v["validation-fraction"].as<double>();
+    // Validation classes of their own say how a learner transfers to new classes; unseen images of
+    // the training classes would blur that, so they are held out only when asked or when there
+    // are no validation classes.
+    const bool own_classes = !classes->validation.empty();
+    classes->validation_fraction = given(v, "validation-fraction") ? v["validation-fraction"].as<double>()
+                                   : own_classes                   ? 0.0
+                                                                   : classes->validation_fraction;
   } else if (given(v, "validation-fraction")) {
     throw InputError("--validation-fraction: only used with --class-split");
   }
@@ -154,7 +158,8 @@ int import_command(const std::vector<std::string>& args, comm::Communicator&) {
   csv.add_options()
       ("validation-fraction", real_value(task::ClassSplit{}.validation_fraction),
        "with --class-split: the fraction of each TRAIN class's rows held out (seeded) into the validation task, "
-       "beside the VALIDATION classes");
+       "beside the VALIDATION classes; left unset, 0 when VALIDATION names classes (validation then holds only "
+       "classes training never sees)");
   add_csv_options(csv);
   const task::GridImportOptions grid_defaults;
   po::options_description grid("--netcdf");

@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <iostream>
 #include <optional>
+#include <set>
 
 #include "algorithm_options.hpp"
 #include "command_list.hpp"
@@ -16,8 +17,10 @@
 #include "metagmm/comm/communicator.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/text.hpp"
+#include "metagmm/meta/protonet.hpp"
 #include "metagmm/meta/registry.hpp"
 #include "metagmm/task/gmm_file.hpp"
+#include "metagmm/task/transform.hpp"
 #include "metagmm/train/checkpoint.hpp"
 #include "metagmm/train/signals.hpp"
 #include "metagmm/train/trainer.hpp"
@@ -31,7 +34,7 @@ namespace fs = std::filesystem;
 // that change the shape of the meta-parameters, such as learned step sizes, are refused by the
 // trainer's check of the checkpoint's blocks.)
 const std::vector<std::string> kRunIdentity = {
-    "algo", "tasks", "components", "covariance", "encoder-widths", "seed", "outer",
+    "algo", "tasks", "components", "covariance", "encoder-widths", "encoder-start", "seed", "outer",
     "gen-family", "gen-dim", "gen-components", "gen-tasks", "gen-points", "gen-seed", "gen-truth-covariance",
     "gen-box", "gen-scale", "gen-jitter", "gen-drop", "gen-concentration", "gen-warp", "gen-shift", "gen-spin",
     "gen-zoom", "gen-tail-dof", "gen-split"};
@@ -70,8 +73,16 @@ void add_train_options(po::options_description& options) {
   po::options_description protonet("Encoder and few-shot episodes (algorithms that learn an encoder: protonet)");
   protonet.add_options()
       ("encoder-widths", po::value<std::string>()->default_value("64,64"),
-       "the encoder's layer widths, comma-separated (ReLU between layers; the last is the embedding's dimension)");
+       "the encoder's layer widths, comma-separated (ReLU between layers; the last is the embedding's dimension)")
+      ("encoder-start", po::value<std::string>()->default_value("he"),
+       "he: a plain perceptron on the raw inputs, He-initialised; identity: x + g(x), g reading inputs standardised "
+       "by the training split's mean and deviation (stored in the checkpoint) and its last layer at zero, so that "
+       "training starts exactly at raw-feature prototypes (the last width must equal the input dimension)");
   add_fewshot_options(protonet, FewShotSettings{}, false);
+  protonet.add_options()
+      ("validation-ways", po::value<Index>()->default_value(0),
+       "classes per validation episode; 0: --ways, or as many as the validation split's tasks have when fewer "
+       "(held-out validation classes from import --class-split)");
   std::string defaults;
   for (const meta::AlgorithmEntry& entry : meta::registered_algorithms())
     defaults += (defaults.empty() ? "" : ", ") + entry.name + " " + entry.outer.method + " " + shortest_text(entry.outer.learning_rate);
@@ -102,6 +113,9 @@ void add_train_options(po::options_description& options) {
       ("checkpoint-seconds", real_value(t.checkpoint_seconds),
        "also checkpoint when this many seconds passed since the last one")
       ("keep", po::value<int>()->default_value(t.keep), "checkpoints kept in --run-dir (older ones are removed)")
+      ("keep-best", po::value<std::string>()->default_value("no"),
+       "yes: also keep DIR/best.h5, the checkpoint of the best validation score so far (protonet: validation "
+       "episodes of the validation split's own classes, which must not be training classes)")
       ("progress-seconds", real_value(t.progress_seconds),
        "seconds between progress lines when stderr is not a terminal")
       ("task-cache-mb", real_value(1024), "memory per rank for tasks read once and kept");
@@ -207,6 +221,68 @@ void absolute_tasks_path(po::variables_map& v) {
 }
 
 // Everything before the first meta-step. Returns nullptr when --help was shown.
+// The training split's points pooled, for the encoder's input standardisation.
+task::Standardisation training_standardisation(task::TaskSource& source) {
+  Index rows = 0;
+  for (const Index t : source.tasks_in(task::Split::train)) rows += source.points(t).rows();
+  RowMatrix pooled(rows, source.dim());
+  Index at = 0;
+  for (const Index t : source.tasks_in(task::Split::train)) {
+    const RowMatrix& points = source.points(t);
+    pooled.middleRows(at, points.rows()) = points;
+    at += points.rows();
+  }
+  return task::Standardisation::fit(pooled, source.describe() + ": the train split");
+}
+
+// --encoder-widths and --encoder-start; a resumed run keeps its checkpoint's standardisation.
+meta::EncoderShape encoder_shape(const po::variables_map& v, task::TaskSource& source, const train::Checkpoint* resume) {
+  meta::EncoderShape shape{source.dim(), meta::parse_widths(v["encoder-widths"].as<std::string>(), "--encoder-widths")};
+  const std::string start = v["encoder-start"].as<std::string>();
+  if (start != "he" && start != "identity")
+    throw InputError("--encoder-start: expected he or identity, got '" + start + "'");
+  shape.residual = start == "identity";
+  if (shape.residual && shape.widths.back() != shape.input) {
+    throw InputError("--encoder-widths: --encoder-start identity needs the last width equal to the input dimension d = " +
+                     std::to_string(shape.input) + " of " + source.describe() + ", got " +
+                     std::to_string(shape.widths.back()) + " (e.g. --encoder-widths 64," + std::to_string(shape.input) + ")");
+  }
+  if (resume && resume->encoder) return *resume->encoder;
+  if (shape.residual) {
+    const task::Standardisation fitted = training_standardisation(source);
+    shape.input_offset.assign(fitted.offset.data(), fitted.offset.data() + fitted.offset.size());
+    shape.input_scale.assign(fitted.scale.data(), fitted.scale.data() + fitted.scale.size());
+    // Coordinates of about unit spread: the inputs' root-mean-square deviation scaled away.
+    shape.skip_scale = meta::power_of_two_near(1.0 / std::sqrt(fitted.scale.squaredNorm() / static_cast<double>(shape.input)));
+  }
+  shape.validate();
+  return shape;
+}
+
+// Choosing a protonet checkpoint by validation only says how it transfers when the validation
+// episodes come from classes that training never saw.
+void check_held_out_classes(task::TaskSource& source) {
+  std::set<std::int32_t> train_classes, validation_classes;
+  auto collect = [&](task::Split split, std::set<std::int32_t>& into) {
+    for (const Index t : source.tasks_in(split))
+      for (const std::int32_t label : source.labels(t))
+        if (label >= 0) into.insert(label);
+  };
+  collect(task::Split::train, train_classes);
+  collect(task::Split::validation, validation_classes);
+  std::vector<std::int32_t> shared;
+  std::set_intersection(train_classes.begin(), train_classes.end(), validation_classes.begin(),
+                        validation_classes.end(), std::back_inserter(shared));
+  if (validation_classes.empty() || !shared.empty()) {
+    throw InputError("--keep-best: protonet chooses its checkpoint on classes it never trained on, and " +
+                     source.describe() + "'s validation split " +
+                     (validation_classes.empty() ? std::string("has no labelled classes")
+                                                 : "shares " + std::to_string(shared.size()) +
+                                                       " class(es) with the train split") +
+                     " (import --class-split TRAIN:VALIDATION:TEST with VALIDATION classes of its own)");
+  }
+}
+
 std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::Communicator& comm) {
   const CommandSpec spec{"train", "train [--algo NAME] [--tasks FILE] --run-dir DIR [--resume auto|PATH] [options]",
                          "Meta-learns a Gaussian mixture across tasks. Run it directly (one rank) or under\n"
@@ -266,6 +342,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   o.checkpoint_every = non_negative<long long>(v, "checkpoint-every");
   o.checkpoint_seconds = v["checkpoint-seconds"].as<double>();
   o.keep = v["keep"].as<int>();
+  o.keep_best = yes_no_option(v, "keep-best");
   o.progress_seconds = v["progress-seconds"].as<double>();
   o.run_dir = run_dir;
   o.config = resolved_config(options, v, kNotStored);
@@ -293,8 +370,10 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
     if (settings.has("refine-steps"))
       check_refinement({static_cast<int>(settings.integer("refine-steps")), false}, setup->fewshot);
     if (o.validation_tasks > 0) setup->fewshot.validation_episodes = o.validation_tasks;
-    setup->model = train::ModelShape(
-        meta::EncoderShape{setup->source->dim(), meta::parse_widths(v["encoder-widths"].as<std::string>(), "--encoder-widths")});
+    setup->fewshot.validation_ways = non_negative<Index>(v, "validation-ways");
+    setup->fewshot.validate();
+    if (o.keep_best) check_held_out_classes(*setup->source);
+    setup->model = train::ModelShape(encoder_shape(v, *setup->source, setup->resume ? &*setup->resume : nullptr));
   }
   // A resumed run continues from its checkpoint: the start it once had is not read again (a
   // requeued job must not fail because that file has moved).
@@ -364,7 +443,9 @@ int train_command(const std::vector<std::string>& args, comm::Communicator& comm
     fewshot->check_training_episodes();
     episodes = std::move(fewshot);
     RandomStream random(seed, StreamPurpose::meta_init);
-    if (!setup->resume) initial = meta::he_initial_weights(*setup->model.encoder, random);
+    const Vector start = meta::initial_encoder_weights(*setup->model.encoder, random);
+    if (!setup->resume) initial = start;
+    if (auto* net = dynamic_cast<meta::ProtoNet*>(setup->algorithm.get())) net->set_anchor(start);
   } else {
     episodes = std::make_unique<task::Sampler>(*setup->source, setup->episode, seed);
     if (!setup->resume) {
@@ -383,6 +464,10 @@ int train_command(const std::vector<std::string>& args, comm::Communicator& comm
       std::cout << "finished " << result.step << " steps; checkpoint "
                 << (result.checkpoint.empty() ? std::string("(none: nothing to do)") : result.checkpoint.string())
                 << "\n";
+    }
+    if (result.best_step > 0) {
+      std::cout << "best validation score " << shortest_text(result.best_validation) << " at step " << result.best_step
+                << "; checkpoint " << (setup->options.run_dir / train::kBestCheckpointName).string() << "\n";
     }
     print_times(result, setup->options.meta_batch);
   }

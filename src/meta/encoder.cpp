@@ -27,6 +27,20 @@ void EncoderShape::validate() const {
   if (widths.empty()) throw InputError("encoder: at least one layer is needed");
   for (const Index w : widths)
     if (w < 1) throw InputError("encoder: every layer width must be >= 1, got " + std::to_string(w));
+  if (residual && widths.back() != input) {
+    throw InputError("encoder: an identity start (x + g(x)) needs the last layer width equal to the input "
+                     "dimension d = " + std::to_string(input) + ", got " + std::to_string(widths.back()));
+  }
+  int exponent = 0;
+  if (!std::isfinite(skip_scale) || std::frexp(skip_scale, &exponent) != 0.5)
+    throw InputError("encoder: the skip scale must be a power of two, got " + std::to_string(skip_scale));
+  const auto d = static_cast<std::size_t>(input);
+  if (standardised() && (input_offset.size() != d || input_scale.size() != d))
+    throw InputError("encoder: the input standardisation needs " + std::to_string(input) + " offsets and scales");
+  for (std::size_t j = 0; j < input_offset.size(); ++j) {
+    if (!std::isfinite(input_offset[j]) || !(input_scale[j] > 0.0) || !std::isfinite(input_scale[j]))
+      throw InputError("encoder: input standardisation " + std::to_string(j + 1) + ": expected a finite offset and a scale > 0");
+  }
 }
 
 std::vector<Index> parse_widths(const std::string& text, const std::string& option) {
@@ -56,8 +70,29 @@ Vector he_initial_weights(const EncoderShape& shape, RandomStream& random) {
   return phi;
 }
 
+double power_of_two_near(double value) {
+  METAGMM_CHECK(value > 0.0 && std::isfinite(value), "power_of_two_near: a positive number");
+  return std::exp2(std::round(std::log2(value)));
+}
+
+Vector identity_start_weights(const EncoderShape& shape, RandomStream& random) {
+  Vector phi = he_initial_weights(shape, random);
+  const Index last = shape.layers() - 1;
+  const Index last_size = (shape.layer_input(last) + 1) * shape.widths.back();
+  phi.tail(last_size).setZero();
+  return phi;
+}
+
+Vector initial_encoder_weights(const EncoderShape& shape, RandomStream& random) {
+  return shape.residual ? identity_start_weights(shape, random) : he_initial_weights(shape, random);
+}
+
 Encoder::Encoder(EncoderShape shape) : shape_(std::move(shape)) {
   shape_.validate();
+  if (shape_.standardised()) {
+    offset_ = Eigen::Map<const Eigen::RowVectorXd>(shape_.input_offset.data(), shape_.input);
+    inverse_scale_ = Eigen::Map<const Eigen::RowVectorXd>(shape_.input_scale.data(), shape_.input).cwiseInverse();
+  }
   Index at = 0;
   for (Index l = 0; l < shape_.layers(); ++l) {
     offsets_.push_back(at);
@@ -75,6 +110,10 @@ const RowMatrix& Encoder::forward(const Vector& phi, const RowMatrix& points) {
   METAGMM_CHECK(phi.size() == shape_.parameter_count(), "encoder: weight count");
   METAGMM_CHECK(points.cols() == shape_.input, "encoder: input dimension");
   points_ = &points;
+  if (shape_.standardised()) {
+    standardised_ = (points.rowwise() - offset_).array().rowwise() * inverse_scale_.array();
+    points_ = &standardised_;
+  }
   for (Index l = 0; l < shape_.layers(); ++l) {
     const auto layer = static_cast<std::size_t>(l);
     const Index in = shape_.layer_input(l), out = shape_.widths[layer];
@@ -85,7 +124,9 @@ const RowMatrix& Encoder::forward(const Vector& phi, const RowMatrix& points) {
     gmm::multiply_in_cache(false, input(l), true, w, pre_[layer]);
     pre_[layer].rowwise() += b;
   }
-  return pre_.back();
+  if (!shape_.residual) return pre_.back();
+  output_ = shape_.skip_scale * points + pre_.back();
+  return output_;
 }
 
 void Encoder::backward(const Vector& phi, const RowMatrix& output_gradient, Vector& gradient,
@@ -106,6 +147,8 @@ void Encoder::backward(const Vector& phi, const RowMatrix& output_gradient, Vect
       if (input_gradient) {
         input_gradient->resize(delta_.rows(), in);
         gmm::multiply_in_cache(false, delta_, false, w, *input_gradient);
+        if (shape_.standardised()) input_gradient->array().rowwise() *= inverse_scale_.array();
+        if (shape_.residual) *input_gradient += shape_.skip_scale * output_gradient;  // the skip connection
       }
       break;
     }

@@ -1,5 +1,7 @@
 #include "metagmm/meta/protonet.hpp"
 
+#include <cmath>
+
 #include "metagmm/core/error.hpp"
 #include "metagmm/meta/registry.hpp"
 
@@ -25,7 +27,10 @@ std::vector<SettingSpec> ProtoNetSettings::settings() {
            "soft k-means steps refining the prototypes with the unlabelled points (Ren et al. 2018); 0: none", {}},
           {"distractor-cluster", std::string(d.distractor ? "true" : "false"),
            "refinement: add a cluster at the origin that absorbs unlabelled points of other classes (true/false)",
-           flag_choices()}};
+           flag_choices()},
+          {"anchor-decay", 0.0,
+           "lambda >= 0 of the penalty lambda/2 ||phi - phi_0||^2 towards the encoder's start (with --encoder-start "
+           "identity: towards raw-feature prototypes); 0: none", {}}};
 }
 
 ProtoNetSettings ProtoNetSettings::from(const Settings& s) {
@@ -35,6 +40,9 @@ ProtoNetSettings ProtoNetSettings::from(const Settings& s) {
   p.refine.steps = static_cast<int>(steps);
   p.refine.distractor = s.flag("distractor-cluster");
   p.refine.validate();
+  p.anchor_decay = s.real("anchor-decay");
+  if (!(p.anchor_decay >= 0.0) || !std::isfinite(p.anchor_decay))
+    throw SettingError("anchor-decay", "expected a finite number >= 0");
   return p;
 }
 
@@ -42,6 +50,7 @@ Settings ProtoNetSettings::to_settings() const {
   Settings s;
   s.set("refine-steps", std::int64_t{refine.steps});
   s.set("distractor-cluster", std::string(refine.distractor ? "true" : "false"));
+  s.set("anchor-decay", anchor_decay);
   return s;
 }
 
@@ -51,13 +60,19 @@ AlgorithmEntry protonet_entry() {
           "Prototypical Networks: an encoder learned on N-way K-shot episodes of labelled tasks",
           ModelKind::encoder, ProtoNetSettings::settings(), OuterDefaults{"adam", 0.001},
           [](const ModelShape& model, const Settings& settings) {
-            return std::make_unique<ProtoNet>(*model.encoder, ProtoNetSettings::from(settings).refine);
+            const ProtoNetSettings p = ProtoNetSettings::from(settings);
+            return std::make_unique<ProtoNet>(*model.encoder, p.refine, p.anchor_decay);
           }};
 }
 
-ProtoNet::ProtoNet(const EncoderShape& encoder, const RefinementOptions& refine)
-    : encoder_(encoder), refine_(refine), parameters_(encoder.parameter_count()) {
+ProtoNet::ProtoNet(const EncoderShape& encoder, const RefinementOptions& refine, double anchor_decay)
+    : encoder_(encoder), refine_(refine), anchor_decay_(anchor_decay), parameters_(encoder.parameter_count()) {
   refine_.validate();
+}
+
+void ProtoNet::set_anchor(const Vector& start) {
+  METAGMM_CHECK(start.size() == parameters_, "protonet: anchor size");
+  anchor_ = start;
 }
 
 double ProtoNet::loss_and_gradient(const Vector& phi, const task::Episode& episode, Vector& gradient) {
@@ -76,10 +91,14 @@ void ProtoNet::contribute(const Vector& phi, const task::Episode& episode, std::
   out[static_cast<std::size_t>(parameters_)] = loss;
 }
 
-double ProtoNet::combine(const Vector&, std::span<const double> sums, Index tasks, Vector& meta_gradient) {
+double ProtoNet::combine(const Vector& phi, std::span<const double> sums, Index tasks, Vector& meta_gradient) {
   const double scale = 1.0 / static_cast<double>(tasks);
   meta_gradient = Eigen::Map<const Vector>(sums.data(), parameters_) * scale;
-  return sums[static_cast<std::size_t>(parameters_)] * scale;
+  const double loss = sums[static_cast<std::size_t>(parameters_)] * scale;
+  if (anchor_decay_ == 0.0) return loss;
+  METAGMM_CHECK(anchor_.size() == parameters_, "protonet: anchor-decay needs set_anchor()");
+  meta_gradient += anchor_decay_ * (phi - anchor_);
+  return loss + 0.5 * anchor_decay_ * (phi - anchor_).squaredNorm();
 }
 
 double ProtoNet::adapted_log_likelihood(const Vector& phi, const task::Episode& episode) {

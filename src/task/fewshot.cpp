@@ -35,6 +35,8 @@ void FewShotOptions::validate() const {
   if (distractor_classes > 0 && unlabelled == 0)
     throw InputError("--distractor-classes: distractor classes add unlabelled points; set --unlabelled too");
   if (validation_episodes < 1) throw InputError("validation episodes: expected at least 1");
+  if (validation_ways == 1 || validation_ways < 0)
+    throw InputError("--validation-ways: expected at least 2 classes per episode (0: as --ways)");
 }
 
 FewShotSampler::FewShotSampler(TaskSource& source, const FewShotOptions& options, std::uint64_t seed)
@@ -53,17 +55,31 @@ void FewShotSampler::check_training_episodes() {
 
 void FewShotSampler::training(std::int64_t step, Index j, Episode& out) {
   RandomStream random(seed_, StreamPurpose::episode, static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(j));
-  draw(Split::train, random, out);
+  draw(Split::train, options_.ways, random, out);
+}
+
+Split FewShotSampler::validation_split() const {
+  return source_.tasks_in(Split::validation).empty() ? Split::train : Split::validation;
+}
+
+Index FewShotSampler::validation_ways() {
+  if (options_.validation_ways > 0) return options_.validation_ways;
+  if (validation_ways_ > 0) return validation_ways_;
+  Index most = 0;  // held-out classes may be fewer than an episode's
+  for (const Index task : source_.tasks_in(validation_split()))
+    most = std::max(most, static_cast<Index>(classes_of(task).full.size()));
+  validation_ways_ = most >= 2 ? std::min(options_.ways, most) : options_.ways;
+  return validation_ways_;
 }
 
 void FewShotSampler::validation(Index v, Episode& out) {
   RandomStream random(seed_, StreamPurpose::validation, static_cast<std::uint64_t>(v));
-  draw(source_.tasks_in(Split::validation).empty() ? Split::train : Split::validation, random, out);
+  draw(validation_split(), validation_ways(), random, out);
 }
 
 void FewShotSampler::evaluation(Split split, Index e, Episode& out) {
   RandomStream random(seed_, StreamPurpose::evaluation, static_cast<std::uint64_t>(split), static_cast<std::uint64_t>(e));
-  draw(split, random, out);
+  draw(split, options_.ways, random, out);
 }
 
 const FewShotSampler::TaskClasses& FewShotSampler::classes_of(Index task) {
@@ -81,14 +97,14 @@ const FewShotSampler::TaskClasses& FewShotSampler::classes_of(Index task) {
   return classes_.emplace(task, std::move(classes)).first->second;
 }
 
-void FewShotSampler::draw(Split split, RandomStream& random, Episode& out) {
+void FewShotSampler::draw(Split split, Index ways, RandomStream& random, Episode& out) {
   const auto& tasks = source_.tasks_in(split);
   if (tasks.empty()) throw InputError(source_.describe() + ": no tasks in the " + split_name(split) + " split");
   for (int attempt = 0; attempt < kMaxDraws; ++attempt)
-    if (draw_from(tasks[random.below(tasks.size())], random, out)) return;
+    if (draw_from(tasks[random.below(tasks.size())], ways, random, out)) return;
   const FewShotOptions& o = options_;
   throw InputError(source_.describe() + ": no " + split_name(split) + " task found in " + std::to_string(kMaxDraws) +
-                   " draws with " + std::to_string(o.ways) + " classes of at least " +
+                   " draws with " + std::to_string(ways) + " classes of at least " +
                    std::to_string(o.points_per_class()) + " points (--shots + --queries + --unlabelled)" +
                    (o.distractor_classes > 0 ? " and " + std::to_string(o.distractor_classes) +
                                                    " more classes of at least --unlabelled points"
@@ -97,9 +113,10 @@ void FewShotSampler::draw(Split split, RandomStream& random, Episode& out) {
 
 // The episode's classes are drawn in random order and numbered 0..ways-1 in that order, so the
 // learner cannot rely on a class's number.
-bool FewShotSampler::draw_from(Index task, RandomStream& random, Episode& out) {
+bool FewShotSampler::draw_from(Index task, Index ways, RandomStream& random, Episode& out) {
   const TaskClasses& classes = classes_of(task);
-  const FewShotOptions& o = options_;
+  FewShotOptions o = options_;
+  o.ways = ways;
   if (static_cast<Index>(classes.full.size()) < o.ways) return false;
   chosen_ = classes.full;
   choose(chosen_, o.ways, random);

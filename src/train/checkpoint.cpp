@@ -78,6 +78,12 @@ meta::EncoderShape read_encoder(const h5::File& file, const std::string& name) {
   shape.input = file.require_int_attribute("/encoder", "input");
   for (const std::int64_t w : file.dataset("/encoder/widths", h5::Dtype::int64, 1).read_all<std::int64_t>())
     shape.widths.push_back(w);
+  shape.residual = file.int_attribute("/encoder", "residual").value_or(0) != 0;  // absent in older checkpoints: plain
+  shape.skip_scale = file.double_attribute("/encoder", "skip_scale").value_or(1.0);
+  if (file.exists("/encoder/input_offset")) {
+    shape.input_offset = read_doubles(file, "/encoder/input_offset");
+    shape.input_scale = read_doubles(file, "/encoder/input_scale");
+  }
   try {
     shape.validate();
   } catch (const InputError& error) {
@@ -95,6 +101,12 @@ void write_encoder(h5::File& file, const meta::EncoderShape& shape, const Vector
   file.write<double>("/encoder/parameters", {static_cast<std::uint64_t>(phi.size())}, phi.data(), plain);
   std::vector<std::int64_t> widths(shape.widths.begin(), shape.widths.end());
   file.write<std::int64_t>("/encoder/widths", {widths.size()}, widths.data(), plain);
+  file.set_attribute("/encoder", "residual", static_cast<std::int64_t>(shape.residual ? 1 : 0));
+  file.set_attribute("/encoder", "skip_scale", shape.skip_scale);
+  if (shape.standardised()) {
+    file.write<double>("/encoder/input_offset", {shape.input_offset.size()}, shape.input_offset.data(), plain);
+    file.write<double>("/encoder/input_scale", {shape.input_scale.size()}, shape.input_scale.data(), plain);
+  }
   Index at = 0;
   for (Index l = 0; l < shape.layers(); ++l) {
     const auto in = static_cast<std::uint64_t>(shape.layer_input(l));
@@ -242,6 +254,12 @@ std::uint32_t checksum(const Checkpoint& c) {
     crc.add(std::string("encoder"));
     crc.add(static_cast<std::int64_t>(c.encoder->input));
     crc.add(std::vector<std::int64_t>(c.encoder->widths.begin(), c.encoder->widths.end()));
+    if (c.encoder->residual || c.encoder->standardised()) {  // so that older checkpoints keep their sums
+      crc.add(std::int64_t{c.encoder->residual ? 1 : 0});
+      crc.add(std::vector<double>{c.encoder->skip_scale});
+      crc.add(c.encoder->input_offset);
+      crc.add(c.encoder->input_scale);
+    }
   } else {
     crc.add(static_cast<std::int64_t>(c.shape.components));
     crc.add(static_cast<std::int64_t>(c.shape.dim));

@@ -122,6 +122,12 @@ Trainer::Validation Trainer::validate(const Vector& theta) {
 void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer& outer,
                    const MetricsHistory& metrics, TrainResult& result) {
   result.checkpoint = options_.run_dir / checkpoint_file_name(step);
+  write(result.checkpoint, step, theta, outer, metrics);
+  if (comm_.rank() == 0) prune_checkpoints(options_.run_dir, options_.keep);
+}
+
+void Trainer::write(const std::filesystem::path& path, std::int64_t step, const Vector& theta,
+                    const meta::Optimizer& outer, const MetricsHistory& metrics) {
   if (comm_.rank() != 0) return;
   Checkpoint c;
   c.algorithm = algorithm_.name();
@@ -136,8 +142,7 @@ void Trainer::save(std::int64_t step, const Vector& theta, const meta::Optimizer
   c.optimizer_state = outer.state();
   c.config = options_.config;
   c.metrics = metrics;
-  write_checkpoint(result.checkpoint, c);
-  prune_checkpoints(options_.run_dir, options_.keep);
+  write_checkpoint(path, c);
 }
 
 TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
@@ -171,8 +176,16 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     history = resume->metrics;
     step = resume->step;
     if (!history.elapsed.empty()) elapsed_before = history.elapsed.back();
-    for (const double v : history.validation)
-      if (!std::isnan(v)) last_validation = v;
+    for (std::size_t i = 0; i < history.size(); ++i) {
+      const double v = history.validation[i];
+      if (std::isnan(v)) continue;
+      last_validation = v;
+      // The best so far: a later best.h5 from steps this resumed run repeats is rewritten the same.
+      if (result.best_step == 0 || v > result.best_validation) {
+        result.best_step = history.step[i];
+        result.best_validation = v;
+      }
+    }
   }
   std::optional<MetricsFile> metrics;
   if (leader) metrics.emplace(options_.run_dir / "metrics.jsonl", history);
@@ -233,6 +246,15 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     }
     const auto now = Clock::now();
     history.append(step, loss, validation, elapsed_before + seconds_between(started, now));
+    const bool best = options_.keep_best && !std::isnan(validation) &&
+                      (result.best_step == 0 || validation > result.best_validation);
+    if (best) {
+      spent(times.update);
+      write(options_.run_dir / kBestCheckpointName, step, theta, outer, history);
+      result.best_step = step;
+      result.best_validation = validation;
+      spent(times.checkpoint);
+    }
     const bool stop = reduction.stop_requested();
     if (leader) {
       metrics->append(history);

@@ -164,6 +164,67 @@ class Warped(Workspace):
         self.assertIn(f"{len(set(labels))} components, diag covariance, init prototypes", report)
 
 
+class IdentityStart(Workspace):
+    """Digits 0-2 meta-train, 3-4 validation (classes of their own), 5-9 test: the identity start
+    and the checkpoint of best validation score."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tasks = cls.path("digits.h5")
+        run("import", "--csv", DIGITS, "--label-column", 64, "--class-split", "0-2:3-4:5-9", "--out", cls.tasks)
+        cls.run_dir = cls.path("run")
+        cls.output = run_ranks(2, "train", "--algo", "protonet", "--tasks", cls.tasks, "--run-dir", cls.run_dir,
+                               "--encoder-start", "identity", "--encoder-widths", "32,64", "--steps", 60,
+                               "--meta-batch", 4, "--ways", 3, "--shots", 5, "--queries", 10, "--validate-every", 10,
+                               "--keep-best", "yes", "--checkpoint-every", 20)
+
+    def test_validation_holds_only_its_own_classes(self):
+        with h5py.File(self.tasks) as f:
+            offsets, labels = f["task_offsets"][()], f["labels"][()]
+        self.assertEqual(set(labels[offsets[1]:offsets[2]]), {3, 4})  # no images of 0-2 held out
+
+    def test_start_and_standardisation_are_stored(self):
+        pixels = np.loadtxt(DIGITS, delimiter=",")
+        train = pixels[pixels[:, 64] <= 2, :64]
+        with h5py.File(os.path.join(self.run_dir, "checkpoint-000000000020.h5")) as f:
+            encoder = f["encoder"]
+            self.assertEqual(encoder.attrs["residual"], 1)
+            np.testing.assert_allclose(encoder["input_offset"][()], train.mean(axis=0), rtol=1e-12)
+            spread = train.std(axis=0)
+            np.testing.assert_allclose(encoder["input_scale"][()], np.where(spread > 0, spread, 1.0), rtol=1e-10)
+            # A power of two near 1 / the pixels' root-mean-square deviation.
+            scale = encoder.attrs["skip_scale"]
+            rms = np.sqrt(np.mean(np.where(spread > 0, spread, 1.0) ** 2))
+            self.assertEqual(scale, 2.0 ** round(np.log2(1.0 / rms)))
+
+    def test_best_checkpoint_is_the_best_validated_step(self):
+        with open(os.path.join(self.run_dir, "metrics.jsonl")) as f:
+            rows = [json.loads(line) for line in f]
+        validated = [(r["validation_loglik"], r["step"]) for r in rows if r["validation_loglik"] is not None]
+        self.assertEqual(len(validated), 6)
+        best_score, best_step = max(validated, key=lambda v: (v[0], -v[1]))  # the first of equal scores
+        with h5py.File(os.path.join(self.run_dir, "best.h5")) as f:
+            self.assertEqual(f.attrs["step"], best_step)
+            self.assertEqual(f["metrics/validation"][best_step - 1], best_score)
+        self.assertIn(f"at step {best_step}; checkpoint", self.output.stdout)
+        # The best checkpoint is never taken for resuming, nor pruned.
+        names = sorted(os.listdir(self.run_dir))
+        self.assertIn("best.h5", names)
+        self.assertEqual([n for n in names if n.startswith("checkpoint-")],
+                         [f"checkpoint-0000000000{s}.h5" for s in (20, 40, 60)])
+
+    def test_the_untrained_identity_start_scores_as_raw_pixels(self):
+        run_dir = self.path("zero")
+        run("train", "--algo", "protonet", "--tasks", self.tasks, "--run-dir", run_dir, "--encoder-start",
+            "identity", "--encoder-widths", "32,64", "--steps", 1, "--ways", 3, "--queries", 10,
+            "--outer-lr", 1e-300)  # one step that moves nothing: the start itself
+        results = self.evaluate("zero_eval", "--checkpoint", os.path.join(run_dir, "checkpoint-000000000001.h5"),
+                                "--shots", 5, "--episodes", 300, "--head-tasks", 0)
+        self.assertEqual(accuracy(results, "protonet")["mean"],
+                         accuracy(results, "identity encoder (raw inputs)")["mean"])
+
+
 class BadInput(RefusalChecks, Workspace):
     @classmethod
     def setUpClass(cls):
@@ -198,6 +259,23 @@ class BadInput(RefusalChecks, Workspace):
                      "--encoder-widths", "8,0", expect="--encoder-widths")
         self.refused("train", "--algo", "protonet", "--tasks", tasks, "--run-dir", self.path("r3"), "--ways", 1,
                      expect="--ways")
+        # The identity start needs the last width equal to d = 2; a best checkpoint needs
+        # validation classes of its own.
+        self.refused("train", "--algo", "protonet", "--tasks", tasks, "--run-dir", self.path("r6"),
+                     "--encoder-start", "identity", "--encoder-widths", "8,3", expect="--encoder-widths")
+        self.refused("train", "--algo", "protonet", "--tasks", tasks, "--run-dir", self.path("r7"),
+                     "--encoder-start", "zero", expect="--encoder-start")
+        self.refused("train", "--algo", "protonet", "--tasks", tasks, "--run-dir", self.path("r8"),
+                     "--anchor-decay", -1, expect="anchor-decay")
+        images = self.path("images.h5")  # validation = unseen rows of the training classes
+        run("import", "--csv", self.csv, "--label-column", 2, "--class-split", "0-2::3-5", "--out", images)
+        self.refused("train", "--algo", "protonet", "--tasks", images, "--run-dir", self.path("r9"),
+                     "--ways", 2, "--keep-best", "yes", expect="shares 3 class(es) with the train split")
+        no_validation = self.path("no_validation.h5")
+        run("import", "--csv", self.csv, "--label-column", 2, "--class-split", "0-2::3-5", "--validation-fraction", 0,
+            "--out", no_validation)
+        self.refused("train", "--algo", "protonet", "--tasks", no_validation, "--run-dir", self.path("r10"),
+                     "--ways", 2, "--keep-best", "yes", expect="has no labelled classes")
         unlabelled = self.path("unlabelled.h5")
         run("import", "--csv", self.csv, "--out", unlabelled)
         self.refused("train", "--algo", "protonet", "--tasks", unlabelled, "--run-dir", self.path("r4"),

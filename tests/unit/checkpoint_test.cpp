@@ -98,6 +98,19 @@ TEST(Checkpoint, RoundTripsEveryFieldForEveryCovarianceType) {
   write_checkpoint(encoder_path, encoder);
   expect_same(encoder, read_checkpoint(encoder_path));
   EXPECT_EQ(read_checkpoint(encoder_path).model().describe(), "encoder 3-5-2");
+  // The identity start: residual, its skip scale and the input standardisation come back.
+  Checkpoint residual = encoder_example();
+  residual.encoder->widths = {5, 3};
+  residual.encoder->residual = true;
+  residual.encoder->skip_scale = 0.5;
+  residual.encoder->input_offset = {1.0, -2.0, 0.25};
+  residual.encoder->input_scale = {3.0, 1.0, 0.5};
+  residual.theta = Vector::LinSpaced(residual.encoder->parameter_count(), -1, 1);
+  write_checkpoint(encoder_path, residual);
+  expect_same(residual, read_checkpoint(encoder_path));
+  Checkpoint shifted = residual;
+  shifted.encoder->input_offset[1] = -2.5;
+  EXPECT_NE(checksum(shifted), checksum(residual));
 }
 
 TEST(Checkpoint, EncoderChecksumCoversItsShape) {

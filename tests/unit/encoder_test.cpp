@@ -85,10 +85,82 @@ TEST(Encoder, HeInitialisationScalesByFanIn) {
   EXPECT_EQ(phi.size(), shape.parameter_count());
 }
 
+// The identity start: s x + g((x - offset) / scale), g's last layer at zero.
+EncoderShape residual_shape(Index d, std::vector<Index> widths) {
+  EncoderShape shape{d, std::move(widths)};
+  shape.residual = true;
+  shape.skip_scale = 0.25;
+  for (Index j = 0; j < d; ++j) {
+    shape.input_offset.push_back(0.5 * static_cast<double>(j));
+    shape.input_scale.push_back(1.0 + static_cast<double>(j));
+  }
+  return shape;
+}
+
+TEST(Encoder, IdentityStartIsTheInputsScaledExactly) {
+  const EncoderShape shape = residual_shape(5, {7, 5});
+  RandomStream random(4, StreamPurpose::test);
+  const Vector phi = identity_start_weights(shape, random);
+  EXPECT_GT(phi.head(7 * 5).norm(), 0.0);  // the hidden layer is He-initialised
+  const RowMatrix x = 16.0 * random_matrix(30, 5, random);
+  Encoder encoder(shape);
+  const RowMatrix z = encoder.forward(phi, x);
+  // Bit for bit: multiplying by a power of two is exact, and g adds exactly zero.
+  EXPECT_EQ(z, RowMatrix(0.25 * x));
+}
+
+TEST(Encoder, ResidualStandardisedBackpropagationMatchesCentralDifferences) {
+  const EncoderShape shape = residual_shape(5, {8, 5});
+  RandomStream random(5, StreamPurpose::test);
+  Vector phi = he_initial_weights(shape, random);
+  for (Index i = 0; i < phi.size(); ++i) phi[i] += 0.1 * random.normal();
+  const RowMatrix x = random_matrix(20, 5, random);
+  const RowMatrix c = random_matrix(20, 5, random);
+  Encoder encoder(shape);
+  auto loss = [&](const Vector& weights, const RowMatrix& points) {
+    return encoder.forward(weights, points).cwiseProduct(c).sum();
+  };
+  Vector numeric(phi.size());
+  for (Index i = 0; i < phi.size(); ++i) {
+    Vector up = phi, down = phi;
+    up[i] += kStep;
+    down[i] -= kStep;
+    numeric[i] = (loss(up, x) - loss(down, x)) / (2.0 * kStep);
+  }
+  RowMatrix numeric_input(x.rows(), x.cols());
+  for (Index i = 0; i < x.size(); ++i) {
+    RowMatrix up = x, down = x;
+    up.data()[i] += kStep;
+    down.data()[i] -= kStep;
+    numeric_input.data()[i] = (loss(phi, up) - loss(phi, down)) / (2.0 * kStep);
+  }
+  encoder.forward(phi, x);
+  Vector analytic;
+  RowMatrix analytic_input;
+  encoder.backward(phi, c, analytic, &analytic_input);
+  EXPECT_LE(testing::relative_difference(analytic, numeric), kGradientTolerance);
+  EXPECT_LE(testing::relative_difference(analytic_input, numeric_input), kGradientTolerance);
+}
+
 TEST(Encoder, RefusesImpossibleShapes) {
   EXPECT_THROW(Encoder(EncoderShape{3, {}}), InputError);
   EXPECT_THROW(Encoder(EncoderShape{3, {4, 0}}), InputError);
   EXPECT_THROW(Encoder(EncoderShape{0, {4}}), InputError);
+  EncoderShape wide = residual_shape(3, {4, 4});  // the identity start needs the last width d
+  EXPECT_THROW(Encoder{wide}, InputError);
+  EncoderShape skewed = residual_shape(3, {4, 3});
+  skewed.skip_scale = 0.3;  // not a power of two: the start would not be exact
+  EXPECT_THROW(Encoder{skewed}, InputError);
+  EncoderShape flat = residual_shape(3, {4, 3});
+  flat.input_scale[1] = 0.0;
+  EXPECT_THROW(Encoder{flat}, InputError);
+}
+
+TEST(Encoder, PowerOfTwoNearIsExactAndNearest) {
+  EXPECT_EQ(power_of_two_near(1.0), 1.0);
+  EXPECT_EQ(power_of_two_near(0.2), 0.25);
+  EXPECT_EQ(power_of_two_near(5.0), 4.0);
+  EXPECT_EQ(power_of_two_near(7.0), 8.0);
 }
 
 }  // namespace

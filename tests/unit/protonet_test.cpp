@@ -195,6 +195,52 @@ TEST(ProtoNet, ContributionsCombineToTheMeanGradientAndLoss) {
   EXPECT_LT(relative_difference(meta_gradient, Vector(0.5 * (ga + gb))), 1e-15);
 }
 
+TEST(ProtoNet, IdentityStartClassifiesExactlyAsRawFeaturePrototypes) {
+  EncoderShape shape{6, {10, 6}};
+  shape.residual = true;
+  shape.skip_scale = 0.125;
+  shape.input_offset.assign(6, 1.0);
+  shape.input_scale.assign(6, 3.0);
+  const RefinementOptions refine{0, false};  // refinement's soft assignments feel the scale
+  ProtoNet net(shape, refine);
+  RandomStream random(11, StreamPurpose::test);
+  const Vector phi = identity_start_weights(shape, random);
+  Index agreed = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const task::Episode episode = make_episode(4, 2, 5, 3, 0, 6, seed, 1.0);
+    RowMatrix stacked;
+    stack_episode(episode, refine, stacked);
+    PrototypeClassifier raw;
+    raw.forward(stacked, layout_of(episode, refine), episode.query_labels, refine);
+    PrototypeClassifier scaled;
+    const RowMatrix exact = 0.125 * stacked;
+    scaled.forward(exact, layout_of(episode, refine), episode.query_labels, refine);
+    EXPECT_EQ(net.score(phi, episode, refine).correct, raw.correct());
+    // The same prototypes, exactly scaled: the embedding is the raw points times 1/8.
+    EXPECT_EQ(scaled.prototypes(), RowMatrix(0.125 * raw.prototypes()));
+    agreed += raw.correct();
+  }
+  EXPECT_GT(agreed, 0);
+}
+
+TEST(ProtoNet, AnchorDecayAddsItsPenaltyAndGradient) {
+  const EncoderShape shape{4, {5}};
+  const double lambda = 0.7;
+  ProtoNet plain(shape, {}), anchored(shape, {}, lambda);
+  RandomStream random(6, StreamPurpose::test);
+  const Vector start = he_initial_weights(shape, random);
+  anchored.set_anchor(start);
+  const Vector phi = start + 0.1 * Vector::NullaryExpr(start.size(), [&](Index) { return random.normal(); });
+  const task::Episode episode = make_episode(2, 2, 2, 0, 0, 4, 3);
+  std::vector<double> contribution(static_cast<std::size_t>(plain.contribution_size()));
+  plain.contribute(phi, episode, contribution);
+  Vector g_plain, g_anchored;
+  const double l_plain = plain.combine(phi, contribution, 1, g_plain);
+  const double l_anchored = anchored.combine(phi, contribution, 1, g_anchored);
+  EXPECT_NEAR(l_anchored - l_plain, 0.5 * lambda * (phi - start).squaredNorm(), 1e-14 * l_anchored);
+  EXPECT_LT(relative_difference(Vector(g_anchored - g_plain), Vector(lambda * (phi - start))), 1e-14);
+}
+
 TEST(ProtoNet, ScoreCountsCorrectQueries) {
   const EncoderShape shape{3, {3}};
   ProtoNet net(shape, {});

@@ -23,6 +23,8 @@ struct FewShotOptions {
   Index distractor_classes = 0;   // --distractor-classes: classes outside the episode adding
                                   // `unlabelled` points each
   Index validation_episodes = 256;  // fixed validation episodes available to the loop
+  Index validation_ways = 0;      // --validation-ways: classes per validation episode; 0: --ways, or
+                                  // fewer when no validation task has that many (held-out classes)
   Index points_per_class() const { return shots + queries + unlabelled; }
   void validate() const;          // InputError naming the option
 };
@@ -35,8 +37,10 @@ class FewShotSampler final : public EpisodeSource {
   // are reported (InputError) before training starts rather than at its first step.
   void check_training_episodes();
   void training(std::int64_t step, Index j, Episode& out) override;
-  // Validation episode v, drawn from the validation split (the train split if it is empty).
+  // Validation episode v, drawn from the validation split (the train split if it is empty), with
+  // validation_ways() classes.
   void validation(Index v, Episode& out) override;
+  Index validation_ways();
   Index validation_count() const override { return options_.validation_episodes; }
   // Evaluation episode e of `split` (its own random stream, apart from training's).
   void evaluation(Split split, Index e, Episode& out);
@@ -48,14 +52,16 @@ class FewShotSampler final : public EpisodeSource {
   };
   const TaskClasses& classes_of(Index task);
   // Throws InputError when no task of the split can give an episode in many tries.
-  void draw(Split split, RandomStream& random, Episode& out);
-  bool draw_from(Index task, RandomStream& random, Episode& out);
+  void draw(Split split, Index ways, RandomStream& random, Episode& out);
+  bool draw_from(Index task, Index ways, RandomStream& random, Episode& out);
+  Split validation_split() const;
 
   TaskSource& source_;
   FewShotOptions options_;
   std::uint64_t seed_;
   std::unordered_map<Index, TaskClasses> classes_;
   std::vector<Index> scratch_, chosen_;
+  Index validation_ways_ = 0;  // validation_ways(), once found
 };
 
 // Labels as classes 0..C-1 in increasing label order, -1 (unknown) kept.

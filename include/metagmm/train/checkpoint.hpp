@@ -6,7 +6,11 @@
 //   /encoder/...            instead of /model for protonet (since version 3): the encoder's
 //                           weights, parameters float64 [P] (layout of meta/encoder.hpp), widths
 //                           int64 [L], attribute input (d), and named views layer_<l>/weights
-//                           float64 [out, in] and layer_<l>/bias float64 [out], l = 1..L
+//                           float64 [out, in] and layer_<l>/bias float64 [out], l = 1..L;
+//                           attributes residual (1: s x + g(x), the identity start) and
+//                           skip_scale (s, a power of two), and datasets
+//                           input_offset, input_scale float64 [d] (the input standardisation),
+//                           absent in older files (a plain encoder on raw inputs)
 //   /settings               (version 4) one attribute per algorithm setting, typed: int64,
 //                           float64 or string, named as the setting (meta/settings.hpp)
 //   /extra/<name>           (version 4) float64 [S] each block of meta-parameters the algorithm
@@ -114,6 +118,9 @@ Checkpoint read_checkpoint(const std::filesystem::path& path);
 
 // "checkpoint-000000001000.h5" for step 1000.
 std::string checkpoint_file_name(std::int64_t step);
+// train --keep-best's checkpoint of the best validation score, beside the numbered ones (which
+// resuming and pruning only ever consider).
+inline constexpr const char* kBestCheckpointName = "best.h5";
 // The run directory's checkpoints, newest (highest step) first.
 std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir);
 // The newest checkpoint that reads back whole; each one skipped is passed to `skipped` with

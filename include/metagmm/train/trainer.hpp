@@ -30,6 +30,7 @@ struct TrainOptions {
   std::int64_t checkpoint_every = 1000;  // --checkpoint-every: steps between checkpoints (0: none)
   double checkpoint_seconds = 600;   // --checkpoint-seconds: also save when this long since the last
   int keep = 3;                      // --keep: checkpoints kept
+  bool keep_best = false;            // --keep-best: also best.h5, the best validation score's step
   double progress_seconds = 10;      // --progress-seconds: progress interval when not a terminal
   std::filesystem::path run_dir;     // --run-dir: checkpoints and metrics.jsonl
   std::string config;                // the run's resolved configuration, stored in checkpoints
@@ -58,6 +59,8 @@ struct TrainResult {
   std::int64_t step = 0;        // meta-steps taken in all
   std::int64_t steps_run = 0;   // by this run (after a resume: since it)
   std::filesystem::path checkpoint;  // the last one written (empty if none)
+  std::int64_t best_step = 0;        // --keep-best: the step best.h5 holds (0: none yet)
+  double best_validation = 0.0;      // and its validation score
   Vector theta;  // the meta-parameters: the model's, then the algorithm's own (extra_meta_parameters)
   TrainTimes times;
 };
@@ -79,6 +82,9 @@ class Trainer {
   Validation validate(const Vector& theta);
   void save(std::int64_t step, const Vector& theta, const meta::Optimizer& outer, const MetricsHistory& metrics,
             TrainResult& result);
+  // The checkpoint of this step at `path` (rank 0 writes it).
+  void write(const std::filesystem::path& path, std::int64_t step, const Vector& theta, const meta::Optimizer& outer,
+             const MetricsHistory& metrics);
 
   TrainOptions options_;
   ModelShape model_;
