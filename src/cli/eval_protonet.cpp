@@ -19,6 +19,13 @@ void add_protonet_eval_options(po::options_description& options) {
   fewshot.episodes.unlabelled = 5;
   fewshot.refine.steps = 1;
   add_fewshot_options(protonet, fewshot, true);
+  protonet.add_options()
+      ("linear-baselines", po::value<std::string>()->default_value("yes"),
+       "yes: also prototypes after PCA of the train split and after a shrinkage-LDA metric (within-class "
+       "covariance of the training classes shrunk towards the identity), their m and lambda chosen on validation "
+       "episodes (held-out classes where the task set has them)")
+      ("baseline-episodes", po::value<Index>()->default_value(defaults.baseline_validation_episodes),
+       "validation episodes choosing each linear baseline's setting");
   po::options_description head("ProtoNet checkpoints: the GMM head, EM on whole tasks in the embedding against EM on the raw points");
   head.add_options()
       ("head-tasks", po::value<Index>()->default_value(defaults.head_tasks), "tasks of the split clustered (the first N); 0: none")
@@ -35,6 +42,8 @@ void evaluate_protonets(const po::variables_map& v, EvalInput& input) {
   o.fewshot = fewshot.episodes;
   o.refine = fewshot.refine;
   o.head_tasks = v["head-tasks"].as<Index>();
+  o.linear_baselines = yes_no_option(v, "linear-baselines");
+  o.baseline_validation_episodes = v["baseline-episodes"].as<Index>();
   o.head.covariance = gmm::parse_covariance_type(v["head-covariance"].as<std::string>(), "--head-covariance");
   o.head.em.reg_covar = v["head-reg-covar"].as<double>();
   o.head.em.max_iterations = v["head-max-iter"].as<int>();

@@ -221,20 +221,6 @@ void absolute_tasks_path(po::variables_map& v) {
 }
 
 // Everything before the first meta-step. Returns nullptr when --help was shown.
-// The training split's points pooled, for the encoder's input standardisation.
-task::Standardisation training_standardisation(task::TaskSource& source) {
-  Index rows = 0;
-  for (const Index t : source.tasks_in(task::Split::train)) rows += source.points(t).rows();
-  RowMatrix pooled(rows, source.dim());
-  Index at = 0;
-  for (const Index t : source.tasks_in(task::Split::train)) {
-    const RowMatrix& points = source.points(t);
-    pooled.middleRows(at, points.rows()) = points;
-    at += points.rows();
-  }
-  return task::Standardisation::fit(pooled, source.describe() + ": the train split");
-}
-
 // --encoder-widths and --encoder-start; a resumed run keeps its checkpoint's standardisation.
 meta::EncoderShape encoder_shape(const po::variables_map& v, task::TaskSource& source, const train::Checkpoint* resume) {
   meta::EncoderShape shape{source.dim(), meta::parse_widths(v["encoder-widths"].as<std::string>(), "--encoder-widths")};
@@ -249,7 +235,8 @@ meta::EncoderShape encoder_shape(const po::variables_map& v, task::TaskSource& s
   }
   if (resume && resume->encoder) return *resume->encoder;
   if (shape.residual) {
-    const task::Standardisation fitted = training_standardisation(source);
+    const task::Standardisation fitted =
+        task::Standardisation::fit(task::pool_split(source, task::Split::train).points, source.describe() + ": the train split");
     shape.input_offset.assign(fitted.offset.data(), fitted.offset.data() + fitted.offset.size());
     shape.input_scale.assign(fitted.scale.data(), fitted.scale.data() + fitted.scale.size());
     // Coordinates of about unit spread: the inputs' root-mean-square deviation scaled away.

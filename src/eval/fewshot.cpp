@@ -11,6 +11,7 @@
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/core/text.hpp"
+#include "metagmm/eval/linear_baselines.hpp"
 #include "metagmm/gmm/rand_index.hpp"
 #include "metagmm/meta/protonet.hpp"
 
@@ -28,6 +29,7 @@ class Accumulator {
  public:
   void add(double value) { values_.push_back(value); }
   Summary summary() const { return eval::summarize(values_); }
+  const std::vector<double>& values() const { return values_; }
 
  private:
   std::vector<double> values_;
@@ -42,8 +44,9 @@ struct Model {
 
 struct EpisodeMethod {
   FewShotRow row;
-  Model* model;  // nullptr for the identity baseline
+  Model* model;  // nullptr for the identity and linear baselines
   Accumulator accuracy;
+  const Matrix* linear = nullptr;  // a linear baseline's map
   int refine_steps() const { return row.refine_steps; }
 };
 
@@ -68,7 +71,7 @@ std::string summary_json(const Summary& s) {
 }
 
 void print_row(std::ostream& out, const std::string& name, const Summary& s, int digits) {
-  out << "  " << std::left << std::setw(44) << name << std::right << std::fixed << std::setprecision(digits) << s.mean
+  out << "  " << std::left << std::setw(44) << name << " " << std::right << std::fixed << std::setprecision(digits) << s.mean
       << " +- " << s.half_width << "  (n = " << s.n << ")\n"
       << std::defaultfloat;
 }
@@ -78,7 +81,7 @@ void evaluate_episodes(task::FewShotSampler& sampler, task::Split split, Index c
                        const meta::RefinementOptions& refine) {
   task::Episode episode;
   meta::PrototypeClassifier identity;
-  RowMatrix stacked;
+  RowMatrix stacked, embedded;
   const auto started = Clock::now();
   auto last_report = started;
   for (Index e = 0; e < count; ++e) {
@@ -90,7 +93,8 @@ void evaluate_episodes(task::FewShotSampler& sampler, task::Split split, Index c
         correct = method.model->net->score(method.model->weights, episode, r).correct;
       } else {
         meta::stack_episode(episode, r, stacked);
-        identity.forward(stacked, meta::layout_of(episode, r), episode.query_labels, r);
+        if (method.linear) embedded = stacked * *method.linear;
+        identity.forward(method.linear ? embedded : stacked, meta::layout_of(episode, r), episode.query_labels, r);
         correct = identity.correct();
       }
       method.accuracy.add(static_cast<double>(correct) / static_cast<double>(episode.query.rows()));
@@ -186,6 +190,20 @@ void write_assignments(const fs::path& path, const std::vector<HeadTask>& tasks,
   output.commit();
 }
 
+std::string episodes_csv(const std::vector<FewShotRow>& rows) {
+  std::ostringstream csv;
+  csv << "episode";
+  for (const FewShotRow& row : rows) csv << "," << json_string(row.name);  // quoted: names hold commas
+  csv << "\n" << std::setprecision(17);
+  const std::size_t episodes = rows.empty() ? 0 : rows.front().per_episode.size();
+  for (std::size_t e = 0; e < episodes; ++e) {
+    csv << e;
+    for (const FewShotRow& row : rows) csv << "," << row.per_episode[e];
+    csv << "\n";
+  }
+  return csv.str();
+}
+
 void write_text(const fs::path& path, const std::string& text) {
   AtomicFile output(path);
   {
@@ -202,6 +220,7 @@ void write_text(const fs::path& path, const std::string& text) {
 void FewShotEvalOptions::validate() const {
   if (episodes < 1) throw SettingError("episodes", "expected an integer >= 1");
   if (head_tasks < 0) throw SettingError("head-tasks", "expected an integer >= 0");
+  if (baseline_validation_episodes < 1) throw SettingError("baseline-episodes", "expected an integer >= 1");
   fewshot.validate();
   refine.validate();
   head.em.validate();
@@ -231,6 +250,14 @@ FewShotReport evaluate_fewshot(const std::vector<EncoderModel>& encoders, task::
   }
   methods.push_back({{"identity encoder (raw inputs)", "", 0, {}}, nullptr, {}});
   if (refining) methods.push_back({{"identity encoder + refinement", "", o.refine.steps, {}}, nullptr, {}});
+  std::vector<LinearBaseline> linear;
+  if (o.linear_baselines) {
+    linear = fit_linear_baselines(source, sampler, o.baseline_validation_episodes);
+    for (const LinearBaseline& b : linear) {
+      methods.push_back({{b.name, "", 0, {}}, nullptr, {}, &b.map});
+      if (refining) methods.push_back({{b.name + " + refinement", "", o.refine.steps, {}}, nullptr, {}, &b.map});
+    }
+  }
   evaluate_episodes(sampler, o.split, o.episodes, methods, o.refine);
 
   std::vector<HeadMethod> head_methods;
@@ -244,8 +271,14 @@ FewShotReport evaluate_fewshot(const std::vector<EncoderModel>& encoders, task::
   report.clustered = evaluate_head(source, o.split, o.head_tasks, o.fewshot.shots, o.seed, o.head, models, head_methods);
   report.tasks = source.describe();
   report.options = o;
+  if (o.linear_baselines) {
+    report.baseline_selection = std::to_string(o.baseline_validation_episodes) + " " +
+                                std::to_string(sampler.validation_ways()) + "-way episodes of the " +
+                                (source.tasks_in(task::Split::validation).empty() ? "train" : "validation") + " split";
+  }
   for (EpisodeMethod& m : methods) {
     m.row.accuracy = m.accuracy.summary();
+    m.row.per_episode = m.accuracy.values();
     report.accuracy.push_back(m.row);
   }
   for (HeadMethod& m : head_methods) report.clustering.push_back({m.name, m.ari.summary(), std::move(m.assignments)});
@@ -267,6 +300,8 @@ std::string fewshot_text(const FewShotReport& r) {
   }
   out << "\n";
   for (const FewShotRow& m : r.accuracy) print_row(out, m.name, m.accuracy, 4);
+  if (!r.baseline_selection.empty())
+    out << "(PCA's m and LDA's lambda chosen by accuracy on " << r.baseline_selection << ")\n";
   if (!r.clustered.empty()) {
     out << "GMM head: adjusted Rand index of EM (" << gmm::to_string(options.head.covariance) << ") on "
         << r.clustered.size() << " task(s), K = number of classes; 'prototypes' starts from " << o.shots
@@ -283,7 +318,8 @@ void write_fewshot_results(const fs::path& out, const FewShotReport& r) {
        << json_string(task::split_name(r.options.split)) << ",\n  \"episodes\": " << r.options.episodes
        << ",\n  \"ways\": " << o.ways << ", \"shots\": " << o.shots << ", \"queries\": " << o.queries
        << ", \"unlabelled\": " << o.unlabelled << ", \"distractor_classes\": " << o.distractor_classes
-       << ", \"seed\": " << r.options.seed << ",\n  \"accuracy\": [";
+       << ", \"seed\": " << r.options.seed << ",\n  \"baseline_selection\": " << json_string(r.baseline_selection)
+       << ",\n  \"accuracy\": [";
   for (std::size_t i = 0; i < r.accuracy.size(); ++i) {
     const FewShotRow& m = r.accuracy[i];
     json << (i ? "," : "") << "\n    {\"method\": " << json_string(m.name) << ", \"checkpoint\": "
@@ -297,6 +333,7 @@ void write_fewshot_results(const fs::path& out, const FewShotReport& r) {
   }
   json << "\n  ]\n}\n";
   if (!r.clustered.empty()) write_assignments(out / "assignments.csv", r.clustered, r.clustering);
+  write_text(out / "episodes.csv", episodes_csv(r.accuracy));
   write_text(out / "eval.json", json.str());
 }
 

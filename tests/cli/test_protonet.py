@@ -96,11 +96,23 @@ class Digits(Workspace):
         novel = self.evaluate("novel", "--checkpoint", self.checkpoint, "--shots", 5, "--head-tasks", 1)
         self.assertEqual(novel["split"], "test")
         methods = [row["method"] for row in novel["accuracy"]]
-        self.assertEqual(methods, ["protonet", "protonet + refinement", "identity encoder (raw inputs)",
-                                   "identity encoder + refinement"])
+        self.assertEqual(methods[:4], ["protonet", "protonet + refinement", "identity encoder (raw inputs)",
+                                       "identity encoder + refinement"])
+        # The linear baselines, their settings chosen on validation episodes (here: unseen images
+        # of the train digits, as this task set has no validation classes).
+        self.assertRegex(methods[4], r"^PCA of the train split \(m = \d+\)$")
+        self.assertRegex(methods[6], r"^shrinkage LDA \(lambda = [0-9.]+\)$")
+        self.assertEqual(novel["baseline_selection"], "500 5-way episodes of the validation split")
+        self.assertEqual(len(methods), 8)
+        with open(os.path.join(self.path("novel"), "episodes.csv")) as f:
+            table = list(csv.reader(f))
+        self.assertEqual(table[0], ["episode"] + methods)
+        self.assertEqual(len(table), 1001)
         for row in novel["accuracy"]:
             self.assertEqual(row["n"], 1000)
             self.assertTrue(0.2 < row["mean"] <= 1.0 and 0.0 < row["ci95"] < 0.02, row)
+            column = [float(r[1 + methods.index(row["method"])]) for r in table[1:]]
+            self.assertAlmostEqual(np.mean(column), row["mean"], delta=1e-12)
         self.assertGreater(accuracy(novel, "identity encoder (raw inputs)")["mean"], 0.8)
 
 
@@ -311,7 +323,7 @@ class BadInput(RefusalChecks, Workspace):
         # A good run, on the checkpoint's own training tasks (no --tasks).
         results = self.evaluate("e5", "--checkpoint", proto, "--ways", 2, "--queries", 2, "--unlabelled", 1,
                                 "--episodes", 50, "--split", "test")
-        self.assertEqual(len(results["accuracy"]), 4)
+        self.assertEqual(len(results["accuracy"]), 8)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 // and clear errors when tasks cannot give an episode.
 #include <gtest/gtest.h>
 
+#include <Eigen/Geometry>
 #include <set>
 
 #include "metagmm/core/error.hpp"
+#include "metagmm/eval/linear_baselines.hpp"
 #include "metagmm/task/fewshot.hpp"
 
 namespace metagmm::task {
@@ -156,6 +158,58 @@ TEST(FewShotSampler, RefusesUnlabelledTasksAndImpossibleEpisodes) {
   o.shots = 1;
   o.ways = 1;
   EXPECT_THROW(FewShotSampler(small, o, 0), InputError);
+}
+
+
+// The linear baselines' covariances against a direct computation on the pooled training rows.
+TEST(LinearBaselines, TrainingCovariancesAreTheTotalAndPooledWithinClass) {
+  LabelledSource source(8, 3, 4);  // tasks 0-2, 4-6 train; classes keyed by (task, label)
+  std::vector<Vector> rows;
+  std::vector<std::pair<Index, std::int32_t>> keys;
+  for (const Index t : source.tasks_in(Split::train))
+    for (Index i = 0; i < source.points(t).rows(); ++i) {
+      rows.push_back(source.points(t).row(i).transpose());
+      keys.emplace_back(t, source.labels(t)[i]);
+    }
+  const auto n = static_cast<double>(rows.size());
+  Vector mean = Vector::Zero(2);
+  for (const auto& x : rows) mean += x / n;
+  Matrix total = Matrix::Zero(2, 2), within = Matrix::Zero(2, 2);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    total += (rows[i] - mean) * (rows[i] - mean).transpose() / (n - 1);
+    Vector class_mean = Vector::Zero(2);
+    double members = 0;
+    for (std::size_t j = 0; j < rows.size(); ++j)
+      if (keys[j] == keys[i]) class_mean += rows[j], ++members;
+    class_mean /= members;
+    within += (rows[i] - class_mean) * (rows[i] - class_mean).transpose() / (n - 6 * 3);
+  }
+  const eval::TrainingCovariances c = eval::training_covariances(source);
+  // Second moments minus means of values up to 6e5: cancellation leaves ~1e-16 * 6e5^2 / spread^2.
+  EXPECT_LT((c.total - total).norm(), 1e-9 * total.norm());
+  EXPECT_LT((c.within - within).norm(), 1e-6 * within.norm());
+}
+
+TEST(LinearBaselines, ShrinkageLdaIsTheInverseSquareRootOfTheShrunkCovariance) {
+  Matrix within(3, 3);
+  within << 4, 1, 0, 1, 2, 0.5, 0, 0.5, 0.2;  // positive definite, one small direction
+  for (const double lambda : {0.01, 0.3, 1.0}) {
+    const Matrix map = eval::shrinkage_lda_map(within, lambda);
+    const Matrix shrunk = (1 - lambda) * within + lambda * (within.trace() / 3) * Matrix::Identity(3, 3);
+    EXPECT_LT((map * shrunk * map - Matrix::Identity(3, 3)).norm(), 1e-12) << lambda;
+    EXPECT_LT((map - map.transpose()).norm(), 1e-12);
+  }
+  EXPECT_THROW(eval::shrinkage_lda_map(within, 0.0), InputError);
+  EXPECT_THROW(eval::shrinkage_lda_map(Matrix::Zero(3, 3), 0.5), InputError);
+}
+
+TEST(LinearBaselines, PcaKeepsTheDirectionsOfLargestVarianceFirst) {
+  const Matrix q = Eigen::AngleAxisd(0.7, Eigen::Vector3d(1, 2, 3).normalized()).toRotationMatrix();
+  const Matrix total = q * Eigen::Vector3d(1.0, 5.0, 3.0).asDiagonal() * q.transpose();
+  const Matrix map = eval::pca_map(total, 2);
+  ASSERT_EQ(map.cols(), 2);
+  EXPECT_NEAR(std::abs(map.col(0).dot(q.col(1))), 1.0, 1e-12);  // variance 5
+  EXPECT_NEAR(std::abs(map.col(1).dot(q.col(2))), 1.0, 1e-12);  // variance 3
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #pragma once
 // Few-shot evaluation of encoders (ProtoNet checkpoints) on held-out tasks: accuracy over many
 // N-way K-shot episodes (mean and 95% confidence interval), with and without semi-supervised
-// refinement, beside the identity encoder (prototypes on the raw inputs) on the same episodes;
+// refinement, beside the identity encoder (prototypes on the raw inputs) and the linear
+// baselines (PCA, shrinkage LDA: eval/linear_baselines.hpp) on the same episodes;
 // and the GMM head: clustering of whole held-out tasks by EM in each embedding against EM on the
 // raw points, scored by the adjusted Rand index against the true labels.
 #include <filesystem>
@@ -29,6 +30,8 @@ struct FewShotEvalOptions {
   task::FewShotOptions fewshot;    // ways, shots, queries, unlabelled, distractors
   meta::RefinementOptions refine;  // the refinement rows (none when steps = 0)
   Index head_tasks = 100;          // tasks clustered by the GMM head (the split's first N; 0: none)
+  bool linear_baselines = true;    // PCA and shrinkage LDA rows
+  Index baseline_validation_episodes = 500;  // validation episodes choosing their settings
   meta::HeadOptions head;
   task::Split split = task::Split::test;
   std::uint64_t seed = 0;
@@ -37,9 +40,10 @@ struct FewShotEvalOptions {
 
 struct FewShotRow {
   std::string name;        // "protonet", "identity encoder (raw inputs)", ...
-  std::string checkpoint;  // empty for the identity encoder
+  std::string checkpoint;  // empty for the identity encoder and the linear baselines
   int refine_steps = 0;
   Summary accuracy;
+  std::vector<double> per_episode{};  // each episode's accuracy, for paired comparisons
 };
 
 struct HeadRow {
@@ -57,6 +61,7 @@ struct FewShotReport {
   std::string tasks;  // the task source
   FewShotEvalOptions options;
   std::vector<FewShotRow> accuracy;
+  std::string baseline_selection;  // which split's episodes chose the linear baselines' settings
   std::vector<HeadRow> clustering;
   std::vector<HeadTask> clustered;  // the tasks the head clustered
 };
@@ -67,8 +72,8 @@ FewShotReport evaluate_fewshot(const std::vector<EncoderModel>& models, task::Ta
                                const FewShotEvalOptions& options);
 // The report as text (what `metagmm eval` prints).
 std::string fewshot_text(const FewShotReport& report);
-// DIR/eval.json, and DIR/assignments.csv when the head clustered any task; each written
-// atomically.
+// DIR/eval.json, DIR/episodes.csv (each episode's accuracy by method: paired comparisons), and
+// DIR/assignments.csv when the head clustered any task; each written atomically.
 void write_fewshot_results(const std::filesystem::path& directory, const FewShotReport& report);
 
 }  // namespace metagmm::eval
