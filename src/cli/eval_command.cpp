@@ -147,6 +147,7 @@ int eval_command(const std::vector<std::string>& args, comm::Communicator& comm)
   bool help = false;
   EvalInput input;
   std::shared_ptr<MixtureEvaluation> mixtures;
+  eval::FewShotEvalOptions protonet_options;
   if (const int status = collectively(comm, "eval", [&] {
         help = !parse_options(spec, options, args, v, nullptr, comm.rank() == 0);
         if (help) return;
@@ -155,13 +156,14 @@ int eval_command(const std::vector<std::string>& args, comm::Communicator& comm)
         input = read_input(v);
         input.isa = isa;
         if (!input.checkpoints.front().checkpoint.encoder) mixtures = prepare_mixture_evaluation(v, input);
+        else protonet_options = protonet_eval_options(v, input);
         make_out_directory(input.out);
       });
       status != kExitOk || help) {
     return status;
   }
   if (!mixtures) {  // ProtoNet evaluation is serial: rank 0 does it
-    if (comm.rank() == 0) evaluate_protonets(v, input);
+    if (comm.rank() == 0) evaluate_protonets(protonet_options, input);
     return kExitOk;
   }
   evaluate_mixtures(*mixtures, input, comm);

@@ -9,6 +9,7 @@
 
 #include "metagmm/cli/options.hpp"
 #include "metagmm/comm/communicator.hpp"
+#include "metagmm/eval/fewshot.hpp"
 #include "metagmm/task/sampler.hpp"
 #include "metagmm/train/checkpoint.hpp"
 
@@ -34,7 +35,9 @@ struct EvalInput {
 
 void add_protonet_eval_options(po::options_description& options);
 // Few-shot accuracy and the GMM head (one rank).
-void evaluate_protonets(const po::variables_map& v, EvalInput& input);
+// The few-shot evaluation's options, checked (before the output directory is made).
+eval::FewShotEvalOptions protonet_eval_options(const po::variables_map& v, const EvalInput& input);
+void evaluate_protonets(const eval::FewShotEvalOptions& options, EvalInput& input);
 
 void add_mixture_eval_options(po::options_description& options);
 // The evaluation methods, built on every rank before the run (InputError for bad options).

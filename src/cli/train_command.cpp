@@ -75,9 +75,10 @@ void add_train_options(po::options_description& options) {
       ("encoder-widths", po::value<std::string>()->default_value("64,64"),
        "the encoder's layer widths, comma-separated (ReLU between layers; the last is the embedding's dimension)")
       ("encoder-start", po::value<std::string>()->default_value("he"),
-       "he: a plain perceptron on the raw inputs, He-initialised; identity: x + g(x), g reading inputs standardised "
-       "by the training split's mean and deviation (stored in the checkpoint) and its last layer at zero, so that "
-       "training starts exactly at raw-feature prototypes (the last width must equal the input dimension)");
+       "he: a plain perceptron on the raw inputs, He-initialised; identity: s x + g(x), s a power of two that puts two "
+       "random points' squared distance near 16, g reading inputs standardised by the training split's mean and "
+       "deviation (both stored in the checkpoint) with its last layer at zero, so that training starts exactly at "
+       "raw-feature prototypes (the last width must equal the input dimension)");
   add_fewshot_options(protonet, FewShotSettings{}, false);
   protonet.add_options()
       ("validation-ways", po::value<Index>()->default_value(0),
@@ -239,8 +240,12 @@ meta::EncoderShape encoder_shape(const po::variables_map& v, task::TaskSource& s
         task::Standardisation::fit(task::pool_split(source, task::Split::train).points, source.describe() + ": the train split");
     shape.input_offset.assign(fitted.offset.data(), fitted.offset.data() + fitted.offset.size());
     shape.input_scale.assign(fitted.scale.data(), fitted.scale.data() + fitted.scale.size());
-    // Coordinates of about unit spread: the inputs' root-mean-square deviation scaled away.
-    shape.skip_scale = meta::power_of_two_near(1.0 / std::sqrt(fitted.scale.squaredNorm() / static_cast<double>(shape.input)));
+    // The softmax's temperature: two random points lie about sqrt(2 d) rms apart, so scaling by
+    // sqrt(8 / d) / rms puts their squared distance near 16, whatever d (16 letter features or 784
+    // pixels): logits that neither saturate nor all tie.
+    const auto d = static_cast<double>(shape.input);
+    const double rms = std::sqrt(fitted.scale.squaredNorm() / d);
+    shape.skip_scale = meta::power_of_two_near(std::sqrt(8.0 / d) / rms);
   }
   shape.validate();
   return shape;

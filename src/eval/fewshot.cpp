@@ -220,7 +220,6 @@ void write_text(const fs::path& path, const std::string& text) {
 void FewShotEvalOptions::validate() const {
   if (episodes < 1) throw SettingError("episodes", "expected an integer >= 1");
   if (head_tasks < 0) throw SettingError("head-tasks", "expected an integer >= 0");
-  if (baseline_validation_episodes < 1) throw SettingError("baseline-episodes", "expected an integer >= 1");
   fewshot.validate();
   refine.validate();
   head.em.validate();
@@ -252,7 +251,7 @@ FewShotReport evaluate_fewshot(const std::vector<EncoderModel>& encoders, task::
   if (refining) methods.push_back({{"identity encoder + refinement", "", o.refine.steps, {}}, nullptr, {}});
   std::vector<LinearBaseline> linear;
   if (o.linear_baselines) {
-    linear = fit_linear_baselines(source, sampler, o.baseline_validation_episodes);
+    linear = fit_linear_baselines(source, sampler, o.linear);
     for (const LinearBaseline& b : linear) {
       methods.push_back({{b.name, "", 0, {}}, nullptr, {}, &b.map});
       if (refining) methods.push_back({{b.name + " + refinement", "", o.refine.steps, {}}, nullptr, {}, &b.map});
@@ -271,8 +270,8 @@ FewShotReport evaluate_fewshot(const std::vector<EncoderModel>& encoders, task::
   report.clustered = evaluate_head(source, o.split, o.head_tasks, o.fewshot.shots, o.seed, o.head, models, head_methods);
   report.tasks = source.describe();
   report.options = o;
-  if (o.linear_baselines) {
-    report.baseline_selection = std::to_string(o.baseline_validation_episodes) + " " +
+  if (o.linear_baselines && o.linear.chosen()) {
+    report.baseline_selection = std::to_string(o.linear.validation_episodes) + " " +
                                 std::to_string(sampler.validation_ways()) + "-way episodes of the " +
                                 (source.tasks_in(task::Split::validation).empty() ? "train" : "validation") + " split";
   }
@@ -301,7 +300,7 @@ std::string fewshot_text(const FewShotReport& r) {
   out << "\n";
   for (const FewShotRow& m : r.accuracy) print_row(out, m.name, m.accuracy, 4);
   if (!r.baseline_selection.empty())
-    out << "(PCA's m and LDA's lambda chosen by accuracy on " << r.baseline_selection << ")\n";
+    out << "(the linear baselines' settings not given are chosen by accuracy on " << r.baseline_selection << ")\n";
   if (!r.clustered.empty()) {
     out << "GMM head: adjusted Rand index of EM (" << gmm::to_string(options.head.covariance) << ") on "
         << r.clustered.size() << " task(s), K = number of classes; 'prototypes' starts from " << o.shots

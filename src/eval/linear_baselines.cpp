@@ -93,24 +93,39 @@ double validation_accuracy(task::FewShotSampler& sampler, const Matrix& map, Ind
   return total / static_cast<double>(count);
 }
 
-std::vector<LinearBaseline> fit_linear_baselines(task::TaskSource& source, task::FewShotSampler& sampler, Index count) {
+void LinearBaselineOptions::validate(Index dim) const {
+  if (validation_episodes < 1) throw SettingError("baseline-episodes", "expected an integer >= 1");
+  if (pca_components < 0 || pca_components > dim)
+    throw SettingError("pca-components", "expected 0 (chosen on validation) or 1 to d = " + std::to_string(dim));
+  if (!(lda_shrinkage >= 0.0 && lda_shrinkage <= 1.0))
+    throw SettingError("lda-shrinkage", "expected 0 (chosen on validation) or a number in (0, 1]");
+}
+
+std::vector<LinearBaseline> fit_linear_baselines(task::TaskSource& source, task::FewShotSampler& sampler,
+                                                 const LinearBaselineOptions& options) {
+  options.validate(source.dim());
   const TrainingCovariances c = training_covariances(source);
+  // A given setting is the only candidate, and needs no validation episodes.
+  const std::vector<Index> components =
+      options.pca_components > 0 ? std::vector<Index>{options.pca_components} : pca_candidates(source.dim());
+  const std::vector<double> shrinkage =
+      options.lda_shrinkage > 0.0 ? std::vector<double>{options.lda_shrinkage} : kShrinkage;
   auto best_of = [&](auto candidates, auto make_map, auto describe) {
     LinearBaseline best;
     bool first = true;
     for (const auto setting : candidates) {
       Matrix map = make_map(setting);
-      const double accuracy = validation_accuracy(sampler, map, count);
+      const double accuracy = candidates.size() == 1 ? 0.0 : validation_accuracy(sampler, map, options.validation_episodes);
       if (first || accuracy > best.validation) best = {describe(setting), std::move(map), accuracy};
       first = false;
     }
     return best;
   };
   return {best_of(
-              pca_candidates(source.dim()), [&](Index m) { return pca_map(c.total, m); },
+              components, [&](Index m) { return pca_map(c.total, m); },
               [](Index m) { return "PCA of the train split (m = " + std::to_string(m) + ")"; }),
           best_of(
-              kShrinkage, [&](double lambda) { return shrinkage_lda_map(c.within, lambda); },
+              shrinkage, [&](double lambda) { return shrinkage_lda_map(c.within, lambda); },
               [](double lambda) { return "shrinkage LDA (lambda = " + shortest_text(lambda) + ")"; })};
 }
 

@@ -45,6 +45,12 @@ class Workspace(unittest.TestCase):
     def path(cls, name):
         return os.path.join(cls.dir, name)
 
+    @classmethod
+    def import_digits(cls, class_split):
+        """scikit-learn's digits as DIR/digits.h5 (cls.tasks), split by class."""
+        cls.tasks = cls.path("digits.h5")
+        run("import", "--csv", DIGITS, "--label-column", 64, "--class-split", class_split, "--out", cls.tasks)
+
     def evaluate(self, name, *args):
         out = self.path(name)
         run("eval", "--out", out, *args)
@@ -58,8 +64,7 @@ class Digits(Workspace):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.tasks = cls.path("digits.h5")
-        run("import", "--csv", DIGITS, "--label-column", 64, "--class-split", "0-4::5-9", "--out", cls.tasks)
+        cls.import_digits("0-4::5-9")
         cls.checkpoint = cls.path("run/checkpoint-000000000200.h5")
         run_ranks(2, "train", "--algo", "protonet", "--tasks", cls.tasks, "--run-dir", cls.path("run"), "--steps", 200,
                   "--meta-batch", 8, "--ways", 5, "--shots", 5, "--queries", 10, "--validate-every", 100)
@@ -183,8 +188,7 @@ class IdentityStart(Workspace):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.tasks = cls.path("digits.h5")
-        run("import", "--csv", DIGITS, "--label-column", 64, "--class-split", "0-2:3-4:5-9", "--out", cls.tasks)
+        cls.import_digits("0-2:3-4:5-9")
         cls.run_dir = cls.path("run")
         cls.output = run_ranks(2, "train", "--algo", "protonet", "--tasks", cls.tasks, "--run-dir", cls.run_dir,
                                "--encoder-start", "identity", "--encoder-widths", "32,64", "--steps", 60,
@@ -205,10 +209,10 @@ class IdentityStart(Workspace):
             np.testing.assert_allclose(encoder["input_offset"][()], train.mean(axis=0), rtol=1e-12)
             spread = train.std(axis=0)
             np.testing.assert_allclose(encoder["input_scale"][()], np.where(spread > 0, spread, 1.0), rtol=1e-10)
-            # A power of two near 1 / the pixels' root-mean-square deviation.
+            # A power of two near sqrt(8 / d) / the pixels' root-mean-square deviation.
             scale = encoder.attrs["skip_scale"]
             rms = np.sqrt(np.mean(np.where(spread > 0, spread, 1.0) ** 2))
-            self.assertEqual(scale, 2.0 ** round(np.log2(1.0 / rms)))
+            self.assertEqual(scale, 2.0 ** round(np.log2(np.sqrt(8 / 64) / rms)))
 
     def test_best_checkpoint_is_the_best_validated_step(self):
         with open(os.path.join(self.run_dir, "metrics.jsonl")) as f:
@@ -235,6 +239,51 @@ class IdentityStart(Workspace):
                                 "--shots", 5, "--episodes", 300, "--head-tasks", 0)
         self.assertEqual(accuracy(results, "protonet")["mean"],
                          accuracy(results, "identity encoder (raw inputs)")["mean"])
+
+
+class LinearBaselines(RefusalChecks, Workspace):
+    """eval's PCA and shrinkage-LDA rows on digits 0-2 / 3-4 / 5-9, settings given or chosen."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.import_digits("0-2:3-4:5-9")
+        run("train", "--algo", "protonet", "--tasks", cls.tasks, "--run-dir", cls.path("run"), "--steps", 5,
+            "--ways", 3, "--queries", 5)
+        cls.checkpoint = cls.path("run/checkpoint-000000000005.h5")
+
+    def test_chosen_on_the_validation_classes(self):
+        results = self.evaluate("chosen", "--checkpoint", self.checkpoint, "--shots", 5, "--episodes", 200,
+                                "--head-tasks", 0, "--baseline-episodes", 100)
+        self.assertEqual(results["baseline_selection"], "100 2-way episodes of the validation split")
+        methods = [row["method"] for row in results["accuracy"]]
+        m = int(methods[4].split("m = ")[1].rstrip(")"))
+        self.assertIn(m, [2, 4, 8, 16, 32, 64])
+        lam = float(methods[6].split("lambda = ")[1].rstrip(")"))
+        self.assertIn(lam, [0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9])
+
+    def test_given_settings_and_the_raw_metric_at_full_shrinkage(self):
+        results = self.evaluate("given", "--checkpoint", self.checkpoint, "--shots", 5, "--episodes", 200,
+                                "--head-tasks", 0, "--pca-components", 8, "--lda-shrinkage", 1)
+        self.assertEqual(results["baseline_selection"], "")
+        rows = {row["method"]: row for row in results["accuracy"]}
+        self.assertIn("PCA of the train split (m = 8)", rows)
+        # lambda = 1 is the identity metric up to scale: prototypes classify as on raw pixels, but
+        # for near-ties that the eigensolver's rounding (~1e-16 off the diagonal) may flip: a
+        # query or two of 15 000.
+        self.assertAlmostEqual(rows["shrinkage LDA (lambda = 1)"]["mean"],
+                               rows["identity encoder (raw inputs)"]["mean"], delta=2 / 15000)
+        self.assertNotEqual(rows["PCA of the train split (m = 8)"]["mean"],
+                            rows["identity encoder (raw inputs)"]["mean"])
+
+    def test_bad_settings(self):
+        self.refused("eval", "--checkpoint", self.checkpoint, "--pca-components", 65, "--out", self.path("b1"),
+                     expect="--pca-components")
+        self.refused("eval", "--checkpoint", self.checkpoint, "--lda-shrinkage", 1.5, "--out", self.path("b2"),
+                     expect="--lda-shrinkage")
+        self.refused("eval", "--checkpoint", self.checkpoint, "--linear-baselines", "maybe", "--out", self.path("b3"),
+                     expect="--linear-baselines")
+        self.assertFalse(any(os.path.exists(self.path(f"b{i}")) for i in (1, 2, 3)))
 
 
 class BadInput(RefusalChecks, Workspace):
@@ -311,6 +360,7 @@ class BadInput(RefusalChecks, Workspace):
         self.refused("eval", "--checkpoint", proto, "--tasks", other, "--out", self.path("e3"),
                      expect="takes 2 inputs")
         self.refused("eval", "--checkpoint", proto, "--out", self.path("e4"), "--episodes", 0, expect="--episodes")
+        self.assertFalse(os.path.exists(self.path("e4")))
         # fit --encoder: a checkpoint without an encoder, another dimension; prototypes need labels.
         self.refused("fit", "--data", tasks, "--components", 2, "--encoder", reptile, "--out", self.path("f1.h5"),
                      expect="has no encoder")

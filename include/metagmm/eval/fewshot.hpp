@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "metagmm/eval/linear_baselines.hpp"
 #include "metagmm/eval/report.hpp"
 #include "metagmm/meta/encoder.hpp"
 #include "metagmm/meta/gmm_head.hpp"
@@ -31,7 +32,7 @@ struct FewShotEvalOptions {
   meta::RefinementOptions refine;  // the refinement rows (none when steps = 0)
   Index head_tasks = 100;          // tasks clustered by the GMM head (the split's first N; 0: none)
   bool linear_baselines = true;    // PCA and shrinkage LDA rows
-  Index baseline_validation_episodes = 500;  // validation episodes choosing their settings
+  LinearBaselineOptions linear;    // their settings, given or chosen on validation episodes
   meta::HeadOptions head;
   task::Split split = task::Split::test;
   std::uint64_t seed = 0;

@@ -36,7 +36,18 @@ Matrix shrinkage_lda_map(const Matrix& within, double lambda);
 // Mean accuracy of prototypes after `map` on `count` validation episodes of `sampler`.
 double validation_accuracy(task::FewShotSampler& sampler, const Matrix& map, Index count);
 
-// PCA and shrinkage LDA, each with its setting of best validation accuracy over `count` episodes.
-std::vector<LinearBaseline> fit_linear_baselines(task::TaskSource& source, task::FewShotSampler& sampler, Index count);
+// The settings: given (> 0), or chosen by validation accuracy (0).
+struct LinearBaselineOptions {
+  Index validation_episodes = 500;  // --baseline-episodes
+  Index pca_components = 0;         // --pca-components: m, 1..d
+  double lda_shrinkage = 0.0;       // --lda-shrinkage: lambda, (0, 1]
+  bool chosen() const { return pca_components == 0 || lda_shrinkage == 0.0; }  // any setting chosen
+  void validate(Index dim) const;  // SettingError naming the option
+};
+
+// PCA and shrinkage LDA on the train split, each with its given setting or its setting of best
+// accuracy over the validation episodes.
+std::vector<LinearBaseline> fit_linear_baselines(task::TaskSource& source, task::FewShotSampler& sampler,
+                                                 const LinearBaselineOptions& options);
 
 }  // namespace metagmm::eval
