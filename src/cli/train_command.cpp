@@ -116,7 +116,8 @@ void add_train_options(po::options_description& options) {
       ("keep", po::value<int>()->default_value(t.keep), "checkpoints kept in --run-dir (older ones are removed)")
       ("keep-best", po::value<std::string>()->default_value("no"),
        "yes: also keep DIR/best.h5, the checkpoint of the best validation score so far (protonet: validation "
-       "episodes of the validation split's own classes, which must not be training classes)")
+       "episodes of the validation split's own classes, which must not be training classes; the start counts as "
+       "step 0, so best.h5 is the start when no step transfers better)")
       ("progress-seconds", real_value(t.progress_seconds),
        "seconds between progress lines when stderr is not a terminal")
       ("task-cache-mb", real_value(1024), "memory per rank for tasks read once and kept");
@@ -429,15 +430,16 @@ int train_command(const std::vector<std::string>& args, comm::Communicator& comm
   }
   std::unique_ptr<task::EpisodeSource> episodes;
   Vector initial;
+  std::optional<Vector> start;  // an encoder's start, a pure function of the seed: a --keep-best candidate
   const std::uint64_t seed = setup->options.seed;
   if (setup->model.encoder) {
     auto fewshot = std::make_unique<task::FewShotSampler>(*setup->source, setup->fewshot, seed);
     fewshot->check_training_episodes();
     episodes = std::move(fewshot);
     RandomStream random(seed, StreamPurpose::meta_init);
-    const Vector start = meta::initial_encoder_weights(*setup->model.encoder, random);
-    if (!setup->resume) initial = start;
-    if (auto* net = dynamic_cast<meta::ProtoNet*>(setup->algorithm.get())) net->set_anchor(start);
+    start = meta::initial_encoder_weights(*setup->model.encoder, random);
+    if (!setup->resume) initial = *start;
+    if (auto* net = dynamic_cast<meta::ProtoNet*>(setup->algorithm.get())) net->set_anchor(*start);
   } else {
     episodes = std::make_unique<task::Sampler>(*setup->source, setup->episode, seed);
     if (!setup->resume) {
@@ -447,7 +449,7 @@ int train_command(const std::vector<std::string>& args, comm::Communicator& comm
   }
   train::Trainer trainer(setup->options, setup->model, *episodes, *setup->algorithm, comm, std::cerr,
                          isatty(STDERR_FILENO));
-  const auto result = trainer.run(initial, setup->resume ? &*setup->resume : nullptr);
+  const auto result = trainer.run(initial, setup->resume ? &*setup->resume : nullptr, start ? &*start : nullptr);
   if (comm.rank() == 0) {
     if (result.outcome == train::TrainOutcome::stopped) {
       std::cout << "stopped by " << train::signal_name(train::stop_signal()) << " after step " << result.step
@@ -457,9 +459,10 @@ int train_command(const std::vector<std::string>& args, comm::Communicator& comm
                 << (result.checkpoint.empty() ? std::string("(none: nothing to do)") : result.checkpoint.string())
                 << "\n";
     }
-    if (result.best_step > 0) {
+    if (result.best_step >= 0) {
       std::cout << "best validation score " << shortest_text(result.best_validation) << " at step " << result.best_step
-                << "; checkpoint " << (setup->options.run_dir / train::kBestCheckpointName).string() << "\n";
+                << (result.best_step == 0 ? " (the start: no step improved on it)" : "") << "; checkpoint "
+                << (setup->options.run_dir / train::kBestCheckpointName).string() << "\n";
     }
     print_times(result, setup->options.meta_batch);
   }

@@ -145,7 +145,7 @@ void Trainer::write(const std::filesystem::path& path, std::int64_t step, const 
   write_checkpoint(path, c);
 }
 
-TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
+TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume, const Vector* start) {
   const Index model_size = model_.parameter_count(), extra = algorithm_.extra_meta_parameters();
   const Index P = model_size + extra;
   const Index C = algorithm_.contribution_size();
@@ -176,15 +176,30 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     history = resume->metrics;
     step = resume->step;
     if (!history.elapsed.empty()) elapsed_before = history.elapsed.back();
-    for (std::size_t i = 0; i < history.size(); ++i) {
-      const double v = history.validation[i];
-      if (std::isnan(v)) continue;
-      last_validation = v;
-      // The best so far: a later best.h5 from steps this resumed run repeats is rewritten the same.
-      if (result.best_step == 0 || v > result.best_validation) {
-        result.best_step = history.step[i];
-        result.best_validation = v;
-      }
+  }
+  // The best so far, in step order: the start (step 0), then the validated steps of the history
+  // (a later best.h5 from steps this resumed run repeats is rewritten the same).
+  bool have_best = false;
+  auto improves = [&](double v) { return !std::isnan(v) && (!have_best || v > result.best_validation); };
+  if (options_.keep_best && options_.validate_every > 0 && start) {
+    Vector start_theta(P);
+    start_theta << *start, algorithm_.initial_extra_parameters();
+    const double v = validate(start_theta).log_likelihood;
+    if (improves(v)) {
+      result.best_step = 0;
+      result.best_validation = v;
+      have_best = true;
+      if (!resume) write(options_.run_dir / kBestCheckpointName, 0, start_theta, outer, history);
+    }
+  }
+  for (std::size_t i = 0; i < history.size(); ++i) {
+    const double v = history.validation[i];
+    if (std::isnan(v)) continue;
+    last_validation = v;
+    if (improves(v)) {
+      result.best_step = history.step[i];
+      result.best_validation = v;
+      have_best = true;
     }
   }
   std::optional<MetricsFile> metrics;
@@ -246,13 +261,12 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume) {
     }
     const auto now = Clock::now();
     history.append(step, loss, validation, elapsed_before + seconds_between(started, now));
-    const bool best = options_.keep_best && !std::isnan(validation) &&
-                      (result.best_step == 0 || validation > result.best_validation);
-    if (best) {
+    if (options_.keep_best && improves(validation)) {
       spent(times.update);
       write(options_.run_dir / kBestCheckpointName, step, theta, outer, history);
       result.best_step = step;
       result.best_validation = validation;
+      have_best = true;
       spent(times.checkpoint);
     }
     const bool stop = reduction.stop_requested();

@@ -10,6 +10,7 @@ Run by ctest with METAGMM pointing at the binary and MPIRUN at mpirun.
 import csv
 import json
 import os
+import re
 import shutil
 import tempfile
 import unittest
@@ -219,16 +220,50 @@ class IdentityStart(Workspace):
             rows = [json.loads(line) for line in f]
         validated = [(r["validation_loglik"], r["step"]) for r in rows if r["validation_loglik"] is not None]
         self.assertEqual(len(validated), 6)
-        best_score, best_step = max(validated, key=lambda v: (v[0], -v[1]))  # the first of equal scores
+        printed = re.search(r"best validation score (\S+) at step (\d+)", self.output.stdout)
+        score, step = float(printed.group(1)), int(printed.group(2))
         with h5py.File(os.path.join(self.run_dir, "best.h5")) as f:
-            self.assertEqual(f.attrs["step"], best_step)
-            self.assertEqual(f["metrics/validation"][best_step - 1], best_score)
-        self.assertIn(f"at step {best_step}; checkpoint", self.output.stdout)
+            self.assertEqual(f.attrs["step"], step)
+            weights = f["encoder/layer_2/weights"][()]
+        if step == 0:  # the start beat every validated step (ties go to the earlier step)
+            self.assertGreaterEqual(score, max(v for v, _ in validated))
+            self.assertFalse(weights.any())  # g's last layer still at zero: the identity start
+        else:
+            best_score, best_step = max(validated, key=lambda v: (v[0], -v[1]))  # the first of equal scores
+            self.assertEqual((score, step), (best_score, best_step))
         # The best checkpoint is never taken for resuming, nor pruned.
         names = sorted(os.listdir(self.run_dir))
         self.assertIn("best.h5", names)
         self.assertEqual([n for n in names if n.startswith("checkpoint-")],
                          [f"checkpoint-0000000000{s}.h5" for s in (20, 40, 60)])
+
+    def test_the_start_is_best_when_no_step_improves_on_it(self):
+        # Adam steps of 0.3 per weight ruin the embedding at once: best.h5 is the start itself.
+        run_dir = self.path("ruined")
+        output = run("train", "--algo", "protonet", "--tasks", self.tasks, "--run-dir", run_dir, "--encoder-start",
+                     "identity", "--encoder-widths", "32,64", "--steps", 20, "--ways", 3, "--queries", 10,
+                     "--outer", "adam", "--outer-lr", 0.3, "--validate-every", 10, "--keep-best", "yes").stdout
+        self.assertIn("at step 0 (the start: no step improved on it)", output)
+        with h5py.File(os.path.join(run_dir, "best.h5")) as f:
+            self.assertEqual(f.attrs["step"], 0)
+            self.assertFalse(f["encoder/layer_2/weights"][()].any())
+        results = self.evaluate("ruined_eval", "--checkpoint", os.path.join(run_dir, "best.h5"), "--shots", 5,
+                                "--episodes", 300, "--head-tasks", 0, "--linear-baselines", "no")
+        self.assertEqual(accuracy(results, "protonet")["mean"],
+                         accuracy(results, "identity encoder (raw inputs)")["mean"])
+
+    def test_best_checkpoint_is_the_same_after_a_stop_and_resume(self):
+        # The same run in two pieces (one rank, then a resume to 60 steps): best.h5 holds the same
+        # step and the same weights, bit for bit, as the 2-rank run in one piece.
+        run_dir = self.path("pieces")
+        options = ["--algo", "protonet", "--tasks", self.tasks, "--run-dir", run_dir, "--encoder-start", "identity",
+                   "--encoder-widths", "32,64", "--meta-batch", 4, "--ways", 3, "--shots", 5, "--queries", 10,
+                   "--validate-every", 10, "--keep-best", "yes", "--checkpoint-every", 20]
+        run("train", *options, "--steps", 30)
+        run("train", "--run-dir", run_dir, "--resume", "auto", "--steps", 60)
+        with h5py.File(os.path.join(run_dir, "best.h5")) as a, h5py.File(os.path.join(self.run_dir, "best.h5")) as b:
+            self.assertEqual(a.attrs["step"], b.attrs["step"])
+            self.assertTrue(np.array_equal(a["encoder/parameters"][()], b["encoder/parameters"][()]))
 
     def test_the_untrained_identity_start_scores_as_raw_pixels(self):
         run_dir = self.path("zero")

@@ -15,10 +15,12 @@ training classes (TRAIN and VALIDATION) with those settings, and tested on the t
   1. selection: ProtoNet starts at the identity (train --encoder-start identity: step 0 is
      raw-feature prototypes) and is trained with each configuration of CONFIGS (5-way 5-shot
      episodes, 3-way where only 3 training classes exist; Adam; train --keep-best): the
-     configuration and step of best validation score win. metagmm eval on the validation classes
+     configuration and step of best validation score win; step 0, the start, is a candidate too
+     (it classifies exactly as raw features). metagmm eval on the validation classes
      chooses PCA's m, shrinkage LDA's lambda and whether the encoder uses one refinement step
      (5 unlabelled points per class).
-  2. final: that configuration trained for that many steps on all the training classes; the
+  2. final: that configuration trained for that many steps on all the training classes (the
+     start itself when step 0 won); the
      linear baselines fitted on them with the chosen m and lambda (eval --pca-components,
      --lda-shrinkage); 1 000 test episodes, 5-way (and 13-way for the letters), 1 and 5 shots.
 Differences are paired over the same episodes (episodes.csv), with 95% intervals.
@@ -32,6 +34,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -122,15 +125,16 @@ def train_options(widths, decay, ways, args):
 def select(tasks, directory, widths, decay, ways, args):
     """Trains on the selection split; the best validation score and its step."""
     run_dir = os.path.join(directory, f"select-{widths.replace(',', '-')}-anchor{decay:g}")
-    if not os.path.exists(os.path.join(run_dir, "best.h5")):
-        metagmm("train", "--tasks", tasks, "--run-dir", run_dir, *train_options(widths, decay, ways, args),
-                "--steps", args.steps, "--validate-every", 50, "--validation-tasks", 300, "--keep-best", "yes",
-                "--checkpoint-every", args.steps)
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        rows = [json.loads(line) for line in f]
-    scored = [(r["validation_loglik"], -r["step"]) for r in rows if r["validation_loglik"] is not None]
-    score, step = max(scored)
-    return os.path.join(run_dir, "best.h5"), score, -step
+    summary = os.path.join(directory, f"select-{widths.replace(',', '-')}-anchor{decay:g}.out")
+    if not os.path.exists(summary):
+        output = metagmm("train", "--tasks", tasks, "--run-dir", run_dir, *train_options(widths, decay, ways, args),
+                         "--steps", args.steps, "--validate-every", 50, "--validation-tasks", 300, "--keep-best", "yes",
+                         "--checkpoint-every", args.steps)
+        with open(summary, "w") as f:
+            f.write(output)
+    with open(summary) as f:  # the start is step 0, validated too
+        best = re.search(r"best validation score (\S+) at step (\d+)", f.read())
+    return os.path.join(run_dir, "best.h5"), float(best.group(1)), int(best.group(2))
 
 
 def train_final(tasks, directory, widths, decay, ways, steps, args):
@@ -177,7 +181,9 @@ def run_dataset(name, args):
     lda = next(m for m in means if m.startswith("shrinkage") and "refinement" not in m)
     m_chosen = int(pca.split("m = ")[1].rstrip(")"))
     lambda_chosen = float(lda.split("lambda = ")[1].rstrip(")"))
-    final_checkpoint = train_final(final, directory, widths, decay, train_ways, step, args)
+    # Step 0 (the start) chosen: no training transfers better than raw features; the start
+    # classifies exactly as they do, whichever split standardised it.
+    final_checkpoint = train_final(final, directory, widths, decay, train_ways, step, args) if step > 0 else checkpoint
     cells = []
     for ways in test_ways:
         for shots in SHOTS:
@@ -222,8 +228,9 @@ def markdown(results, args):
     lines += ["", "Chosen on validation classes (the configuration and step by the best validation score of train "
               "--keep-best; refinement, m and lambda by validation accuracy):", ""]
     for r in results:
-        tried = ", ".join(f"{w} anchor {d:g}: {s:.4f}" for s, w, d, _, _ in r["runs"])
-        lines.append(f"- {r['name']}: widths {r['widths']}, anchor-decay {r['decay']:g}, step {r['step']}, "
+        tried = ", ".join(f"{w} anchor {d:g}: {s:.4f} at step {t}" for s, w, d, t, _ in r["runs"])
+        lines.append(f"- {r['name']}: widths {r['widths']}, anchor-decay {r['decay']:g}, step {r['step']}"
+                     f"{' (the start: no step beat raw features on the validation classes)' if r['step'] == 0 else ''}, "
                      f"{'with' if r['refine'] else 'without'} refinement (validation log-likelihoods: {tried})")
     lines += ["", "GMM head (EM with K = the number of test classes on the whole test pool of the final model, adjusted Rand "
               "index):",

@@ -59,7 +59,7 @@ struct TrainResult {
   std::int64_t step = 0;        // meta-steps taken in all
   std::int64_t steps_run = 0;   // by this run (after a resume: since it)
   std::filesystem::path checkpoint;  // the last one written (empty if none)
-  std::int64_t best_step = 0;        // --keep-best: the step best.h5 holds (0: none yet)
+  std::int64_t best_step = -1;       // --keep-best: the step best.h5 holds (-1: none; 0: the start)
   double best_validation = 0.0;      // and its validation score
   Vector theta;  // the meta-parameters: the model's, then the algorithm's own (extra_meta_parameters)
   TrainTimes times;
@@ -69,8 +69,10 @@ class Trainer {
  public:
   Trainer(const TrainOptions& options, const ModelShape& model, task::EpisodeSource& episodes,
           meta::Algorithm& algorithm, comm::Communicator& comm, std::ostream& log, bool terminal);
-  // From `initial` (a fresh run), or from `resume` when not null.
-  TrainResult run(const Vector& initial, const Checkpoint* resume);
+  // From `initial` (a fresh run), or from `resume` when not null. With --keep-best and a `start`
+  // (the model's starting parameters, fresh and resumed runs alike), the start is validated as
+  // step 0 and is best.h5 until a step beats it: training then keeps a step only on evidence.
+  TrainResult run(const Vector& initial, const Checkpoint* resume, const Vector* start = nullptr);
 
  private:
   // The mean validation log-likelihood, and how many validation tasks a mixture learner's adaptation
