@@ -62,6 +62,7 @@ double PrototypeClassifier::forward(const RowMatrix& embedded, const EpisodeLayo
     centers_.push_back(std::move(refined));
   }
   negative_squared_distances(embedded.middleRows(N * K, layout.queries), centers_.back(), query_probabilities_);
+  query_logits_ = query_probabilities_;  // correct() decides on these: exp() can round near-ties together
   double loss = 0.0;
   for (Index q = 0; q < layout.queries; ++q) {
     auto row = query_probabilities_.row(q);
@@ -77,7 +78,7 @@ Index PrototypeClassifier::correct() const {
   Index right = 0;
   for (Index q = 0; q < layout_.queries; ++q) {
     Index best = 0;
-    query_probabilities_.row(q).maxCoeff(&best);
+    query_logits_.row(q).maxCoeff(&best);
     right += best == labels_[q] ? 1 : 0;
   }
   return right;

@@ -49,6 +49,7 @@ class PrototypeClassifier {
   std::vector<RowMatrix> soft_;       // each step's soft assignments r (unlabelled x clusters)
   std::vector<Vector> counts_;        // each step's n_k + sum_u r_uk
   RowMatrix query_probabilities_;     // queries x ways
+  RowMatrix query_logits_;            // queries x ways, -|x - c|^2: the class decisions (exactly scale-invariant)
 };
 
 }  // namespace metagmm::meta
