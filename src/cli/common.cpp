@@ -158,4 +158,10 @@ int collectively(comm::Communicator& comm, const std::string& command, const std
   return kExitOk;
 }
 
+OutputDirectoryGuard::~OutputDirectoryGuard() {
+  if (!armed_ || std::uncaught_exceptions() <= exceptions_) return;  // not unwinding: the run went on
+  std::error_code error;
+  if (std::filesystem::is_empty(directory_, error)) std::filesystem::remove(directory_, error);
+}
+
 }  // namespace metagmm::cli

@@ -47,4 +47,21 @@ inline double seconds_since(Clock::time_point start) {
 // left waiting in a collective).
 int collectively(comm::Communicator& comm, const std::string& command, const std::function<void()>& step);
 
+// An output directory (--run-dir, eval's --out) this run made: if the run fails while the
+// directory is still empty, it is removed again, so a refused or failed run leaves nothing.
+// Only rank 0 removes it.
+class OutputDirectoryGuard {
+ public:
+  OutputDirectoryGuard(std::filesystem::path directory, bool made_here, bool leader)
+      : directory_(std::move(directory)), armed_(made_here && leader), exceptions_(std::uncaught_exceptions()) {}
+  ~OutputDirectoryGuard();
+  OutputDirectoryGuard(const OutputDirectoryGuard&) = delete;
+  OutputDirectoryGuard& operator=(const OutputDirectoryGuard&) = delete;
+
+ private:
+  std::filesystem::path directory_;
+  bool armed_;
+  int exceptions_;
+};
+
 }  // namespace metagmm::cli

@@ -9,6 +9,7 @@
 #include "isa_choice.hpp"
 #include "metagmm/cli/commands.hpp"
 #include "metagmm/comm/communicator.hpp"
+#include "metagmm/h5/file.hpp"
 #include "metagmm/train/signals.hpp"
 
 namespace metagmm::cli {
@@ -57,6 +58,7 @@ const Command* find_command(const std::string& name) {
 }  // namespace
 
 int run(int argc, char** argv) {
+  h5::keep_library_out_of_exit();
   if (argc < 2) {
     std::cerr << overview();
     return kExitBadInput;

@@ -90,10 +90,13 @@ EvalInput read_input(const po::variables_map& v) {
 }
 
 // Made once the inputs and options have been checked: a refused run leaves no directory behind.
-void make_out_directory(const fs::path& out) {
+// True when this run made it.
+bool make_out_directory(const fs::path& out) {
   std::error_code error;
+  const bool made = !fs::exists(out, error);
   fs::create_directories(out, error);
   if (!fs::is_directory(out)) throw InputError("--out " + out.string() + ": cannot create the directory");
+  return made;
 }
 
 }  // namespace
@@ -146,6 +149,7 @@ int eval_command(const std::vector<std::string>& args, comm::Communicator& comm)
   po::variables_map v;
   bool help = false;
   EvalInput input;
+  bool made_out = false;
   std::shared_ptr<MixtureEvaluation> mixtures;
   eval::FewShotEvalOptions protonet_options;
   if (const int status = collectively(comm, "eval", [&] {
@@ -157,11 +161,12 @@ int eval_command(const std::vector<std::string>& args, comm::Communicator& comm)
         input.isa = isa;
         if (!input.checkpoints.front().checkpoint.encoder) mixtures = prepare_mixture_evaluation(v, input);
         else protonet_options = protonet_eval_options(v, input);
-        make_out_directory(input.out);
+        made_out = make_out_directory(input.out);
       });
       status != kExitOk || help) {
     return status;
   }
+  const OutputDirectoryGuard guard(input.out, made_out, comm.rank() == 0);
   if (!mixtures) {  // ProtoNet evaluation is serial: rank 0 does it
     if (comm.rank() == 0) evaluate_protonets(protonet_options, input);
     return kExitOk;

@@ -127,7 +127,7 @@ void save_episodes(const std::string& directory, task::TaskSource& source, task:
   const std::string path = (std::filesystem::path(directory) / "episodes.h5").string();
   AtomicFile output(path);
   {
-    h5::File file = h5::File::create(output.temp_path());
+    h5::File file = h5::File::create(output);
     file.set_attribute("/", "split", std::string(task::split_name(split)));
     file.set_attribute("/", "tasks", static_cast<std::int64_t>(count));
     task::Episode episode;

@@ -16,6 +16,7 @@
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/core/text.hpp"
+#include "metagmm/core/text_file.hpp"
 #include "metagmm/gmm/em.hpp"
 #include "metagmm/gmm/init.hpp"
 #include "metagmm/gmm/map.hpp"
@@ -32,16 +33,11 @@
 namespace metagmm::cli {
 namespace {
 
-void write_assignments_csv(const std::string& path, const IntVector& assignments) {
-  AtomicFile output(path);
-  {
-    std::ofstream out(output.temp_path());
-    out << "point,component\n";
-    for (Index n = 0; n < assignments.size(); ++n) out << n << "," << assignments[n] << "\n";
-    out.flush();
-    if (!out) throw InputError("cannot write " + path + " (disk full?)");
-  }
-  output.commit();
+std::string assignments_csv(const IntVector& assignments) {
+  std::ostringstream out;
+  out << "point,component\n";
+  for (Index n = 0; n < assignments.size(); ++n) out << n << "," << assignments[n] << "\n";
+  return out.str();
 }
 
 std::string default_assignments_path(const std::string& out) {
@@ -442,8 +438,11 @@ int fit_command(const std::vector<std::string>& args, comm::Communicator&) {
   record.converged = outcome.result.converged;
   record.data = data.description;
   record.settings = fit_settings(r, outcome.model.shape, outcome.method);
-  task::write_gmm_file(r.out, outcome.model, &record);
-  write_assignments_csv(r.assignments, record.assignments);
+  // Both outputs or neither: each is written to its temporary before either is renamed.
+  OutputGroup outputs;
+  task::write_gmm_file(outputs.add(r.out), outcome.model, &record);
+  write_text_file(outputs.add(r.assignments), assignments_csv(record.assignments));
+  outputs.commit();
   print_report(r, data, outcome, file, seconds, evaluator, record.assignments);
   return kExitOk;
 }

@@ -43,7 +43,10 @@ FitData load_fit_data(const std::string& spec, const task::CsvOptions& csv) {
         throw InputError("--data " + spec + ": FILE:SPLIT needs a task set (HDF5)");
       return pooled_split(spec.substr(0, colon), task::parse_split(suffix, "--data"));
     }
-    if (std::all_of(suffix.begin(), suffix.end(), ::isdigit)) {
+    const bool negative = suffix.size() > 1 && suffix[0] == '-';
+    if (std::all_of(suffix.begin() + (negative ? 1 : 0), suffix.end(), ::isdigit)) {
+      if (negative) throw InputError("--data " + spec + ": task " + suffix + " does not exist (tasks count from 0)");
+      if (suffix.size() > 18) throw InputError("--data " + spec + ": task " + suffix + " does not exist");
       path = spec.substr(0, colon);
       task = std::stoll(suffix);
     }
@@ -60,7 +63,7 @@ FitData load_fit_data(const std::string& spec, const task::CsvOptions& csv) {
     data.description = path + ":" + std::to_string(t) + " (task " + std::to_string(t) + " of " +
                        std::to_string(reader.task_count()) + (task ? "" : "; choose one with FILE:TASK") + ")";
   } else {
-    if (task) throw InputError("--data " + spec + ": FILE:TASK needs a task set (HDF5), not a CSV file");
+    if (task) throw InputError("--data " + spec + ": FILE:TASK needs a task set, and " + path + " is not an HDF5 file");
     const task::CsvData table = task::read_csv(path, csv);
     if (table.task_names.size() != 1) {
       throw InputError("--data " + path + ": the CSV holds " + std::to_string(table.task_names.size()) +

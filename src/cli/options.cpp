@@ -32,7 +32,15 @@ bool parse_options(const CommandSpec& spec, po::options_description& options, co
     po::command_line_parser parser(args);
     parser.options(all);
     if (positional) parser.positional(*positional);
-    po::store(parser.run(), values);
+    const po::parsed_options parsed = parser.run();
+    // Without a positional description, Boost keeps a stray word under an empty name and store()
+    // drops it: "--steps 3 200" would train 3 steps.
+    for (const auto& option : parsed.options) {
+      if (option.string_key.empty() && !option.value.empty()) {
+        throw InputError("unexpected argument '" + option.value.front() + "' (options are --name value; see --help)");
+      }
+    }
+    po::store(parsed, values);
     if (values.count("help")) {
       if (print_help)
         std::cout << "usage: metagmm " << spec.usage << "\n\n" << spec.description << "\n\n" << all << std::flush;
@@ -46,12 +54,12 @@ bool parse_options(const CommandSpec& spec, po::options_description& options, co
       try {
         po::store(po::parse_config_file(file, options), values);
       } catch (const po::error& error) {
-        throw InputError("--config " + path + ": " + error.what());
+        throw InputError("--config " + path + ": " + printable(error.what()));
       }
     }
     po::notify(values);
   } catch (const po::error& error) {
-    throw InputError(error.what());
+    throw InputError(printable(error.what()));
   }
   return true;
 }
@@ -63,7 +71,7 @@ void store_config_text(const std::string& text, const std::string& source, const
     po::store(po::parse_config_file(stream, options, allow_unregistered), values);
     po::notify(values);
   } catch (const po::error& error) {
-    throw InputError(source + ": " + error.what());
+    throw InputError(source + ": " + printable(error.what()));
   }
 }
 

@@ -138,6 +138,7 @@ struct TrainSetup {
   std::optional<train::Checkpoint> resume;
   std::optional<gmm::Gmm> init;  // --init FILE
   std::string isa;               // the kernel level and how it was chosen
+  bool created_run_dir = false;  // this run made --run-dir: a refusal removes it again
 };
 
 template <typename T>
@@ -357,6 +358,15 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   if (mixture.components < 1) throw InputError("--components: expected an integer >= 1");
   mixture.covariance = gmm::parse_covariance_type(v["covariance"].as<std::string>(), "--covariance");
   mixture.dim = setup->source->dim();
+  if (!encoder) {
+    // Every component needs a support point to start from (k-means++ would search for them forever).
+    const Index fewest = setup->episode.whole ? setup->source->min_task_size(task::Split::train) : setup->episode.support;
+    if (mixture.components > fewest) {
+      throw InputError("--components " + std::to_string(mixture.components) + ": more than the " + std::to_string(fewest) +
+                       " support points a task adapts on (" +
+                       (setup->episode.whole ? "its smallest training task" : "--support") + ")");
+    }
+  }
   if (encoder) {
     setup->fewshot = fewshot_episodes(v);
     // The episodes must hold what the algorithm's refinement of the prototypes uses.
@@ -396,6 +406,7 @@ std::unique_ptr<TrainSetup> prepare(const std::vector<std::string>& args, comm::
   if (setup->resume) check_same_blocks(*setup->resume, *setup->algorithm, resumed_from);
 
   std::error_code error;
+  setup->created_run_dir = !fs::exists(run_dir, error);
   fs::create_directories(run_dir, error);
   if (!fs::is_directory(run_dir)) throw InputError("--run-dir " + run_dir.string() + ": cannot create the directory");
   if (leader) {
@@ -416,40 +427,30 @@ void print_times(const train::TrainResult& result, Index meta_batch) {
             << (t.total > 0 ? static_cast<double>(steps * meta_batch) / t.total : 0.0) << " tasks/s\n";
 }
 
-}  // namespace
-
-int train_command(const std::vector<std::string>& args, comm::Communicator& comm) {
-  std::unique_ptr<TrainSetup> setup;
-  bool help = false;
-  if (const int status = collectively(comm, "train", [&] {
-        setup = prepare(args, comm);
-        help = !setup;
-      });
-      status != kExitOk || help) {
-    return status;
-  }
+// Runs a prepared training: what may still refuse it (the episodes, the start), then the trainer.
+int train_prepared(TrainSetup& setup, comm::Communicator& comm) {
   std::unique_ptr<task::EpisodeSource> episodes;
   Vector initial;
   std::optional<Vector> start;  // an encoder's start, a pure function of the seed: a --keep-best candidate
-  const std::uint64_t seed = setup->options.seed;
-  if (setup->model.encoder) {
-    auto fewshot = std::make_unique<task::FewShotSampler>(*setup->source, setup->fewshot, seed);
+  const std::uint64_t seed = setup.options.seed;
+  if (setup.model.encoder) {
+    auto fewshot = std::make_unique<task::FewShotSampler>(*setup.source, setup.fewshot, seed);
     fewshot->check_training_episodes();
     episodes = std::move(fewshot);
     RandomStream random(seed, StreamPurpose::meta_init);
-    start = meta::initial_encoder_weights(*setup->model.encoder, random);
-    if (!setup->resume) initial = *start;
-    if (auto* net = dynamic_cast<meta::ProtoNet*>(setup->algorithm.get())) net->set_anchor(*start);
+    start = meta::initial_encoder_weights(*setup.model.encoder, random);
+    if (!setup.resume) initial = *start;
+    if (auto* net = dynamic_cast<meta::ProtoNet*>(setup.algorithm.get())) net->set_anchor(*start);
   } else {
-    episodes = std::make_unique<task::Sampler>(*setup->source, setup->episode, seed);
-    if (!setup->resume) {
-      initial = setup->init ? setup->init->pack()
-                            : train::initial_meta_parameters(*setup->source, setup->model.mixture, seed);
+    episodes = std::make_unique<task::Sampler>(*setup.source, setup.episode, seed);
+    if (!setup.resume) {
+      initial = setup.init ? setup.init->pack()
+                            : train::initial_meta_parameters(*setup.source, setup.model.mixture, seed);
     }
   }
-  train::Trainer trainer(setup->options, setup->model, *episodes, *setup->algorithm, comm, std::cerr,
+  train::Trainer trainer(setup.options, setup.model, *episodes, *setup.algorithm, comm, std::cerr,
                          isatty(STDERR_FILENO));
-  const auto result = trainer.run(initial, setup->resume ? &*setup->resume : nullptr, start ? &*start : nullptr);
+  const auto result = trainer.run(initial, setup.resume ? &*setup.resume : nullptr, start ? &*start : nullptr);
   if (comm.rank() == 0) {
     if (result.outcome == train::TrainOutcome::stopped) {
       std::cout << "stopped by " << train::signal_name(train::stop_signal()) << " after step " << result.step
@@ -462,11 +463,29 @@ int train_command(const std::vector<std::string>& args, comm::Communicator& comm
     if (result.best_step >= 0) {
       std::cout << "best validation score " << shortest_text(result.best_validation) << " at step " << result.best_step
                 << (result.best_step == 0 ? " (the start: no step improved on it)" : "") << "; checkpoint "
-                << (setup->options.run_dir / train::kBestCheckpointName).string() << "\n";
+                << (setup.options.run_dir / train::kBestCheckpointName).string() << "\n";
     }
-    print_times(result, setup->options.meta_batch);
+    print_times(result, setup.options.meta_batch);
   }
   return result.outcome == train::TrainOutcome::stopped ? kExitStopped : kExitOk;
 }
+
+
+}  // namespace
+
+int train_command(const std::vector<std::string>& args, comm::Communicator& comm) {
+  std::unique_ptr<TrainSetup> setup;
+  bool help = false;
+  if (const int status = collectively(comm, "train", [&] {
+        setup = prepare(args, comm);
+        help = !setup;
+      });
+      status != kExitOk || help) {
+    return status;
+  }
+  const OutputDirectoryGuard guard(setup->options.run_dir, setup->created_run_dir, comm.rank() == 0);
+  return train_prepared(*setup, comm);
+}
+
 
 }  // namespace metagmm::cli

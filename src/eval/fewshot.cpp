@@ -11,6 +11,7 @@
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/core/text.hpp"
+#include "metagmm/core/text_file.hpp"
 #include "metagmm/eval/linear_baselines.hpp"
 #include "metagmm/gmm/rand_index.hpp"
 #include "metagmm/meta/protonet.hpp"
@@ -171,10 +172,9 @@ std::vector<HeadTask> evaluate_head(task::TaskSource& source, task::Split split,
   return evaluated;
 }
 
-void write_assignments(const fs::path& path, const std::vector<HeadTask>& tasks,
+void write_assignments(const AtomicFile& output, const std::vector<HeadTask>& tasks,
                        const std::vector<HeadRow>& methods) {
-  AtomicFile output(path);
-  std::ofstream file(output.temp_path());
+  std::ostringstream file;
   file << "task,point,label";
   for (const HeadRow& m : methods) file << "," << m.name;
   file << "\n";
@@ -185,9 +185,7 @@ void write_assignments(const fs::path& path, const std::vector<HeadTask>& tasks,
       file << "\n";
     }
   }
-  file.close();
-  if (!file) throw InputError("cannot write " + path.string());
-  output.commit();
+  write_text_file(output, file.str());
 }
 
 std::string episodes_csv(const std::vector<FewShotRow>& rows) {
@@ -202,17 +200,6 @@ std::string episodes_csv(const std::vector<FewShotRow>& rows) {
     csv << "\n";
   }
   return csv.str();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  AtomicFile output(path);
-  {
-    std::ofstream file(output.temp_path());
-    file << text;
-    file.close();
-    if (!file) throw InputError("cannot write " + path.string());
-  }
-  output.commit();
 }
 
 }  // namespace
@@ -331,9 +318,11 @@ void write_fewshot_results(const fs::path& out, const FewShotReport& r) {
          << summary_json(r.clustering[i].ari) << "}";
   }
   json << "\n  ]\n}\n";
-  if (!r.clustered.empty()) write_assignments(out / "assignments.csv", r.clustered, r.clustering);
-  write_text(out / "episodes.csv", episodes_csv(r.accuracy));
-  write_text(out / "eval.json", json.str());
+  OutputGroup outputs;
+  if (!r.clustered.empty()) write_assignments(outputs.add(out / "assignments.csv"), r.clustered, r.clustering);
+  write_text_file(outputs.add(out / "episodes.csv"), episodes_csv(r.accuracy));
+  write_text_file(outputs.add(out / "eval.json"), json.str());
+  outputs.commit();
 }
 
 }  // namespace metagmm::eval

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "metagmm/core/atomic_file.hpp"
+#include "metagmm/core/text_file.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/text.hpp"
 #include "metagmm/h5/file.hpp"
@@ -41,20 +42,9 @@ std::string one_line(const std::string& lines) {
   return out;
 }
 
-// Writes `content` to `path` through a temporary and a rename.
-void write_text(const fs::path& path, const std::string& content) {
-  AtomicFile output(path);
-  std::ofstream file(output.temp_path());
-  file << content;
-  file.close();
-  if (!file) throw InputError("cannot write " + path.string());
-  output.commit();
-}
-
-void write_hdf5(const fs::path& path, const Results& r, const ReportContext& c) {
-  AtomicFile output(path);
+void write_hdf5(const AtomicFile& output, const Results& r, const ReportContext& c) {
   {
-    h5::File file = h5::File::create(output.temp_path().string());
+    h5::File file = h5::File::create(output);
     file.set_attribute("/", "format", std::string("metagmm.eval"));
     file.set_attribute("/", "version", std::int64_t{1});
     file.set_attribute("/", "methods", joined(r.methods));
@@ -82,7 +72,6 @@ void write_hdf5(const fs::path& path, const Results& r, const ReportContext& c) 
     file.write("/seconds", {M, T}, r.seconds.data());
     file.close();
   }
-  output.commit();
 }
 
 std::string summary_csv(const Results& r, const std::vector<MethodSummary>& summary) {
@@ -209,10 +198,12 @@ std::string markdown_table(const Results& r, const std::vector<MethodSummary>& s
 void write_results(const std::string& directory, const Results& results, const std::vector<MethodSummary>& summary,
                    const ReportContext& context) {
   const fs::path dir(directory);
-  write_hdf5(dir / "eval.h5", results, context);
-  write_text(dir / "summary.csv", summary_csv(results, summary));
-  write_text(dir / "curves.csv", curves_csv(summary));
-  write_text(dir / "table.md", markdown_table(results, summary, context));
+  OutputGroup outputs;
+  write_hdf5(outputs.add(dir / "eval.h5"), results, context);
+  write_text_file(outputs.add(dir / "summary.csv"), summary_csv(results, summary));
+  write_text_file(outputs.add(dir / "curves.csv"), curves_csv(summary));
+  write_text_file(outputs.add(dir / "table.md"), markdown_table(results, summary, context));
+  outputs.commit();
 }
 
 }  // namespace metagmm::eval

@@ -2,10 +2,13 @@
 
 #include <hdf5.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <sstream>
 
+#include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
+#include "metagmm/h5/heap_check.hpp"
 
 namespace metagmm::h5 {
 namespace {
@@ -84,6 +87,8 @@ Handle vlen_string_type() {
 
 }  // namespace
 
+void keep_library_out_of_exit() { H5dont_atexit(); }
+
 const char* dtype_name(Dtype dtype) {
   switch (dtype) {
     case Dtype::float64: return "float64";
@@ -151,20 +156,23 @@ void Dataset::append_rows(std::uint64_t count, const T* data) {
   grown[0] = dims_[0] + count;
   start[0] = dims_[0];
   extent[0] = count;
-  if (H5Dset_extent(handle_.get(), grown.data()) < 0) throw InputError(where() + ": cannot extend");
+  errno = 0;
+  if (H5Dset_extent(handle_.get(), grown.data()) < 0) throw write_failure(file_, errno);
   Handle file_space(H5Dget_space(handle_.get()));
   H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, extent.data(), nullptr);
   Handle memory_space(H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr));
+  errno = 0;
   if (H5Dwrite(handle_.get(), native_type(dtype_of<T>()), memory_space.get(), file_space.get(), H5P_DEFAULT, data) < 0) {
-    throw InputError(where() + ": write failed (disk full?)");
+    throw write_failure(file_, errno);
   }
   dims_[0] = grown[0];
 }
 
 template <typename T>
 void Dataset::write_all(const T* data) {
+  errno = 0;
   if (H5Dwrite(handle_.get(), native_type(dtype_of<T>()), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-    throw InputError(where() + ": write failed (disk full?)");
+    throw write_failure(file_, errno);
   }
 }
 
@@ -187,15 +195,27 @@ File File::open(const std::string& path) {
   return File(checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path + ": cannot open (damaged HDF5 file?)"), path);
 }
 
-File File::create(const std::string& path) {
+File File::create(const AtomicFile& output) {
+  return create_as(output.temp_path().string(), output.final_path().string());
+}
+
+File File::create(const std::string& path) { return create_as(path, path); }
+
+File File::create_as(const std::string& path, const std::string& shown) {
   silence_library_errors();
   // Strong close: closing the file closes every object still open in it, so a rename that
   // follows close() never publishes a file with unwritten metadata.
   Handle access(H5Pcreate(H5P_FILE_ACCESS));
   H5Pset_fclose_degree(access.get(), H5F_CLOSE_STRONG);
-  return File(checked(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()),
-                      "cannot create " + path + " (directory missing or not writable?)"),
-              path);
+  errno = 0;
+  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get());
+  if (file < 0) {
+    if (errno == ENOSPC || errno == EDQUOT) throw write_failure(shown, errno);
+    throw InputError("cannot create " + shown + " (directory missing or not writable?)");
+  }
+  File created(Handle(file), path);
+  created.shown_ = shown;
+  return created;
 }
 
 bool File::exists(const std::string& object) const {
@@ -212,22 +232,43 @@ bool File::exists(const std::string& object) const {
 }
 
 void File::create_group(const std::string& name) {
-  checked(H5Gcreate2(handle_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-          path_ + ": cannot create group " + name);
+  errno = 0;
+  Handle group(H5Gcreate2(handle_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  if (!group.valid()) throw write_failure(shown_, errno);
 }
 
 Dataset File::dataset(const std::string& name, Dtype expected, int rank) const {
-  if (!exists(name)) throw InputError(path_ + ": dataset " + name + " is missing");
+  if (!exists(name)) throw InputError(shown_ + ": dataset " + name + " is missing");
   Handle dataset = checked(H5Dopen2(handle_.get(), name.c_str(), H5P_DEFAULT),
-                           path_ + ": " + name + " is not a dataset");
+                           shown_ + ": " + name + " is not a dataset");
   Handle type(H5Dget_type(dataset.get()));
   Handle space(H5Dget_space(dataset.get()));
   Dims dims = dataspace_dims(space.get());
   if (!type_matches(type.get(), expected) || static_cast<int>(dims.size()) != rank) {
-    throw InputError(path_ + ": dataset " + name + ": expected " + dtype_name(expected) + " of rank " +
+    throw InputError(shown_ + ": dataset " + name + ": expected " + dtype_name(expected) + " of rank " +
                      std::to_string(rank) + ", found " + describe_type(type.get()) + " of shape " + join_dims(dims));
   }
-  return Dataset(std::move(dataset), path_, name, std::move(dims));
+  check_declared_size(name, dims, H5Tget_size(type.get()));
+  return Dataset(std::move(dataset), shown_, name, std::move(dims));
+}
+
+void File::check_declared_size(const std::string& name, const Dims& dims, std::uint64_t element_bytes) const {
+  // Deflate compresses at most 1032:1, so no stored dataset holds more than this many bytes per
+  // byte of file: a larger declared shape is damage, refused before anything is allocated for it.
+  constexpr std::uint64_t kMaximumExpansion = 1100;
+  constexpr std::uint64_t kSlackBytes = std::uint64_t{1} << 20;
+  std::error_code error;
+  const std::uint64_t file_bytes = std::filesystem::file_size(path_, error);
+  if (error) return;
+  const std::uint64_t limit = file_bytes * kMaximumExpansion + kSlackBytes;
+  std::uint64_t bytes = element_bytes;
+  for (const std::uint64_t extent : dims) {
+    if (extent != 0 && bytes > limit / extent) {
+      throw InputError(shown_ + ": dataset " + name + " declares shape " + join_dims(dims) + ", more than a " +
+                       std::to_string(file_bytes) + "-byte file can hold (damaged file?)");
+    }
+    bytes *= extent;
+  }
 }
 
 template <typename T>
@@ -250,10 +291,11 @@ Dataset File::create_dataset(const std::string& name, const Dims& dims, const Da
   }
   Handle space(dims.empty() ? H5Screate(H5S_SCALAR)
                             : H5Screate_simple(static_cast<int>(dims.size()), current.data(), maximum.data()));
-  Handle dataset = checked(H5Dcreate2(handle_.get(), name.c_str(), native_type(dtype_of<T>()), space.get(),
-                                      H5P_DEFAULT, create.get(), H5P_DEFAULT),
-                           path_ + ": cannot create dataset " + name);
-  return Dataset(std::move(dataset), path_, name, dims);
+  errno = 0;
+  Handle dataset(H5Dcreate2(handle_.get(), name.c_str(), native_type(dtype_of<T>()), space.get(), H5P_DEFAULT,
+                            create.get(), H5P_DEFAULT));
+  if (!dataset.valid()) throw write_failure(shown_, errno);
+  return Dataset(std::move(dataset), shown_, name, dims);
 }
 
 template <typename T>
@@ -269,21 +311,30 @@ METAGMM_H5_INSTANTIATE(std::int64_t)
 METAGMM_H5_INSTANTIATE(std::int32_t)
 METAGMM_H5_INSTANTIATE(std::int8_t)
 
+std::uint64_t File::object_address(const std::string& object) const {
+  H5O_info_t info;
+  if (H5Oget_info_by_name2(handle_.get(), object.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+    throw InputError(shown_ + ": cannot read the object header of " + object + " (damaged HDF5 file?)");
+  }
+  return info.addr;
+}
+
 Handle File::open_attribute(const std::string& object, const std::string& name) const {
   if (!exists(object) || H5Aexists_by_name(handle_.get(), object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) {
     return Handle();
   }
   return checked(H5Aopen_by_name(handle_.get(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
-                 path_ + ": cannot open attribute " + name + " of " + object);
+                 shown_ + ": cannot open attribute " + name + " of " + object);
 }
 
 std::optional<std::string> File::string_attribute(const std::string& object, const std::string& name) const {
   Handle attribute = open_attribute(object, name);
   if (!attribute.valid()) return std::nullopt;
   Handle type(H5Aget_type(attribute.get()));
-  const std::string where = path_ + ": attribute " + name + " of " + object;
+  const std::string where = shown_ + ": attribute " + name + " of " + object;
   if (H5Tget_class(type.get()) != H5T_STRING) throw InputError(where + ": expected a string, found " + describe_type(type.get()));
   if (H5Tis_variable_str(type.get()) > 0) {
+    check_string_attributes(path_, object_address(object));
     Handle memory_type = vlen_string_type();
     H5Tset_cset(memory_type.get(), H5Tget_cset(type.get()));
     char* text = nullptr;
@@ -308,7 +359,7 @@ std::optional<std::int64_t> File::int_attribute(const std::string& object, const
   Handle type(H5Aget_type(attribute.get()));
   Handle space(H5Aget_space(attribute.get()));
   if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_npoints(space.get()) != 1) {
-    throw InputError(path_ + ": attribute " + name + " of " + object + ": expected one integer, found " + describe_type(type.get()));
+    throw InputError(shown_ + ": attribute " + name + " of " + object + ": expected one integer, found " + describe_type(type.get()));
   }
   std::int64_t value = 0;
   H5Aread(attribute.get(), H5T_NATIVE_INT64, &value);
@@ -322,7 +373,7 @@ std::optional<double> File::double_attribute(const std::string& object, const st
   Handle space(H5Aget_space(attribute.get()));
   const H5T_class_t type_class = H5Tget_class(type.get());
   if ((type_class != H5T_FLOAT && type_class != H5T_INTEGER) || H5Sget_simple_extent_npoints(space.get()) != 1) {
-    throw InputError(path_ + ": attribute " + name + " of " + object + ": expected one number, found " + describe_type(type.get()));
+    throw InputError(shown_ + ": attribute " + name + " of " + object + ": expected one number, found " + describe_type(type.get()));
   }
   double value = 0;
   H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, &value);
@@ -349,7 +400,7 @@ std::vector<std::string> File::attribute_names(const std::string& object) const 
   hsize_t at = 0;
   if (H5Aiterate_by_name(handle_.get(), object.c_str(), H5_INDEX_NAME, H5_ITER_INC, &at, collect_attribute, &names,
                          H5P_DEFAULT) < 0)
-    throw InputError(path_ + ": cannot list the attributes of " + object);
+    throw InputError(shown_ + ": cannot list the attributes of " + object);
   return names;
 }
 
@@ -359,7 +410,7 @@ std::vector<std::string> File::member_names(const std::string& group) const {
   hsize_t at = 0;
   if (H5Literate_by_name(handle_.get(), group.c_str(), H5_INDEX_NAME, H5_ITER_INC, &at, collect_member, &names,
                           H5P_DEFAULT) < 0)
-    throw InputError(path_ + ": cannot list the members of " + group);
+    throw InputError(shown_ + ": cannot list the members of " + group);
   return names;
 }
 
@@ -378,13 +429,13 @@ File::AttributeKind File::attribute_kind(const std::string& object, const std::s
 
 std::string File::require_string_attribute(const std::string& object, const std::string& name) const {
   auto value = string_attribute(object, name);
-  if (!value) throw InputError(path_ + ": attribute " + name + " of " + object + " is missing");
+  if (!value) throw InputError(shown_ + ": attribute " + name + " of " + object + " is missing");
   return *value;
 }
 
 std::int64_t File::require_int_attribute(const std::string& object, const std::string& name) const {
   auto value = int_attribute(object, name);
-  if (!value) throw InputError(path_ + ": attribute " + name + " of " + object + " is missing");
+  if (!value) throw InputError(shown_ + ": attribute " + name + " of " + object + " is missing");
   return *value;
 }
 
@@ -396,10 +447,10 @@ void write_scalar_attribute(hid_t file, const std::string& path, const std::stri
     H5Adelete_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT);
   }
   Handle space(H5Screate(H5S_SCALAR));
-  Handle attribute = checked(H5Acreate_by_name(file, object.c_str(), name.c_str(), type, space.get(),
-                                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                             path + ": cannot create attribute " + name + " of " + object);
-  if (H5Awrite(attribute.get(), type, value) < 0) throw InputError(path + ": cannot write attribute " + name);
+  errno = 0;
+  Handle attribute(H5Acreate_by_name(file, object.c_str(), name.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                     H5P_DEFAULT));
+  if (!attribute.valid() || H5Awrite(attribute.get(), type, value) < 0) throw write_failure(path, errno);
 }
 
 }  // namespace
@@ -407,23 +458,25 @@ void write_scalar_attribute(hid_t file, const std::string& path, const std::stri
 void File::set_attribute(const std::string& object, const std::string& name, const std::string& value) {
   Handle type = vlen_string_type();
   const char* text = value.c_str();
-  write_scalar_attribute(handle_.get(), path_, object, name, type.get(), &text);
+  write_scalar_attribute(handle_.get(), shown_, object, name, type.get(), &text);
 }
 
 void File::set_attribute(const std::string& object, const std::string& name, std::int64_t value) {
-  write_scalar_attribute(handle_.get(), path_, object, name, H5T_NATIVE_INT64, &value);
+  write_scalar_attribute(handle_.get(), shown_, object, name, H5T_NATIVE_INT64, &value);
 }
 
 void File::set_attribute(const std::string& object, const std::string& name, double value) {
-  write_scalar_attribute(handle_.get(), path_, object, name, H5T_NATIVE_DOUBLE, &value);
+  write_scalar_attribute(handle_.get(), shown_, object, name, H5T_NATIVE_DOUBLE, &value);
 }
 
 void File::flush() {
-  if (H5Fflush(handle_.get(), H5F_SCOPE_GLOBAL) < 0) throw InputError(path_ + ": flush failed (disk full?)");
+  errno = 0;
+  if (H5Fflush(handle_.get(), H5F_SCOPE_GLOBAL) < 0) throw write_failure(shown_, errno);
 }
 
 void File::close() {
-  if (handle_.valid() && H5Fclose(handle_.release()) < 0) throw InputError(path_ + ": close failed (disk full?)");
+  errno = 0;
+  if (handle_.valid() && H5Fclose(handle_.release()) < 0) throw write_failure(shown_, errno);
 }
 
 }  // namespace metagmm::h5

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -10,6 +11,10 @@
 namespace metagmm::task {
 
 std::string read_file_bytes(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::exists(path, error) && !std::filesystem::is_regular_file(path, error)) {
+    throw InputError(path + ": not a regular file (a directory?)");
+  }
   if (!path.ends_with(".gz")) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw InputError(path + ": cannot open (no such file or not readable)");

@@ -71,8 +71,13 @@ gmm::Gmm read_model(const h5::File& file, const std::string& group) {
 
 void write_gmm_file(const std::string& path, const gmm::Gmm& model, const FitRecord* record) {
   AtomicFile output(path);
+  write_gmm_file(output, model, record);
+  output.commit();
+}
+
+void write_gmm_file(const AtomicFile& output, const gmm::Gmm& model, const FitRecord* record) {
   {
-    h5::File file = h5::File::create(output.temp_path());
+    h5::File file = h5::File::create(output);
     file.set_attribute("/", "format", std::string(kGmmFormat));
     file.set_attribute("/", "version", kGmmVersion);
     write_provenance(file);
@@ -88,7 +93,6 @@ void write_gmm_file(const std::string& path, const gmm::Gmm& model, const FitRec
     }
     file.close();
   }
-  output.commit();
 }
 
 gmm::Gmm read_gmm_file(const std::string& path) {

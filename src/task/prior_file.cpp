@@ -16,7 +16,7 @@ void write_prior_file(const std::string& path, const gmm::HierarchicalPrior& pri
   const auto K = static_cast<std::uint64_t>(s.components), d = static_cast<std::uint64_t>(s.dim);
   AtomicFile output(path);
   {
-    h5::File file = h5::File::create(output.temp_path());
+    h5::File file = h5::File::create(output);
     file.set_attribute("/", "format", std::string(kPriorFormat));
     file.set_attribute("/", "version", kPriorVersion);
     file.set_attribute("/", "components", static_cast<std::int64_t>(s.components));

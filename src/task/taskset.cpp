@@ -98,7 +98,7 @@ struct TaskSetWriter::State {
   std::optional<h5::Dataset> points, labels, truth_weights, truth_means, truth_covariances, truth_anchors;
   std::vector<double> pending_points;
   std::vector<std::int32_t> pending_labels;
-  State(const std::string& path) : output(path), file(h5::File::create(output.temp_path())) {}
+  State(const std::string& path) : output(path), file(h5::File::create(output)) {}
 };
 
 TaskSetWriter::TaskSetWriter(const std::string& path, TaskSetHeader header)

@@ -301,7 +301,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& conte
   c.format_version = kCheckpointVersion;  // what is written, whatever was read
   AtomicFile output(path);
   {
-    h5::File file = h5::File::create(output.temp_path().string());
+    h5::File file = h5::File::create(output);
     file.set_attribute("/", "format", std::string(kCheckpointFormat));
     file.set_attribute("/", "version", kCheckpointVersion);
     file.set_attribute("/", "algorithm", c.algorithm);
@@ -401,7 +401,18 @@ std::optional<std::filesystem::path> newest_valid_checkpoint(
   return std::nullopt;
 }
 
+void remove_stale_temporaries(const std::filesystem::path& run_dir) {
+  std::error_code error;
+  std::vector<std::filesystem::path> stale;
+  for (const auto& entry : std::filesystem::directory_iterator(run_dir, error)) {
+    const std::string final_name = AtomicFile::stale_final_name(entry.path().filename().string());
+    if (checkpoint_step(final_name) || final_name == kBestCheckpointName) stale.push_back(entry.path());
+  }
+  for (const auto& path : stale) std::filesystem::remove(path, error);
+}
+
 void prune_checkpoints(const std::filesystem::path& run_dir, int keep) {
+  remove_stale_temporaries(run_dir);
   const auto paths = list_checkpoints(run_dir);
   for (std::size_t i = static_cast<std::size_t>(std::max(keep, 1)); i < paths.size(); ++i) {
     std::error_code ignored;

@@ -12,6 +12,7 @@
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
 #include "metagmm/core/text.hpp"
+#include "metagmm/core/text_file.hpp"
 #include "metagmm/gmm/init.hpp"
 #include "metagmm/train/progress.hpp"
 #include "metagmm/train/reduction.hpp"
@@ -36,32 +37,31 @@ std::string metrics_line(const MetricsHistory& m, std::size_t i) {
 // lines of steps after its checkpoint), then appended to step by step.
 class MetricsFile {
  public:
-  MetricsFile(const std::filesystem::path& path, const MetricsHistory& history) {
-    {
-      AtomicFile output(path);
-      std::ofstream file(output.temp_path());
-      for (std::size_t i = 0; i < history.size(); ++i) file << metrics_line(history, i);
-      file.close();
-      if (!file) throw InputError("cannot write " + path.string());
-      output.commit();
-    }
-    file_.open(path, std::ios::app);
-    if (!file_) throw InputError("cannot append to " + path.string());
-  }
-  void append(const MetricsHistory& history) {
-    file_ << metrics_line(history, history.size() - 1);
-    file_.flush();
-  }
+  MetricsFile(const std::filesystem::path& path, const MetricsHistory& history)
+      : file_((write_text_file(path, all_lines(history)), path)) {}
+  // Throws OutputError when the line cannot be written whole (the file then still ends with the
+  // previous step's line).
+  void append(const MetricsHistory& history) { file_.append(metrics_line(history, history.size() - 1)); }
 
  private:
-  std::ofstream file_;
+  static std::string all_lines(const MetricsHistory& history) {
+    std::string text;
+    for (std::size_t i = 0; i < history.size(); ++i) text += metrics_line(history, i);
+    return text;
+  }
+  AppendOnlyFile file_;
 };
 
 }  // namespace
 
 void TrainOptions::validate() const {
   if (steps < 1) throw SettingError("steps", "expected an integer >= 1");
-  if (meta_batch < 1) throw SettingError("meta-batch", "expected an integer >= 1");
+  // A step adapts to every task of its batch before it can stop: a larger batch is a typo, and
+  // would hang the first step (and ignore signals) for hours.
+  constexpr Index kMaximumMetaBatch = Index{1} << 20;
+  if (meta_batch < 1 || meta_batch > kMaximumMetaBatch)
+    throw SettingError("meta-batch", std::to_string(meta_batch),
+                       "expected an integer from 1 to " + std::to_string(kMaximumMetaBatch));
   if (validate_every < 0) throw SettingError("validate-every", "expected an integer >= 0 (0: never)");
   if (validation_tasks < 0) throw SettingError("validation-tasks", "expected an integer >= 0 (0: all)");
   if (checkpoint_every < 0) throw SettingError("checkpoint-every", "expected an integer >= 0 (0: only at the end)");
@@ -166,6 +166,7 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume, const 
     METAGMM_CHECK(initial.size() == model_size, "meta-parameter count");
     theta << initial, algorithm_.initial_extra_parameters();
   }
+  if (leader) remove_stale_temporaries(options_.run_dir);  // a killed save's, before this run writes any
   meta::Optimizer outer(options_.outer, P);
   MetricsHistory history;
   std::int64_t step = 0;
@@ -179,16 +180,17 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume, const 
   }
   // The best so far, in step order: the start (step 0), then the validated steps of the history
   // (a later best.h5 from steps this resumed run repeats is rewritten the same).
-  bool have_best = false;
-  auto improves = [&](double v) { return !std::isnan(v) && (!have_best || v > result.best_validation); };
+  auto improves = [&](double v) { return !std::isnan(v) && (result.best_step < 0 || v > result.best_validation); };
+  auto note_best = [&](std::int64_t at, double v) {
+    result.best_step = at;
+    result.best_validation = v;
+  };
   if (options_.keep_best && options_.validate_every > 0 && start) {
     Vector start_theta(P);
     start_theta << *start, algorithm_.initial_extra_parameters();
     const double v = validate(start_theta).log_likelihood;
     if (improves(v)) {
-      result.best_step = 0;
-      result.best_validation = v;
-      have_best = true;
+      note_best(0, v);
       if (!resume) write(options_.run_dir / kBestCheckpointName, 0, start_theta, outer, history);
     }
   }
@@ -197,9 +199,7 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume, const 
     if (std::isnan(v)) continue;
     last_validation = v;
     if (improves(v)) {
-      result.best_step = history.step[i];
-      result.best_validation = v;
-      have_best = true;
+      note_best(history.step[i], v);
     }
   }
   std::optional<MetricsFile> metrics;
@@ -264,14 +264,22 @@ TrainResult Trainer::run(const Vector& initial, const Checkpoint* resume, const 
     if (options_.keep_best && improves(validation)) {
       spent(times.update);
       write(options_.run_dir / kBestCheckpointName, step, theta, outer, history);
-      result.best_step = step;
-      result.best_validation = validation;
-      have_best = true;
+      note_best(step, validation);
       spent(times.checkpoint);
     }
     const bool stop = reduction.stop_requested();
     if (leader) {
-      metrics->append(history);
+      try {
+        metrics->append(history);
+      } catch (const OutputError&) {
+        // The step itself is good: keep it in a checkpoint if the disk still takes one, then stop.
+        try {
+          this->save(step, theta, outer, history, result);
+        } catch (const OutputError&) {
+          // The previous checkpoint stays the last good state; the first failure is the one reported.
+        }
+        throw;
+      }
       const double rate = static_cast<double>(step - first_step) / std::max(seconds_between(started, now), 1e-9);
       progress.update({step, options_.steps, loss, last_validation, rate}, stop || step == options_.steps);
     }

@@ -31,6 +31,18 @@ class SettingError : public InputError {
   std::string setting_;
 };
 
+// An output could not be written (the disk is full, the file system failed): not the user's
+// input, so exit status 1. The message names the file and the reason ("cannot write
+// run/checkpoint-000000000100.h5: no space left on device (disk full)").
+class OutputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The OutputError for a failed write of `path`, its reason from `saved_errno` (errno right after
+// the failure; 0 when the library that failed did not say).
+OutputError write_failure(const std::string& path, int saved_errno);
+
 // The numbers broke down (a variance that is not positive, a singular covariance): not the
 // user's input, and not a bug.
 class NumericError : public std::runtime_error {

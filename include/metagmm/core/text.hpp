@@ -17,6 +17,18 @@ inline std::string shortest_text(double value) {
   return std::string(buffer, result.ptr);
 }
 
+// `text` fit for one line of a message: control and non-ASCII bytes as '?', at most `limit`
+// characters (a binary file given as a text file must not write its bytes to the terminal).
+inline std::string printable(const std::string& text, std::size_t limit = 200) {
+  std::string out;
+  for (const char c : text) {
+    if (out.size() == limit) return out + "...";
+    const auto byte = static_cast<unsigned char>(c);
+    out += byte >= 0x20 && byte < 0x7f ? c : '?';
+  }
+  return out;
+}
+
 // The whole of `text` as a decimal integer, or nothing.
 inline std::optional<std::int64_t> parse_integer(const std::string& text) {
   std::int64_t value = 0;

@@ -8,6 +8,10 @@
 
 #include "metagmm/h5/handle.hpp"
 
+namespace metagmm {
+class AtomicFile;
+}
+
 namespace metagmm::h5 {
 
 enum class Dtype { float64, int64, int32, int8 };
@@ -20,6 +24,13 @@ template <> constexpr Dtype dtype_of<std::int32_t>() { return Dtype::int32; }
 template <> constexpr Dtype dtype_of<std::int8_t>() { return Dtype::int8; }
 
 using Dims = std::vector<std::uint64_t>;
+
+// Called once, before any other HDF5 use (the command line does it first): turns off HDF5's
+// exit handler. After a write that failed (a full disk), HDF5 can neither flush nor close the
+// file, and its exit handler, trying again, crashed the process after the error was reported.
+// Every file metagmm writes is closed explicitly before it is renamed into place, so nothing
+// depends on that handler; the operating system releases the rest.
+void keep_library_out_of_exit();
 
 // True if `path` is an existing HDF5 file (by its signature, not its name).
 bool is_hdf5_file(const std::string& path);
@@ -59,6 +70,8 @@ class File {
   static File open(const std::string& path);
   // Creates (truncates) a file for writing.
   static File create(const std::string& path);
+  // Creates `output`'s temporary; messages name the final path.
+  static File create(const AtomicFile& output);
 
   const std::string& path() const { return path_; }
   bool exists(const std::string& object) const;  // "/a/b" with every level checked
@@ -91,10 +104,14 @@ class File {
   void close();  // releases the file; later use is an error
 
  private:
-  File(Handle handle, std::string path) : handle_(std::move(handle)), path_(std::move(path)) {}
+  File(Handle handle, std::string path) : handle_(std::move(handle)), path_(path), shown_(std::move(path)) {}
+  static File create_as(const std::string& path, const std::string& shown);
   Handle open_attribute(const std::string& object, const std::string& name) const;
+  std::uint64_t object_address(const std::string& object) const;
+  void check_declared_size(const std::string& name, const Dims& dims, std::uint64_t element_bytes) const;  // where its header is, in bytes
   Handle handle_;
-  std::string path_;
+  std::string path_;   // the file read and written
+  std::string shown_;  // its name in messages: the final name of a temporary
 };
 
 }  // namespace metagmm::h5

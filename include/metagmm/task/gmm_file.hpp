@@ -10,6 +10,7 @@
 //   mean_log_likelihood, iterations, converged, data, settings.
 #include <string>
 
+#include "metagmm/core/atomic_file.hpp"
 #include "metagmm/gmm/params.hpp"
 #include "metagmm/h5/file.hpp"
 
@@ -39,6 +40,8 @@ void write_model(h5::File& file, const std::string& group, const gmm::GmmShape& 
 gmm::Gmm read_model(const h5::File& file, const std::string& group);
 // Writes atomically: the final path appears only complete.
 void write_gmm_file(const std::string& path, const gmm::Gmm& model, const FitRecord* record);
+// The same into `output`'s temporary, not committed (outputs that must appear together).
+void write_gmm_file(const AtomicFile& output, const gmm::Gmm& model, const FitRecord* record);
 // Throws InputError if the file is not a readable metagmm.gmm file.
 gmm::Gmm read_gmm_file(const std::string& path);
 

@@ -128,7 +128,10 @@ std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path&
 std::optional<std::filesystem::path> newest_valid_checkpoint(
     const std::filesystem::path& run_dir,
     const std::function<void(const std::filesystem::path&, const std::string&)>& skipped);
-// Removes all but the newest `keep` checkpoints.
+// Removes the temporaries of checkpoint saves a killed process left in the run directory
+// (".checkpoint-<step>.h5.tmp.<pid>", ".best.h5.tmp.<pid>" of another process).
+void remove_stale_temporaries(const std::filesystem::path& run_dir);
+// Removes all but the newest `keep` checkpoints, and stale temporaries.
 void prune_checkpoints(const std::filesystem::path& run_dir, int keep);
 
 }  // namespace metagmm::train
