@@ -14,7 +14,7 @@
 set -euo pipefail
 profile=${1:-test}
 packages=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev hdf5-tools zlib1g-dev libnetcdf-dev libopenmpi-dev
-          openmpi-bin libboost-program-options-dev libgtest-dev libbenchmark-dev)
+          openmpi-bin libboost-program-options-dev libgtest-dev libbenchmark-dev nlohmann-json3-dev)
 case "$profile" in
   build) ;;
   main) packages+=(python3 python3-matplotlib) ;;

@@ -7,6 +7,8 @@
 #include <memory>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
@@ -57,18 +59,17 @@ struct HeadMethod {
   std::vector<IntVector> assignments;
 };
 
-std::string json_string(const std::string& text) {
+// A CSV field per RFC 4180: quoted, with quotes doubled (method names hold commas).
+std::string csv_field(const std::string& text) {
   std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
+  for (const char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
 }
 
-std::string summary_json(const Summary& s) {
-  return "\"mean\": " + json_number(s.mean) + ", \"ci95\": " + json_number(s.half_width) + ", \"n\": " +
-         std::to_string(s.n);
+void add_summary(nlohmann::ordered_json& row, const Summary& s) {
+  row["mean"] = s.mean;  // NaN and infinities are written as null
+  row["ci95"] = s.half_width;
+  row["n"] = s.n;
 }
 
 void print_row(std::ostream& out, const std::string& name, const Summary& s, int digits) {
@@ -191,7 +192,7 @@ void write_assignments(const AtomicFile& output, const std::vector<HeadTask>& ta
 std::string episodes_csv(const std::vector<FewShotRow>& rows) {
   std::ostringstream csv;
   csv << "episode";
-  for (const FewShotRow& row : rows) csv << "," << json_string(row.name);  // quoted: names hold commas
+  for (const FewShotRow& row : rows) csv << "," << csv_field(row.name);
   csv << "\n" << std::setprecision(17);
   const std::size_t episodes = rows.empty() ? 0 : rows.front().per_episode.size();
   for (std::size_t e = 0; e < episodes; ++e) {
@@ -299,29 +300,39 @@ std::string fewshot_text(const FewShotReport& r) {
 
 void write_fewshot_results(const fs::path& out, const FewShotReport& r) {
   const task::FewShotOptions& o = r.options.fewshot;
-  std::ostringstream json;
-  json << "{\n  \"tasks\": " << json_string(r.tasks) << ",\n  \"split\": "
-       << json_string(task::split_name(r.options.split)) << ",\n  \"episodes\": " << r.options.episodes
-       << ",\n  \"ways\": " << o.ways << ", \"shots\": " << o.shots << ", \"queries\": " << o.queries
-       << ", \"unlabelled\": " << o.unlabelled << ", \"distractor_classes\": " << o.distractor_classes
-       << ", \"seed\": " << r.options.seed << ",\n  \"baseline_selection\": " << json_string(r.baseline_selection)
-       << ",\n  \"accuracy\": [";
-  for (std::size_t i = 0; i < r.accuracy.size(); ++i) {
-    const FewShotRow& m = r.accuracy[i];
-    json << (i ? "," : "") << "\n    {\"method\": " << json_string(m.name) << ", \"checkpoint\": "
-         << (m.checkpoint.empty() ? "null" : json_string(m.checkpoint)) << ", \"refine_steps\": " << m.refine_steps
-         << ", " << summary_json(m.accuracy) << "}";
+  nlohmann::ordered_json json;
+  json["tasks"] = r.tasks;
+  json["split"] = task::split_name(r.options.split);
+  json["episodes"] = r.options.episodes;
+  json["ways"] = o.ways;
+  json["shots"] = o.shots;
+  json["queries"] = o.queries;
+  json["unlabelled"] = o.unlabelled;
+  json["distractor_classes"] = o.distractor_classes;
+  json["seed"] = r.options.seed;
+  json["baseline_selection"] = r.baseline_selection;
+  json["accuracy"] = nlohmann::ordered_json::array();
+  for (const FewShotRow& m : r.accuracy) {
+    nlohmann::ordered_json row;
+    row["method"] = m.name;
+    row["checkpoint"] = m.checkpoint.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m.checkpoint);
+    row["refine_steps"] = m.refine_steps;
+    add_summary(row, m.accuracy);
+    json["accuracy"].push_back(row);
   }
-  json << "\n  ],\n  \"clustering\": [";
+  json["clustering"] = nlohmann::ordered_json::array();
   for (std::size_t i = 0; i < r.clustering.size() && !r.clustered.empty(); ++i) {
-    json << (i ? "," : "") << "\n    {\"method\": " << json_string(r.clustering[i].name) << ", "
-         << summary_json(r.clustering[i].ari) << "}";
+    nlohmann::ordered_json row;
+    row["method"] = r.clustering[i].name;
+    add_summary(row, r.clustering[i].ari);
+    json["clustering"].push_back(row);
   }
-  json << "\n  ]\n}\n";
+  // Paths are bytes: one that is not UTF-8 is written with U+FFFD rather than failing the run.
+  const std::string text = json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
   OutputGroup outputs;
   if (!r.clustered.empty()) write_assignments(outputs.add(out / "assignments.csv"), r.clustered, r.clustering);
   write_text_file(outputs.add(out / "episodes.csv"), episodes_csv(r.accuracy));
-  write_text_file(outputs.add(out / "eval.json"), json.str());
+  write_text_file(outputs.add(out / "eval.json"), text);
   outputs.commit();
 }
 

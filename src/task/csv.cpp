@@ -41,22 +41,69 @@ std::vector<std::int32_t> parse_classes(const std::string& text, const std::stri
   return classes;
 }
 
-std::string trim(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string::npos) return "";
-  const auto last = text.find_last_not_of(" \t\r");
-  std::string field = text.substr(first, last - first + 1);
-  if (field.size() >= 2 && field.front() == '"' && field.back() == '"') field = field.substr(1, field.size() - 2);
-  return field;
-}
+using Record = std::pair<Index, std::vector<std::string>>;  // the line it starts on, its fields
 
-std::vector<std::string> split_fields(const std::string& line, char delimiter) {
-  std::vector<std::string> fields;
-  std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, delimiter)) fields.push_back(trim(field));
-  if (!line.empty() && line.back() == delimiter) fields.emplace_back();
-  return fields;
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+// The records of a CSV text per RFC 4180: fields separated by `delimiter`, records by LF or
+// CRLF; a field in double quotes may hold the delimiter, line breaks and doubled quotes ("").
+// A UTF-8 byte-order mark is skipped, blanks around a field are not part of it, blank lines
+// are skipped.
+std::vector<Record> csv_records(const std::string& text, char delimiter, const std::string& path) {
+  std::vector<Record> records;
+  std::size_t at = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+  Index line = 1;
+  auto fail = [&](const std::string& what) {
+    throw InputError(path + ": line " + std::to_string(line) + ": " + what);
+  };
+  while (at < text.size()) {
+    const Index first_line = line;
+    std::vector<std::string> fields;
+    bool blank_record = true;
+    while (true) {  // one field
+      while (at < text.size() && is_blank(text[at])) ++at;
+      std::string field;
+      if (at < text.size() && text[at] == '"') {
+        blank_record = false;
+        for (++at;; ++at) {
+          if (at >= text.size()) {
+            line = first_line;
+            fail("a quoted field is not closed before the end of the file");
+          }
+          if (text[at] == '"') {
+            if (at + 1 < text.size() && text[at + 1] == '"') {
+              field += '"';
+              ++at;
+              continue;
+            }
+            ++at;
+            break;
+          }
+          if (text[at] == '\n') ++line;
+          field += text[at];
+        }
+        while (at < text.size() && (is_blank(text[at]) || text[at] == '\r')) ++at;
+        if (at < text.size() && text[at] != delimiter && text[at] != '\n') fail("text after a closing quote");
+      } else {
+        while (at < text.size() && text[at] != delimiter && text[at] != '\n') field += text[at++];
+        while (!field.empty() && (is_blank(field.back()) || field.back() == '\r')) field.pop_back();
+        if (!field.empty()) blank_record = false;
+      }
+      fields.push_back(std::move(field));
+      if (at < text.size() && text[at] == delimiter) {
+        blank_record = false;
+        ++at;
+        continue;
+      }
+      break;  // the end of the record (a line break) or of the text
+    }
+    if (at < text.size()) {  // the line break
+      ++at;
+      ++line;
+    }
+    if (!blank_record) records.emplace_back(first_line, std::move(fields));
+  }
+  return records;
 }
 
 bool parse_double(const std::string& text, double& value) {
@@ -96,13 +143,7 @@ CsvHeader parse_csv_header(const std::string& text, const std::string& what) {
 }
 
 CsvData read_csv(const std::string& path, const CsvOptions& options) {
-  std::istringstream in(read_file_bytes(path));
-  std::vector<std::pair<Index, std::vector<std::string>>> rows;  // line number, fields
-  std::string line;
-  for (Index number = 1; std::getline(in, line); ++number) {
-    if (trim(line).empty()) continue;
-    rows.emplace_back(number, split_fields(line, options.delimiter));
-  }
+  std::vector<Record> rows = csv_records(read_file_bytes(path), options.delimiter, path);
   if (rows.empty()) throw InputError(path + ": the file is empty");
 
   const Index columns = static_cast<Index>(rows.front().second.size());

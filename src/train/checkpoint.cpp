@@ -192,7 +192,7 @@ Checkpoint read_content(const std::filesystem::path& path) {
       throw InputError(name + ": /encoder/parameters has " + std::to_string(c.theta.size()) +
                        " values, the widths need " + std::to_string(c.encoder->parameter_count()));
   } else {
-    const gmm::Gmm model = task::read_model(file, "/model");
+    const gmm::Gmm model = task::read_model(file, "/model", false);  // views checked after the checksum
     c.shape = model.shape;
     c.theta = to_vector(file.dataset("/model/parameters", h5::Dtype::float64, 1).read_all<double>());
   }
@@ -221,6 +221,7 @@ Checkpoint read_content(const std::filesystem::path& path) {
   if (stored != computed)
     throw InputError(name + ": checksum mismatch (stored " + stored + ", content gives " + computed +
                      "): the file is damaged");
+  if (!c.encoder) task::check_model_views(file, "/model", c.shape, c.theta);
   if (version < 4) {
     c.extra.clear();
     settings_from_stored_configuration(c, unnamed_extra, name);

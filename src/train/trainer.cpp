@@ -8,6 +8,8 @@
 #include <limits>
 #include <ostream>
 
+#include <nlohmann/json.hpp>
+
 #include "metagmm/core/atomic_file.hpp"
 #include "metagmm/core/error.hpp"
 #include "metagmm/core/random.hpp"
@@ -28,9 +30,12 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
 std::string metrics_line(const MetricsHistory& m, std::size_t i) {
-  return "{\"step\": " + std::to_string(m.step[i]) + ", \"loss\": " + json_number(m.loss[i]) +
-         ", \"validation_loglik\": " + json_number(m.validation[i]) + ", \"elapsed\": " + json_number(m.elapsed[i]) +
-         "}\n";
+  nlohmann::ordered_json line;  // NaN (no validation at this step) is written as null
+  line["step"] = m.step[i];
+  line["loss"] = m.loss[i];
+  line["validation_loglik"] = m.validation[i];
+  line["elapsed"] = m.elapsed[i];
+  return line.dump() + "\n";
 }
 
 // metrics.jsonl holds exactly the history: rewritten whole at the start (a resumed run drops the

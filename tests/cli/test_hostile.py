@@ -11,6 +11,8 @@ import shutil
 import tempfile
 import unittest
 
+import h5py
+
 from support import METAGMM, read_bytes, run_checked
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
@@ -113,6 +115,50 @@ class Hostile(unittest.TestCase):
         finally:
             os.rmdir(folder)
         os.remove(damaged)
+
+    def test_an_edited_view_of_a_model_is_detected(self):
+        run_dir = self.path("views")
+        model = self.path("views.h5")
+        try:
+            run_checked([METAGMM, "train", "--tasks", self.tasks, "--run-dir", run_dir, "--steps", 2])
+            checkpoint = os.path.join(run_dir, "checkpoint-000000000002.h5")
+            run_checked([METAGMM, "fit", "--data", f"{self.tasks}:0", "--components", 2, "--out", model])
+            for path, group in ((checkpoint, "model/"), (model, "")):
+                with h5py.File(path, "r+") as f:
+                    f[group + "means"][0, 0] += 0.5
+                self.expect_refused(["inspect", path], "dataset means disagrees with dataset parameters")
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            for path in (model, self.path("views.assignments.csv")):
+                if os.path.exists(path):
+                    os.remove(path)
+
+    def test_csv_import_follows_rfc_4180(self):
+        # A byte-order mark before the header, CRLF line ends, quoted fields holding the
+        # delimiter, doubled quotes and a line break.
+        source = self.path("quoted.csv")
+        with open(source, "wb") as handle:
+            handle.write(b'\xef\xbb\xbfname,x,y\r\n"Smith, J",1.5,2\r\n"Smith, J",2.5,3\r\n'
+                         b'"O""Neil\nJr",4,5\r\n"O""Neil\nJr",6,"7"\r\n')
+        out = self.path("quoted.h5")
+        try:
+            run_checked([METAGMM, "import", "--csv", source, "--task-column", "name", "--out", out])
+            with h5py.File(out) as f:
+                self.assertEqual(list(f["task_offsets"][()]), [0, 2, 4])
+                self.assertEqual(f["points"][()].tolist(), [[1.5, 2], [2.5, 3], [4, 5], [6, 7]])
+                self.assertIn("columns = x y", f.attrs["settings"])
+            with open(source, "wb") as handle:
+                handle.write(b'a,b\n1,"2\n3,4\n')
+            self.expect_refused(["import", "--csv", source, "--out", self.path("o.h5")],
+                                "quoted.csv: line 2: a quoted field is not closed")
+            with open(source, "wb") as handle:
+                handle.write(b'a,b\n1,"2"x\n')
+            self.expect_refused(["import", "--csv", source, "--out", self.path("o.h5")],
+                                "quoted.csv: line 2: text after a closing quote")
+        finally:
+            for path in (source, out):
+                if os.path.exists(path):
+                    os.remove(path)
 
     def test_a_binary_config_file_is_not_echoed(self):
         config = self.path("binary.ini")

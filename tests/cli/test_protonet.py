@@ -89,6 +89,17 @@ class Digits(Workspace):
         test_rows = np.column_stack([points, labels])[offsets[2]:]
         self.assertTrue(np.array_equal(test_rows, pixels[pixels[:, 64] >= 5]))
 
+    def test_eval_json_holds_any_checkpoint_path(self):
+        # A tab, quotes and a backslash in the path: eval.json stays valid JSON (written by
+        # nlohmann-json) and holds the path exactly.
+        odd = self.path('tab\there "quoted" back\\slash')
+        os.makedirs(odd, exist_ok=True)
+        copy = os.path.join(odd, "model.h5")
+        shutil.copy(self.checkpoint, copy)
+        results = self.evaluate("odd_eval", "--checkpoint", copy, "--shots", 5, "--episodes", 50, "--head-tasks", 0,
+                                "--linear-baselines", "no")
+        self.assertEqual(results["accuracy"][0]["checkpoint"], copy)
+
     def test_encoder_learns_the_train_digits_and_the_test_digits_are_reported(self):
         # Seen digits, unseen images (the validation split): the encoder beats raw pixels clearly.
         seen = self.evaluate("seen", "--checkpoint", self.checkpoint, "--split", "validation", "--shots", 1,

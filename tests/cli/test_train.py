@@ -280,6 +280,37 @@ class DamagedCheckpoints(Workspace):
         self.train("straight", "--steps", 12)
         self.assertEqual(state(self.checkpoint("run", 12)), state(self.checkpoint("straight", 12)))
 
+    def test_a_kill_storm_during_saves_leaves_no_temporary_and_resumes_exactly(self):
+        # Every save pauses 50 ms between writing and renaming; each launch is killed (-9) at a
+        # random moment of its first pauses. Until 20 kills have hit a save in progress.
+        target = 120
+        args = ["--steps", target, "--checkpoint-every", 2, "--keep", 2]
+        env = dict(ENV, METAGMM_TEST_CHECKPOINT_DELAY="0.05")
+        random = __import__("random").Random(7)
+        run_dir = self.path("storm")
+        kills_during_saves = launches = 0
+        while kills_during_saves < 20:
+            launches += 1
+            self.assertLess(launches, 200, "the kills never hit a save")
+            resume = ["--resume", "auto"] if os.path.isdir(run_dir) else []
+            argv = [METAGMM, "train", *self.ALGO, "--tasks", self.tasks, "--run-dir", run_dir, "--support", 10,
+                    "--meta-batch", 7, "--validate-every", 4, "--validation-tasks", 5, *args, *resume]
+            process = subprocess.Popen([str(a) for a in argv],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            deadline = time.time() + 60
+            while not glob.glob(os.path.join(run_dir, ".checkpoint-*.tmp.*")) and process.poll() is None:
+                self.assertLess(time.time(), deadline, "no save started")
+                time.sleep(0.002)
+            time.sleep(random.uniform(0.0, 0.12))
+            saving = bool(glob.glob(os.path.join(run_dir, ".checkpoint-*.tmp.*")))
+            process.kill()
+            process.wait()
+            kills_during_saves += saving
+        self.train("storm", *args, "--resume", "auto")
+        self.assertEqual([f for f in os.listdir(run_dir) if ".tmp." in f], [])
+        self.train("straight", *args)
+        self.assertEqual(state(self.checkpoint("storm", target)), state(self.checkpoint("straight", target)))
+
     def test_truncated_and_bit_flipped_checkpoints_are_detected(self):
         self.train("run", "--steps", 6, "--checkpoint-every", 3, *self.OWN_STATE)
         good = self.checkpoint("run", 6)

@@ -37,9 +37,6 @@ inline std::optional<std::int64_t> parse_integer(const std::string& text) {
   return value;
 }
 
-// A number in JSON: its shortest text, or null for NaN and infinities (which JSON lacks).
-inline std::string json_number(double value) { return std::isfinite(value) ? shortest_text(value) : "null"; }
-
 // The finite numbers of `text` separated by `separator` ("0.5,2,16"), or nothing if the text is
 // empty or any part is not wholly a finite number (options then say what they expected).
 inline std::optional<std::vector<double>> parse_number_list(const std::string& text, char separator) {

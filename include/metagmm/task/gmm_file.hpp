@@ -37,9 +37,15 @@ void write_model(h5::File& file, const std::string& group, const gmm::Gmm& model
 // the log-diagonal of full covariances through exp and log.
 void write_model(h5::File& file, const std::string& group, const gmm::GmmShape& shape, const Vector& parameters);
 // Throws InputError naming the file and group if anything is missing or inconsistent.
-gmm::Gmm read_model(const h5::File& file, const std::string& group);
+gmm::Gmm read_model(const h5::File& file, const std::string& group, bool check_views = true);
 // Writes atomically: the final path appears only complete.
 void write_gmm_file(const std::string& path, const gmm::Gmm& model, const FitRecord* record);
+// Refuses (InputError) a group whose views for outside readers (weights, means, covariances,
+// precisions_cholesky) disagree with the flat parameters metagmm reads: an edit of /model/means
+// would otherwise change what h5py sees and not what metagmm uses. read_model checks them
+// unless asked not to (a checkpoint checks them after its checksum).
+void check_model_views(const h5::File& file, const std::string& group, const gmm::GmmShape& shape,
+                       const Vector& parameters);
 // The same into `output`'s temporary, not committed (outputs that must appear together).
 void write_gmm_file(const AtomicFile& output, const gmm::Gmm& model, const FitRecord* record);
 // Throws InputError if the file is not a readable metagmm.gmm file.
